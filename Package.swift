@@ -1,0 +1,39 @@
+// swift-tools-version:6.1
+//
+// apus: a sendmail-compatible mail submission agent, and its SMTP engine as a library.
+// No package dependencies: the toolchain's modules, Glibc, and the system OpenSSL
+// (reached through dlopen on first TLS use, see Sources/COpenSSL).
+import PackageDescription
+
+let package = Package(
+    name: "apus",
+    products: [
+        .library(name: "ApusSMTP", targets: ["ApusSMTP", "ApusMessage", "ApusTransport"]),
+        .executable(name: "apus", targets: ["apus"]),
+    ],
+    targets: [
+        // OpenSSL's headers; every call resolved from libssl.so.3 / libcrypto.so.3 on first use.
+        .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "ApusPOSIX"),
+        .target(name: "ApusTransport", dependencies: ["ApusPOSIX", "COpenSSL"]),
+        .target(name: "ApusMessage"),
+        .target(name: "ApusSMTP", dependencies: ["ApusTransport", "ApusMessage"]),
+        .target(name: "ApusQueue", dependencies: ["ApusPOSIX"]),
+        .target(name: "ApusConfig", dependencies: ["ApusMessage", "ApusPOSIX"]),
+        .target(name: "ApusDelivery", dependencies: ["ApusSMTP", "ApusQueue", "ApusConfig"]),
+        .target(name: "ApusCommand", dependencies: ["ApusDelivery"]),
+        .executableTarget(name: "apus", dependencies: ["ApusCommand"]),
+        .target(name: "ApusTestSupport", dependencies: ["ApusSMTP", "ApusTransport", "ApusPOSIX"]),
+
+        .testTarget(name: "ApusPOSIXTests", dependencies: ["ApusPOSIX"]),
+        .testTarget(name: "ApusTransportTests", dependencies: ["ApusTransport", "ApusTestSupport"]),
+        .testTarget(name: "ApusMessageTests", dependencies: ["ApusMessage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ApusSMTPTests", dependencies: ["ApusSMTP", "ApusTestSupport"]),
+        .testTarget(name: "ApusQueueTests", dependencies: ["ApusQueue", "ApusTestSupport"]),
+        .testTarget(name: "ApusConfigTests", dependencies: ["ApusConfig"]),
+        .testTarget(name: "ApusDeliveryTests", dependencies: ["ApusDelivery", "ApusTestSupport"]),
+        .testTarget(name: "ApusCommandTests", dependencies: ["ApusCommand"]),
+        .testTarget(name: "ApusEndToEndTests", dependencies: ["apus", "ApusTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

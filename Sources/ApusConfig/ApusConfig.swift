@@ -1,0 +1,1 @@
+// ApusConfig: see STYLE.md for what this target holds.

@@ -1,0 +1,1 @@
+// ApusDelivery: see STYLE.md for what this target holds.

@@ -1,0 +1,1 @@
+// ApusQueue: see STYLE.md for what this target holds.

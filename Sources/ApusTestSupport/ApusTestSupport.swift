@@ -1,0 +1,1 @@
+// ApusTestSupport: see STYLE.md for what this target holds.

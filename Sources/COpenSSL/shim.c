@@ -1,0 +1,2 @@
+#include "COpenSSL.h"
+int apus_openssl_available(void) { return 0; }

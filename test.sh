@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need on a fresh Debian
+# machine (real SMTP servers and clients), then runs the whole test suite.
+#   ./test.sh            install what is missing, then `swift test`
+#   ./test.sh --no-install   only `swift test`
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(
+    libssl-dev openssl ca-certificates      # TLS (headers for COpenSSL; the CLI makes test certificates)
+    postfix                                 # smtp-sink and a private Postfix with TLS and SASL
+    sasl2-bin libsasl2-modules libsasl2-modules-db
+    msmtp                                   # the baseline the benchmarks compare with
+    s-nail bsd-mailx git-email swaks cron   # real clients that pipe into sendmail
+    python3 mandoc time hyperfine
+)
+
+install_packages() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "test.sh: installing ${missing[*]}"
+    # Postfix asks a debconf question; leave the system instance unconfigured and stopped.
+    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+[ "${1:-}" = "--no-install" ] || install_packages
+export PATH="/opt/swift/usr/bin:$PATH"
+swift build --build-tests
+swift test --skip-build
