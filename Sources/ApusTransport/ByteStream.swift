@@ -7,9 +7,10 @@ import ApusPOSIX
 /// set once per operation as a ``Deadline``) passes, which throws
 /// ``TransportError/timedOut(_:)``; implementations never wait forever.
 ///
-/// TLS belongs to the stream: ``startTLS(_:)`` turns this stream into a TLS
-/// client over the same connection, and every later read and write goes
-/// through TLS, so the session code does not change.
+/// TLS belongs to the transport: ``TLSStream`` wraps any `ByteStream` (OpenSSL
+/// over memory BIOs), so STARTTLS replaces the connection's stream with a
+/// `TLSStream` around it and the session code does not change; implicit TLS
+/// wraps the TCP stream right after connecting.
 public protocol ByteStream: AnyObject {
     /// Seconds each read or write may take before it fails with a timeout.
     var timeout: Double { get set }
@@ -20,11 +21,6 @@ public protocol ByteStream: AnyObject {
 
     /// Writes every byte of `buffer`.
     func write(_ buffer: UnsafeRawBufferPointer) throws
-
-    /// Starts TLS as the client over this stream (STARTTLS, or implicit TLS
-    /// right after connecting) and returns what was negotiated. A stream that
-    /// cannot do TLS throws ``TransportError/tlsUnavailable(_:)``.
-    func startTLS(_ configuration: TLSConfiguration) throws -> TLSSessionInfo
 
     /// What TLS negotiated, or nil while the stream is plain text.
     var tlsSession: TLSSessionInfo? { get }
