@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .library(name: "ApusSMTP", targets: ["ApusSMTP", "ApusMessage", "ApusTransport"]),
         .executable(name: "apus", targets: ["apus"]),
+        // For the Fuzz/ and Benchmarks/ packages only: the parsers that are not in the library product.
+        .library(name: "ApusInternals", targets: ["ApusConfig", "ApusQueue"]),
     ],
     targets: [
         // OpenSSL's headers; every call resolved from libssl.so.3 / libcrypto.so.3 on first use.

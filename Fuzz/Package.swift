@@ -11,7 +11,8 @@ let package = Package(
         .executableTarget(
             name: name,
             dependencies: [
-                .product(name: "ApusSMTP", package: "apus")
+                .product(name: "ApusSMTP", package: "apus"),
+                .product(name: "ApusInternals", package: "apus"),
             ],
             swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
