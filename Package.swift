@@ -16,7 +16,9 @@ let package = Package(
     targets: [
         // OpenSSL's headers; every call resolved from libssl.so.3 / libcrypto.so.3 on first use.
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "ApusPOSIX"),
+        // Linux calls Glibc's module hides (setresgid, close_range, prctl).
+        .target(name: "CApusSystem"),
+        .target(name: "ApusPOSIX", dependencies: ["CApusSystem"]),
         .target(name: "ApusTransport", dependencies: ["ApusPOSIX", "COpenSSL"]),
         .target(name: "ApusMessage"),
         .target(name: "ApusSMTP", dependencies: ["ApusTransport", "ApusMessage"]),

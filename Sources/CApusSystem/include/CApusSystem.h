@@ -1,0 +1,9 @@
+#ifndef APUS_CAPUSSYSTEM_H
+#define APUS_CAPUSSYSTEM_H
+#include <sys/types.h>
+/* Linux calls that Glibc's Swift module does not export (they need _GNU_SOURCE). */
+int apus_setresgid(gid_t rgid, gid_t egid, gid_t sgid);
+int apus_getresgid(gid_t *rgid, gid_t *egid, gid_t *sgid);
+int apus_close_range_from(unsigned int first);
+int apus_set_dumpable(int on);
+#endif
