@@ -1,1 +1,0 @@
-// ApusQueue: see STYLE.md for what this target holds.
