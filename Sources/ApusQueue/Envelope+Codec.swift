@@ -1,0 +1,303 @@
+// The envelope file format (version 1).
+//
+//     version: 1                      always the first line
+//     arrival: 1700000000             Unix seconds                 (required)
+//     size: 1532                      data file bytes
+//     sender: cron@host.example.com   empty value = null sender <> (required)
+//     account: work
+//     attempts: 2
+//     next-attempt: 1700003600        Unix seconds
+//     last-error: connect to smtp.example.com[203.0.113.5]:587: Connection refused
+//     ret: FULL                       DSN RET        (only when set)
+//     envid: QQ314159                 DSN ENVID      (only when set)
+//     body: 8BITMIME                  BODY=          (only when set)
+//     rcpt: pending admin@example.com notify=FAILURE,DELAY orcpt=rfc822;admin@example.com reply=451%204.7.1%20later
+//     rcpt: sent bob@example.org reply=250%202.0.0%20Ok
+//     x-future-key: value             unknown keys: kept in order, written back
+//     end                             always the last line; without it the file is incomplete
+//
+// Every line is `key: value` ended by LF; keys are `[a-z0-9-]+`. Values are
+// UTF-8 with `%`, control bytes (below 0x20, 0x7F) percent-encoded as `%XX`, so
+// a CR, LF or NUL in a reply or address can never start a new line. A `rcpt`
+// line is space-separated tokens: state (pending/sent/failed), address, then
+// optional `notify=`, `orcpt=`, `reply=` in that order; its tokens also encode
+// the space as `%20`. One recipient per line, at least one. The parser treats
+// the file as hostile: any deviation is an ``EnvelopeFormatError`` naming the
+// file and line, never a crash.
+
+/// A queue envelope file that does not follow the format.
+public struct EnvelopeFormatError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The file (or a name for the input when it came from elsewhere).
+    public var path: String
+    /// The 1-based line, or 0 when the problem concerns the whole file.
+    public var line: Int
+    /// What is wrong, for example "missing end line".
+    public var reason: String
+
+    /// An error at `line` of `path`.
+    public init(path: String, line: Int, reason: String) {
+        self.path = path
+        self.line = line
+        self.reason = reason
+    }
+
+    /// "queue file /var/spool/apus/X.env: line 3: bad number".
+    public var description: String {
+        line > 0 ? "queue file \(path): line \(line): \(reason)" : "queue file \(path): \(reason)"
+    }
+}
+
+extension Envelope {
+    /// The envelope as file bytes, in the format described at the top of
+    /// `Envelope+Codec.swift`. Always parses back (with ``decode(_:path:)``) to an
+    /// equal value when every recipient address is non-empty and extra keys are valid.
+    public func encode() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + recipients.count * 96)
+        func line(_ key: String, _ value: String) {
+            out.append(contentsOf: key.utf8)
+            out.append(contentsOf: ": ".utf8)
+            EnvelopeEscaping.escape(value, encodeSpace: false, into: &out)
+            out.append(0x0A)
+        }
+        line("version", String(Envelope.currentVersion))
+        line("arrival", String(arrivalTime))
+        line("size", String(size))
+        line("sender", sender)
+        line("account", account)
+        line("attempts", String(attempts))
+        line("next-attempt", String(nextAttempt))
+        line("last-error", lastError)
+        if let dsnReturn { line("ret", dsnReturn) }
+        if let dsnEnvelopeID { line("envid", dsnEnvelopeID) }
+        if let bodyType { line("body", bodyType) }
+        for recipient in recipients {
+            out.append(contentsOf: "rcpt: ".utf8)
+            out.append(contentsOf: recipient.state.rawValue.utf8)
+            out.append(0x20)
+            EnvelopeEscaping.escape(recipient.address, encodeSpace: true, into: &out)
+            func token(_ name: String, _ value: String?) {
+                guard let value else { return }
+                out.append(0x20)
+                out.append(contentsOf: name.utf8)
+                out.append(UInt8(ascii: "="))
+                EnvelopeEscaping.escape(value, encodeSpace: true, into: &out)
+            }
+            token("notify", recipient.notify)
+            token("orcpt", recipient.originalRecipient)
+            token("reply", recipient.lastReply.isEmpty ? nil : recipient.lastReply)
+            out.append(0x0A)
+        }
+        for field in extraFields {
+            precondition(EnvelopeParser.isValidExtraKey(field.key), "envelope extra key \(field.key)")
+            line(field.key, field.value)
+        }
+        out.append(contentsOf: "end\n".utf8)
+        return out
+    }
+
+    /// Parses envelope file bytes.
+    /// - Parameters:
+    ///   - bytes: the whole file.
+    ///   - path: names the file in errors.
+    /// - Throws: ``EnvelopeFormatError`` for anything but a complete, well-formed
+    ///   version-1 envelope (a file without its `end` line is incomplete).
+    public static func decode(_ bytes: [UInt8], path: String) throws(EnvelopeFormatError) -> Envelope {
+        var parser = EnvelopeParser(path: path)
+        return try parser.parse(bytes)
+    }
+}
+
+/// Percent-encoding of envelope values.
+enum EnvelopeEscaping {
+    static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    /// Appends `value`, with `%`, control bytes (and spaces when asked) as `%XX`.
+    static func escape(_ value: String, encodeSpace: Bool, into out: inout [UInt8]) {
+        for byte in value.utf8 {
+            if byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "%") || (encodeSpace && byte == 0x20) {
+                out.append(UInt8(ascii: "%"))
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            } else {
+                out.append(byte)
+            }
+        }
+    }
+
+    /// Decodes `%XX`; nil when a `%` is not followed by two hex digits, when a raw
+    /// control byte appears, or when the result is not UTF-8.
+    static func unescape(_ bytes: ArraySlice<UInt8>) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%") {
+                guard index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+                else { return nil }
+                out.append(high << 4 | low)
+                index += 3
+            } else {
+                if byte < 0x20 || byte == 0x7F { return nil }
+                out.append(byte)
+                index += 1
+            }
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
+/// The line-by-line reader behind ``Envelope/decode(_:path:)``.
+struct EnvelopeParser {
+    let path: String
+    var lineNumber = 0
+
+    init(path: String) { self.path = path }
+
+    func fail(_ reason: String, wholeFile: Bool = false) -> EnvelopeFormatError {
+        EnvelopeFormatError(path: path, line: wholeFile ? 0 : lineNumber, reason: reason)
+    }
+
+    mutating func parse(_ bytes: [UInt8]) throws(EnvelopeFormatError) -> Envelope {
+        guard !bytes.isEmpty else { throw fail("empty file", wholeFile: true) }
+        guard bytes.last == 0x0A else { throw fail("incomplete: no end line", wholeFile: true) }
+        var lines = bytes.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false)
+        guard lines.last.map({ $0.elementsEqual("end".utf8) }) == true else {
+            throw fail("incomplete: no end line", wholeFile: true)
+        }
+        lines.removeLast()
+
+        var seen = Set<String>()
+        var envelope = Envelope(sender: "", recipients: [], arrivalTime: 0)
+        for line in lines {
+            lineNumber += 1
+            let (key, value) = try split(line)
+            if lineNumber == 1 {
+                guard key == "version" else { throw fail("first line is not version") }
+                guard let version = number(value), version >= 1 else { throw fail("bad version") }
+                guard version == Int64(Envelope.currentVersion) else {
+                    throw fail("unsupported envelope version \(version)")
+                }
+                seen.insert(key)
+                continue
+            }
+            if KnownKeys.all.contains(key) {
+                guard seen.insert(key).inserted else { throw fail("duplicate \(key)") }
+            }
+            switch key {
+            case "version": throw fail("duplicate version")
+            case "arrival": envelope.arrivalTime = try parseNumber(value)
+            case "size": envelope.size = try parseNumber(value)
+            case "sender": envelope.sender = try text(value)
+            case "account": envelope.account = try text(value)
+            case "attempts":
+                let n = try parseNumber(value)
+                guard n <= Int64(Int32.max) else { throw fail("bad attempts") }
+                envelope.attempts = Int(n)
+            case "next-attempt": envelope.nextAttempt = try parseNumber(value)
+            case "last-error": envelope.lastError = try text(value)
+            case "ret": envelope.dsnReturn = try text(value)
+            case "envid": envelope.dsnEnvelopeID = try text(value)
+            case "body": envelope.bodyType = try text(value)
+            case "rcpt": envelope.recipients.append(try recipient(value))
+            default: envelope.extraFields.append(EnvelopeExtraField(key: key, value: try text(value)))
+            }
+        }
+        lineNumber = 0
+        guard seen.contains("version") else { throw fail("no version line", wholeFile: true) }
+        guard seen.contains("arrival") else { throw fail("no arrival line", wholeFile: true) }
+        guard seen.contains("sender") else { throw fail("no sender line", wholeFile: true) }
+        guard !envelope.recipients.isEmpty else { throw fail("no recipients", wholeFile: true) }
+        if !seen.contains("next-attempt") { envelope.nextAttempt = envelope.arrivalTime }
+        return envelope
+    }
+
+    /// Whether `key` may be written as an extra field: the key syntax, not a known key.
+    static func isValidExtraKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= 64 && key.utf8.allSatisfy(isKeyByte) && !KnownKeys.all.contains(key)
+            && key != "rcpt"
+    }
+
+    static func isKeyByte(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+            || byte == UInt8(ascii: "-")
+    }
+
+    enum KnownKeys {
+        static let all: Set<String> = [
+            "version", "arrival", "size", "sender", "account", "attempts", "next-attempt", "last-error", "ret",
+            "envid", "body",
+        ]
+    }
+
+    func split(_ line: ArraySlice<UInt8>) throws(EnvelopeFormatError) -> (String, ArraySlice<UInt8>) {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
+            throw fail("not a key: value line")
+        }
+        let keyBytes = line[line.startIndex..<colon]
+        guard keyBytes.count <= 64, keyBytes.allSatisfy(EnvelopeParser.isKeyByte) else { throw fail("bad key") }
+        var value = line[(colon + 1)...]
+        if value.first == 0x20 {
+            value = value.dropFirst()
+        } else if !value.isEmpty {
+            throw fail("no space after colon")
+        }
+        return (String(decoding: keyBytes, as: UTF8.self), value)
+    }
+
+    func text(_ value: ArraySlice<UInt8>) throws(EnvelopeFormatError) -> String {
+        guard let decoded = EnvelopeEscaping.unescape(value) else { throw fail("bad value encoding") }
+        return decoded
+    }
+
+    func number(_ value: ArraySlice<UInt8>) -> Int64? {
+        guard !value.isEmpty, value.count <= 18,
+            value.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+        else { return nil }
+        var n: Int64 = 0
+        for digit in value { n = n * 10 + Int64(digit - UInt8(ascii: "0")) }
+        return n
+    }
+
+    func parseNumber(_ value: ArraySlice<UInt8>) throws(EnvelopeFormatError) -> Int64 {
+        guard let n = number(value) else { throw fail("bad number") }
+        return n
+    }
+
+    func recipient(_ value: ArraySlice<UInt8>) throws(EnvelopeFormatError) -> QueueRecipient {
+        let tokens = value.split(separator: 0x20, omittingEmptySubsequences: false)
+        guard tokens.count >= 2, tokens.count <= 5 else { throw fail("bad rcpt line") }
+        guard let state = RecipientState(rawValue: String(decoding: tokens[0], as: UTF8.self)) else {
+            throw fail("bad recipient state")
+        }
+        let address = try text(tokens[1])
+        guard !address.isEmpty else { throw fail("empty recipient address") }
+        var result = QueueRecipient(address: address, state: state)
+        var order = 0
+        for token in tokens.dropFirst(2) {
+            guard let equals = token.firstIndex(of: UInt8(ascii: "=")) else { throw fail("bad rcpt parameter") }
+            let name = String(decoding: token[token.startIndex..<equals], as: UTF8.self)
+            let parameter = try text(token[(equals + 1)...])
+            switch name {
+            case "notify" where order < 1: result.notify = parameter; order = 1
+            case "orcpt" where order < 2: result.originalRecipient = parameter; order = 2
+            case "reply" where order < 3:
+                guard !parameter.isEmpty else { throw fail("empty reply") }
+                result.lastReply = parameter
+                order = 3
+            default: throw fail("bad rcpt parameter")
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,117 @@
+/// Where a recipient stands: not yet delivered, accepted by the relay, or refused for good.
+public enum RecipientState: String, Sendable, CaseIterable {
+    /// Not delivered yet: it is tried at the next due run.
+    case pending
+    /// The relay accepted the message for it; it is never sent again.
+    case sent
+    /// Refused for good (5xx or expiry); a failure notice covers it.
+    case failed
+}
+
+/// One recipient of a queued message, with its state and the relay's last word on it.
+public struct QueueRecipient: Equatable, Sendable {
+    /// The address as given to RCPT TO, without angle brackets.
+    public var address: String
+    /// Pending, sent or failed.
+    public var state: RecipientState
+    /// The last reply or error for this recipient (empty when none yet).
+    public var lastReply: String
+    /// DSN NOTIFY value (`NEVER` or a comma list), nil when not asked for.
+    public var notify: String?
+    /// DSN ORCPT value (`rfc822;addr`), nil when not asked for.
+    public var originalRecipient: String?
+
+    /// A recipient; by default pending with no reply and no DSN parameters.
+    public init(
+        address: String, state: RecipientState = .pending, lastReply: String = "",
+        notify: String? = nil, originalRecipient: String? = nil
+    ) {
+        self.address = address
+        self.state = state
+        self.lastReply = lastReply
+        self.notify = notify
+        self.originalRecipient = originalRecipient
+    }
+}
+
+/// A key and value kept from an envelope line this version does not know, so a
+/// file written by a newer apus survives an update by an older one.
+public struct EnvelopeExtraField: Equatable, Sendable {
+    /// The key: lower-case letters, digits and `-`.
+    public var key: String
+    /// The value, any text.
+    public var value: String
+
+    /// An extra field.
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// Everything apus knows about a queued message except its content: the
+/// envelope file's contents (the format is described on ``Envelope/encode()``).
+public struct Envelope: Equatable, Sendable {
+    /// The envelope format this code writes.
+    public static let currentVersion = 1
+
+    /// MAIL FROM address without angle brackets; empty is the null sender `<>`.
+    public var sender: String
+    /// The recipients, in submission order.
+    public var recipients: [QueueRecipient]
+    /// The account (apus.conf section) the message goes through; empty for the default.
+    public var account: String
+    /// When the message was queued, Unix seconds.
+    public var arrivalTime: Int64
+    /// The message size in bytes (the data file's length; set by ``MessageWriter/commit(_:)``).
+    public var size: Int64
+    /// How many delivery attempts have been made.
+    public var attempts: Int
+    /// When the next attempt is due, Unix seconds (≤ now means due).
+    public var nextAttempt: Int64
+    /// The last error for the message as a whole (empty when none yet).
+    public var lastError: String
+    /// DSN RET (`FULL` or `HDRS`), nil when not asked for.
+    public var dsnReturn: String?
+    /// DSN ENVID, nil when not asked for.
+    public var dsnEnvelopeID: String?
+    /// BODY type (`7BIT`, `8BITMIME`), nil when not set.
+    public var bodyType: String?
+    /// Fields from a newer format, kept and written back unchanged.
+    public var extraFields: [EnvelopeExtraField]
+
+    /// An envelope for a new message: no attempts yet, due at once.
+    public init(
+        sender: String, recipients: [QueueRecipient], account: String = "", arrivalTime: Int64,
+        size: Int64 = 0, attempts: Int = 0, nextAttempt: Int64? = nil, lastError: String = "",
+        dsnReturn: String? = nil, dsnEnvelopeID: String? = nil, bodyType: String? = nil,
+        extraFields: [EnvelopeExtraField] = []
+    ) {
+        self.sender = sender
+        self.recipients = recipients
+        self.account = account
+        self.arrivalTime = arrivalTime
+        self.size = size
+        self.attempts = attempts
+        self.nextAttempt = nextAttempt ?? arrivalTime
+        self.lastError = lastError
+        self.dsnReturn = dsnReturn
+        self.dsnEnvelopeID = dsnEnvelopeID
+        self.bodyType = bodyType
+        self.extraFields = extraFields
+    }
+
+    /// The recipients still waiting for delivery.
+    public var pendingRecipients: [QueueRecipient] { recipients.filter { $0.state == .pending } }
+
+    /// Whether no recipient is pending any more (the message can be removed).
+    public var isFinished: Bool { !recipients.contains { $0.state == .pending } }
+
+    /// Records a failed attempt: counts it, keeps `error` as the last error
+    /// and schedules the next try with `policy`.
+    public mutating func recordDeferral(error: String, now: Int64, policy: RetryPolicy) {
+        attempts += 1
+        lastError = error
+        nextAttempt = policy.nextAttempt(afterAttempts: attempts, now: now)
+    }
+}

@@ -1,0 +1,380 @@
+// The queue directory.
+//
+//     queue_dir/                 root:apus 2770 (made by install.sh; see security.md)
+//       4F2A9C01E3B7.data        message bytes, written first
+//       4F2A9C01E3B7.env         envelope (Envelope+Codec.swift), written last: its
+//                                presence is what makes the message visible
+//       4F2A9C01E3B7.tmp         data being written; created O_EXCL, it reserves the id
+//       4F2A9C01E3B7.envtmp      envelope being written or rewritten
+//
+// All files are created O_CREAT|O_EXCL mode 0660 (set with fchmod, whatever
+// the umask) and, when the store has a group, fchown'd to it.
+//
+// Submission (MessageWriter): <id>.tmp is streamed, fsync'd, renamed to
+// <id>.data; the envelope goes to <id>.envtmp, fsync'd, renamed to <id>.env;
+// then the directory is fsync'd. Any failure removes every file of the id, so
+// nothing is left behind (the caller exits 75). A process killed half-way leaves
+// at most <id>.tmp, <id>.envtmp or an orphan <id>.data, never a visible
+// message; ``QueueStore/removeStaleFiles(olderThan:now:)`` sweeps them.
+//
+// Readers list `*.env` only and parse them as hostile input; a file without its
+// `end` line is incomplete and never used.
+//
+// Locking: a runner takes flock(LOCK_EX|LOCK_NB) on <id>.data (never replaced
+// while the message lives, unlike the envelope, which updates rename over), then
+// re-reads the envelope. "Would block" means another runner has it; a runner
+// that dies loses the lock with its descriptors and the message stays queued.
+//
+// Update (under the lock): new envelope to <id>.envtmp, fsync, rename over
+// <id>.env, directory fsync. Removal (under the lock): unlink <id>.env (the
+// message is gone for readers), unlink <id>.data, directory fsync.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ApusPOSIX
+
+/// One queued message as listed: its id, envelope and the envelope file's size.
+public struct QueueEntry: Equatable, Sendable {
+    /// The message's id.
+    public var id: QueueID
+    /// Its parsed envelope.
+    public var envelope: Envelope
+    /// Bytes in the envelope file (with ``Envelope/size``, the message's disk use).
+    public var envelopeFileSize: Int
+
+    /// An entry.
+    public init(id: QueueID, envelope: Envelope, envelopeFileSize: Int) {
+        self.id = id
+        self.envelope = envelope
+        self.envelopeFileSize = envelopeFileSize
+    }
+}
+
+/// An envelope that could not be read while listing, and why.
+public struct QueueProblem: Equatable, Sendable, CustomStringConvertible {
+    /// The message whose envelope failed.
+    public var id: QueueID
+    /// The error's text (an ``EnvelopeFormatError`` or ``Errno`` description).
+    public var description: String
+
+    /// A problem.
+    public init(id: QueueID, description: String) {
+        self.id = id
+        self.description = description
+    }
+}
+
+/// The result of ``QueueStore/list()``: readable entries, oldest first, and the
+/// envelopes that could not be read (a bad file never hides the others).
+public struct QueueListing: Equatable, Sendable {
+    /// Messages with a valid envelope, by arrival time then id.
+    public var entries: [QueueEntry]
+    /// Envelopes that exist but are malformed or unreadable.
+    public var problems: [QueueProblem]
+
+    /// A listing.
+    public init(entries: [QueueEntry], problems: [QueueProblem]) {
+        self.entries = entries
+        self.problems = problems
+    }
+}
+
+/// The durable on-disk queue under one directory (layout at the top of this file).
+///
+/// A value: it holds only the directory, the group for new files and the
+/// fault injection setting; every method goes to the disk. Safe to use from
+/// several processes at once (ids are reserved with `O_EXCL`, messages locked
+/// with `flock`). Methods throw ``Errno`` for system failures and
+/// ``EnvelopeFormatError`` for malformed envelopes.
+public struct QueueStore: Sendable {
+    /// The queue directory (`queue_dir`).
+    public let directory: String
+    /// The group given to new files (the `apus` group), or nil to leave it.
+    public let groupID: gid_t?
+    /// Test-only faults (``FaultInjection/fromEnvironment`` by default).
+    public let faults: FaultInjection
+
+    /// Mode of every queue file.
+    public static let fileMode: mode_t = 0o660
+
+    /// Opens the queue at `directory`, which must exist and be a directory.
+    /// - Parameters:
+    ///   - directory: the queue directory.
+    ///   - groupID: the group for new files (`fchown`), or nil.
+    ///   - faults: fault points for tests.
+    /// - Throws: ``Errno`` (`ENOENT`, `ENOTDIR`, `EACCES`…) naming the directory.
+    public init(directory: String, groupID: gid_t? = nil, faults: FaultInjection = .fromEnvironment) throws(Errno) {
+        let status = try FileSystem.status(directory)
+        guard status.isDirectory else { throw Errno(ENOTDIR, operation: "open queue", object: directory) }
+        self.directory = directory
+        self.groupID = groupID
+        self.faults = faults
+    }
+
+    /// Path of the message's data file.
+    public func dataPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).data" }
+    /// Path of the message's envelope file.
+    public func envelopePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).env" }
+    func dataTempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).tmp" }
+    func envelopeTempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).envtmp" }
+
+    // MARK: Writing
+
+    /// Starts a new message: reserves a fresh id and opens its temporary data file.
+    /// Stream the content with ``MessageWriter/write(_:)-([UInt8])``, then
+    /// ``MessageWriter/commit(_:)``; dropping the writer without commit removes everything.
+    /// - Throws: ``Errno`` when the file cannot be created.
+    public func beginMessage() throws(Errno) -> MessageWriter {
+        for _ in 0..<100 {
+            let id = try QueueID.random()
+            let fd: FileDescriptor
+            do throws(Errno) {
+                fd = try createFile(dataTempPath(id))
+            } catch where error.code == EEXIST {
+                continue
+            }
+            // A finished message with this id: a clash, pick another.
+            let clash: Bool
+            do throws(Errno) {
+                let dataExists = try FileSystem.exists(dataPath(id))
+                let envelopeExists = try FileSystem.exists(envelopePath(id))
+                clash = dataExists || envelopeExists
+            } catch {
+                fd.close()
+                try? FileSystem.unlink(dataTempPath(id))
+                throw error
+            }
+            if clash {
+                fd.close()
+                try? FileSystem.unlink(dataTempPath(id))
+                continue
+            }
+            return MessageWriter(store: self, id: id, file: fd)
+        }
+        throw Errno(EEXIST, operation: "create queue id", object: directory)
+    }
+
+    /// Creates `path` with `O_CREAT|O_EXCL|O_WRONLY`, mode 0660 and the store's group.
+    func createFile(_ path: String) throws(Errno) -> FileDescriptor {
+        let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: QueueStore.fileMode)
+        do throws(Errno) {
+            if let groupID { try fd.changeGroup(groupID) }
+            try fd.changeMode(QueueStore.fileMode)
+        } catch {
+            fd.close()
+            try? FileSystem.unlink(path)
+            throw Errno(error.code, operation: error.operation, object: path)
+        }
+        return fd
+    }
+
+    /// Writes `envelope` to `<id>.envtmp`, fsyncs it and renames it to `<id>.env`
+    /// (replacing any), then fsyncs the directory. `temp`/`renamed` are the fault points.
+    func writeEnvelope(
+        _ envelope: Envelope, id: QueueID, temp: FaultPoint, renamed: FaultPoint
+    ) throws(Errno) {
+        let tempPath = envelopeTempPath(id)
+        try FileSystem.unlinkIfPresent(tempPath)
+        let fd = try createFile(tempPath)
+        do throws(Errno) {
+            try fd.closeAfter { () throws(Errno) in
+                do throws(Errno) {
+                    try fd.writeAll(envelope.encode())
+                    try fd.sync()
+                } catch {
+                    throw Errno(error.code, operation: error.operation, object: tempPath)
+                }
+            }
+            try faults.check(temp)
+            try FileSystem.rename(tempPath, to: envelopePath(id))
+        } catch {
+            try? FileSystem.unlink(tempPath)
+            throw error
+        }
+        try faults.check(renamed)
+        try FileSystem.syncDirectory(directory)
+    }
+
+    // MARK: Reading
+
+    /// The ids of every visible message (those with an envelope file), unordered.
+    /// Temporary and orphan files are skipped.
+    /// - Throws: ``Errno`` when the directory cannot be read.
+    public func messageIDs() throws(Errno) -> [QueueID] {
+        var ids: [QueueID] = []
+        for name in try FileSystem.contentsOfDirectory(directory) where name.hasSuffix(".env") {
+            if let id = QueueID(String(name.dropLast(4))) { ids.append(id) }
+        }
+        return ids
+    }
+
+    /// Reads and parses a message's envelope (never its data).
+    /// - Returns: the envelope and the file's size in bytes.
+    /// - Throws: ``Errno`` (`ENOENT` when the message is gone) or ``EnvelopeFormatError``.
+    public func loadEnvelopeFile(_ id: QueueID) throws -> (envelope: Envelope, fileSize: Int) {
+        let path = envelopePath(id)
+        let bytes = try readSmallFile(path, limit: 16 << 20)
+        return (try Envelope.decode(bytes, path: path), bytes.count)
+    }
+
+    /// Reads and parses a message's envelope (never its data).
+    /// - Throws: ``Errno`` (`ENOENT` when the message is gone) or ``EnvelopeFormatError``.
+    public func loadEnvelope(_ id: QueueID) throws -> Envelope {
+        try loadEnvelopeFile(id).envelope
+    }
+
+    /// Every visible message with its envelope, oldest first (arrival, then id).
+    /// A message removed while listing is skipped; a malformed or unreadable
+    /// envelope goes to ``QueueListing/problems``.
+    /// - Throws: ``Errno`` only when the directory itself cannot be read.
+    public func list() throws(Errno) -> QueueListing {
+        var entries: [QueueEntry] = []
+        var problems: [QueueProblem] = []
+        for id in try messageIDs() {
+            do {
+                let (envelope, size) = try loadEnvelopeFile(id)
+                entries.append(QueueEntry(id: id, envelope: envelope, envelopeFileSize: size))
+            } catch let error as Errno where error.code == ENOENT {
+                continue
+            } catch {
+                problems.append(QueueProblem(id: id, description: String(describing: error)))
+            }
+        }
+        entries.sort {
+            $0.envelope.arrivalTime != $1.envelope.arrivalTime
+                ? $0.envelope.arrivalTime < $1.envelope.arrivalTime : $0.id < $1.id
+        }
+        problems.sort { $0.id < $1.id }
+        return QueueListing(entries: entries, problems: problems)
+    }
+
+    /// Reads a whole small file: one `fstat`, one or two `read`s.
+    func readSmallFile(_ path: String, limit: Int) throws(Errno) -> [UInt8] {
+        let fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
+        return try fd.closeAfter { () throws(Errno) -> [UInt8] in
+            do throws(Errno) {
+                let size = Int(try fd.status().size)
+                guard size <= limit else { throw Errno(EFBIG, operation: "read") }
+                var bytes = [UInt8](repeating: 0, count: size + 1)
+                var count = 0
+                while true {
+                    let n = try bytes.withUnsafeMutableBytes { buffer in
+                        Result { () throws(Errno) -> Int in
+                            try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+                        }
+                    }.get()
+                    if n == 0 { break }
+                    count += n
+                    if count == bytes.count {
+                        guard bytes.count <= limit else { throw Errno(EFBIG, operation: "read") }
+                        bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count)))
+                    }
+                }
+                bytes.removeSubrange(count...)
+                return bytes
+            } catch {
+                throw Errno(error.code, operation: error.operation, object: path)
+            }
+        }
+    }
+
+    /// Opens a message's data file for reading (the caller closes it).
+    /// - Throws: ``Errno``.
+    public func openData(_ id: QueueID) throws(Errno) -> FileDescriptor {
+        try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
+    }
+
+    // MARK: Locking, update, removal
+
+    /// Tries to lock a message for delivery without waiting.
+    ///
+    /// Takes `flock(LOCK_EX|LOCK_NB)` on the data file, then checks that the
+    /// envelope is still there (a runner may have removed the message just before).
+    /// Load the envelope after locking: that is the current one.
+    /// - Returns: the lock, or nil when another process holds it or the message is gone.
+    /// - Throws: ``Errno`` for other failures.
+    public func tryLock(_ id: QueueID) throws(Errno) -> MessageLock? {
+        let fd: FileDescriptor
+        do throws(Errno) {
+            fd = try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
+        } catch where error.code == ENOENT {
+            return nil
+        }
+        do throws(Errno) {
+            guard try fd.tryLockExclusive() else {
+                fd.close()
+                return nil
+            }
+            guard try FileSystem.exists(envelopePath(id)) else {
+                fd.close()
+                return nil
+            }
+        } catch {
+            fd.close()
+            throw Errno(error.code, operation: error.operation, object: dataPath(id))
+        }
+        return MessageLock(id: id, file: fd)
+    }
+
+    /// Replaces a locked message's envelope (after an attempt: recipient states,
+    /// attempts, next attempt, last error): temp file, fsync, rename, directory fsync.
+    /// - Throws: ``Errno``; the old envelope stays in place when it fails before the rename.
+    public func update(_ envelope: Envelope, for lock: MessageLock) throws(Errno) {
+        precondition(lock.isHeld, "update without the message lock")
+        try writeEnvelope(envelope, id: lock.id, temp: .updateTemp, renamed: .updateRenamed)
+    }
+
+    /// Removes a delivered (or failed) message under its lock: envelope first,
+    /// then data, then a directory fsync; then releases the lock.
+    /// - Throws: ``Errno``.
+    public func remove(_ lock: MessageLock) throws(Errno) {
+        precondition(lock.isHeld, "remove without the message lock")
+        defer { lock.release() }
+        try FileSystem.unlinkIfPresent(envelopePath(lock.id))
+        try faults.check(.removeEnvelope)
+        try FileSystem.unlinkIfPresent(dataPath(lock.id))
+        try faults.check(.removeData)
+        try FileSystem.syncDirectory(directory)
+    }
+
+    /// Sweeps what killed processes leave: `.tmp` and `.envtmp` files, and data
+    /// files without an envelope, last modified more than `age` seconds before `now`.
+    /// Locked orphans are left alone.
+    /// - Returns: how many files were removed.
+    /// - Throws: ``Errno`` when the directory cannot be read.
+    @discardableResult
+    public func removeStaleFiles(olderThan age: Int64, now: Int64) throws(Errno) -> Int {
+        let names = try FileSystem.contentsOfDirectory(directory)
+        let envelopes = Set(names.filter { $0.hasSuffix(".env") }.map { $0.dropLast(4) })
+        var removed = 0
+        for name in names {
+            let stem: Substring
+            if name.hasSuffix(".tmp") {
+                stem = name.dropLast(4)
+            } else if name.hasSuffix(".envtmp") {
+                stem = name.dropLast(7)
+            } else if name.hasSuffix(".data") && !envelopes.contains(name.dropLast(5)) {
+                stem = name.dropLast(5)
+            } else {
+                continue
+            }
+            guard let id = QueueID(String(stem)) else { continue }
+            let path = "\(directory)/\(name)"
+            guard let status = try? FileSystem.status(path), now - status.modificationTime > age else { continue }
+            if name.hasSuffix(".data") {
+                // An orphan: remove it only under its lock, and only if still without envelope.
+                guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW) else { continue }
+                defer { fd.close() }
+                guard (try? fd.tryLockExclusive()) == true, (try? FileSystem.exists(envelopePath(id))) == false else {
+                    continue
+                }
+            }
+            if (try? FileSystem.unlink(path)) != nil { removed += 1 }
+        }
+        if removed > 0 { try FileSystem.syncDirectory(directory) }
+        return removed
+    }
+}
