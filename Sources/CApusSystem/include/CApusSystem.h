@@ -6,4 +6,6 @@ int apus_setresgid(gid_t rgid, gid_t egid, gid_t sgid);
 int apus_getresgid(gid_t *rgid, gid_t *egid, gid_t *sgid);
 int apus_close_range_from(unsigned int first);
 int apus_set_dumpable(int on);
+/* open(dir, O_TMPFILE | flags, mode): an unnamed file in dir. */
+int apus_open_tmpfile(const char *dir, int flags, mode_t mode);
 #endif

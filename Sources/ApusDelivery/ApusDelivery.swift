@@ -1,1 +1,0 @@
-// ApusDelivery: see STYLE.md for what this target holds.

@@ -1,0 +1,100 @@
+import ApusPOSIX
+import CApusSystem
+import Glibc
+
+/// Holds a message being submitted: in memory up to ``memoryLimit`` bytes,
+/// then in an unnamed temporary file (`O_TMPFILE`, so nothing is left behind
+/// if the process dies), so memory use does not grow with the message.
+///
+/// Write it once with ``append(_:)``, then read it back any number of times
+/// with ``read(from:into:)`` — for the SMTP transaction and, when the relay
+/// cannot take it, for the queue.
+public final class Spool {
+    /// Bytes kept in memory before spilling to a file.
+    public let memoryLimit: Int
+    /// The directory for the temporary file.
+    public let directory: String
+    private var memory: [UInt8] = []
+    private var file: FileDescriptor? = nil
+    /// The number of bytes appended.
+    public private(set) var count = 0
+
+    /// An empty spool that spills to `directory` past `memoryLimit` bytes.
+    public init(directory: String, memoryLimit: Int = 1 << 20) {
+        self.directory = directory
+        self.memoryLimit = memoryLimit
+    }
+
+    deinit { file?.close() }
+
+    /// Whether the content went to a file.
+    public var isOnDisk: Bool { file != nil }
+
+    /// Appends bytes. Throws ``Errno`` when the temporary file cannot be
+    /// created or written (disk full).
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
+        if file == nil && memory.count + bytes.count > memoryLimit {
+            let fd = try Spool.openTemporary(in: directory)
+            file = fd
+            let held = memory
+            memory = []
+            try fd.writeAll(held)
+        }
+        if let file {
+            try file.writeAll(bytes)
+        } else {
+            memory.append(contentsOf: bytes)
+        }
+        count += bytes.count
+    }
+
+    /// Appends bytes.
+    public func append(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try append($0) }
+    }
+
+    /// Copies up to `buffer.count` bytes starting at `offset` into `buffer`;
+    /// returns how many (0 at the end).
+    public func read(from offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard offset < count else { return 0 }
+        let n = min(buffer.count, count - offset)
+        if let file {
+            return try systemCall("pread") { pread(file.rawValue, buffer.baseAddress, n, off_t(offset)) }
+        }
+        memory.withUnsafeBytes { raw in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + n]))
+        }
+        return n
+    }
+
+    /// Calls `body` with successive chunks of the content, in order.
+    public func forEachChunk(size: Int = 1 << 16, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if file == nil {
+            try memory.withUnsafeBytes { try body($0) }
+            return
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 1)
+        defer { buffer.deallocate() }
+        var offset = 0
+        while true {
+            let n = try read(from: offset, into: buffer)
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            offset += n
+        }
+    }
+
+    /// An unnamed file in `directory` (`O_TMPFILE`), or — where the file system
+    /// lacks it — a named one removed at once.
+    static func openTemporary(in directory: String) throws -> FileDescriptor {
+        let unnamed = apus_open_tmpfile(directory, O_RDWR | O_CLOEXEC, 0o600)
+        if unnamed >= 0 { return FileDescriptor(rawValue: unnamed) }
+        var template = Array((directory + "/.apus-spool-XXXXXX").utf8CString)
+        let fd = try template.withUnsafeMutableBufferPointer { p in
+            try systemCall("mkstemp", directory) { mkstemp(p.baseAddress!) }
+        }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        return FileDescriptor(rawValue: fd)
+    }
+}

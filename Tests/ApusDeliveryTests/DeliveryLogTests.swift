@@ -1,0 +1,46 @@
+@testable import ApusDelivery
+import Foundation
+import Testing
+
+@Test func postfixStyleLine() {
+    let entry = DeliveryLog.Entry(
+        queueID: "4F2A9C01E3", sender: "a@x", recipient: "b@y", relay: "smtp.example.com[203.0.113.5]:587",
+        delay: 0.421, tls: "TLSv1.3", status: .sent, reason: "250 2.0.0 Ok: queued as ABC")
+    #expect(
+        entry.line
+            == "4F2A9C01E3: from=<a@x>, to=<b@y>, relay=smtp.example.com[203.0.113.5]:587, delay=0.42, tls=TLSv1.3, status=sent (250 2.0.0 Ok: queued as ABC)"
+    )
+    let deferred = DeliveryLog.Entry(
+        queueID: "ABCDEF0123", sender: "", recipient: "b@y", relay: nil, delay: 12.6, tls: nil, status: .deferred,
+        reason: "connect to smtp.example.com[203.0.113.5]:587: Connection refused\r\ninjected")
+    #expect(
+        deferred.line
+            == "ABCDEF0123: from=<>, to=<b@y>, relay=none, delay=13, status=deferred (connect to smtp.example.com[203.0.113.5]:587: Connection refused  injected)"
+    )
+}
+
+@Test(arguments: [(0.0, "0.00"), (0.05, "0.05"), (1.5, "1.50"), (9.994, "9.99"), (10.4, "10"), (-1.0, "0.00")])
+func delayFormat(seconds: Double, text: String) {
+    #expect(DeliveryLog.formatDelay(seconds) == text)
+}
+
+@Test func fileDestinationAppendsOneLinePerEntry() throws {
+    let path = NSTemporaryDirectory() + "apus-log-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    defer { unlink(path) }
+    let log = DeliveryLog(destination: .file(path))
+    let entry = DeliveryLog.Entry(
+        queueID: "ID1", sender: "a@x", recipient: "b@y", relay: nil, delay: 0, tls: nil, status: .bounced,
+        reason: "550 no")
+    #expect(log.record([entry, entry]) == nil)
+    #expect(log.record([entry]) == nil)
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+    #expect(lines.count == 3)
+    #expect(lines.allSatisfy { $0.hasSuffix("ID1: from=<a@x>, to=<b@y>, relay=none, delay=0.00, status=bounced (550 no)") })
+}
+
+@Test func unwritableLogFileIsReportedNotThrown() {
+    let log = DeliveryLog(destination: .file("/nonexistent-dir/apus.log"))
+    let entry = DeliveryLog.Entry(
+        queueID: "ID1", sender: "a@x", recipient: "b@y", relay: nil, delay: 0, tls: nil, status: .sent, reason: "250")
+    #expect(log.record([entry])?.code == ENOENT)
+}
