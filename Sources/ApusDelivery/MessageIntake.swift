@@ -1,0 +1,73 @@
+import ApusMessage
+import ApusPOSIX
+
+/// A message as read from the submitter: its header fields (changed later,
+/// before sending) and its body, spooled with CRLF line ends, plus what the
+/// reader noticed (8-bit bytes, long lines).
+public struct ReceivedMessage {
+    /// The header fields as written by the submitter.
+    public var headers: Headers
+    /// The body, every line ending in CRLF.
+    public var body: Spool
+    /// What the reader saw.
+    public var stats: MessageReader.Stats
+}
+
+/// Reads a message from a file descriptor (stdin for `-bm`) through
+/// ``MessageReader``, keeping the header block in memory (bounded by the
+/// reader) and streaming the body into a ``Spool``, so memory does not grow
+/// with the message.
+public enum MessageIntake {
+    /// Why the message could not be read.
+    public enum Failure: Error {
+        /// The input could not be read (exit 74).
+        case read(Errno)
+        /// The spool could not be written (exit 75: temporary, nothing kept).
+        case spool(any Error)
+        /// The message cannot be sent as it is (exit 65).
+        case data(MessageError)
+    }
+
+    /// Reads everything from `input`. With `dotTerminates` a lone `.` line
+    /// ends the message (sendmail without `-i`).
+    public static func read(
+        from input: FileDescriptor, dotTerminates: Bool, spoolDirectory: String
+    ) throws(Failure) -> ReceivedMessage {
+        var reader = MessageReader(dotTerminates: dotTerminates)
+        var headers = Headers()
+        let body = Spool(directory: spoolDirectory)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
+        defer { chunk.deallocate() }
+        var finished = false
+        var ended = false
+        while !ended {
+            if !finished {
+                let n: Int
+                do { n = try input.read(into: chunk) } catch { throw .read(error) }
+                if n == 0 {
+                    reader.finish()
+                    finished = true
+                } else {
+                    reader.append(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+                }
+            }
+            do {
+                while let event = try reader.next() {
+                    switch event {
+                    case .header(let field): headers.append(field)
+                    case .endOfHeaders: break
+                    case .bodyPart(let piece): try body.append(piece)
+                    case .bodyLine(let rest): try body.append(rest + [13, 10])
+                    case .end: ended = true
+                    }
+                }
+            } catch let error as MessageError {
+                throw .data(error)
+            } catch {
+                throw .spool(error)
+            }
+            if finished && !ended { break }
+        }
+        return ReceivedMessage(headers: headers, body: body, stats: reader.stats)
+    }
+}
