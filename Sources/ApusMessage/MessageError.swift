@@ -13,7 +13,7 @@ public enum MessageError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidAddressHeader(name: String, error: AddressError)
     /// A body line is over 998 octets and the message cannot be re-encoded.
     case lineTooLong
-    /// The randomness source failed (`getrandom`).
+    /// The randomness source failed (`getentropy`).
     case randomUnavailable(errno: Int32)
 
     /// A one-line description for `apus: what: why`.
