@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ApusQueue
+
+/// The `mailq` / `-bp` listing, in Postfix's formats (cli.md "mailq output").
+///
+/// Text (Postfix `postqueue -p`):
+///
+///     -Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------
+///     4F2A9C01E3B7    1532 Sun Nov 22 14:03:11  cron@host.example.com
+///       (connect to smtp.example.com[203.0.113.5]:587: Connection refused)
+///                                              admin@example.com
+///
+///     -- 2 Kbytes in 1 Request.
+///
+/// One block per message with a pending recipient, a blank line between
+/// blocks. The message line is Postfix's `%-10s%c %8ld %20.20s %s` (id, status
+/// blank, size, the 20 first characters of `asctime` in local time, sender;
+/// `MAILER-DAEMON` for `<>`). Before each pending recipient comes its delay
+/// reason in parentheses, right-aligned to column 78 like Postfix, printed only
+/// when it differs from the previous recipient's; the recipient line is indented
+/// 41 columns. Control characters in envelope text print as `?`. The footer
+/// counts the message sizes in Kbytes, rounded up. Only envelope data is shown,
+/// never a body.
+///
+/// JSON (Postfix `postqueue -j`): one object per message and line; nothing at
+/// all for an empty queue.
+public enum MailqListing {
+    /// The header line.
+    public static let header = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------"
+    /// What an empty queue prints.
+    public static let emptyQueue = "Mail queue is empty"
+
+    /// The messages mailq shows: those with a pending recipient, in the given order.
+    public static func listed(_ entries: [QueueEntry]) -> [QueueEntry] {
+        entries.filter { !$0.envelope.isFinished }
+    }
+
+    /// The text listing, every line ended by LF.
+    /// - Parameter entries: the queue (``QueueStore/list()`` order: oldest first).
+    public static func text(_ entries: [QueueEntry]) -> String {
+        let shown = listed(entries)
+        guard !shown.isEmpty else { return emptyQueue + "\n" }
+        var out = header + "\n"
+        var totalBytes: Int64 = 0
+        for (index, entry) in shown.enumerated() {
+            if index > 0 { out += "\n" }
+            let envelope = entry.envelope
+            totalBytes += max(0, envelope.size)
+            let sender = envelope.sender.isEmpty ? "MAILER-DAEMON" : printable(envelope.sender)
+            out += pad(entry.id.rawValue, 10) + "  " + leftPad(String(envelope.size), 8) + " "
+                + arrivalText(envelope.arrivalTime) + " " + sender + "\n"
+            var previousReason = ""
+            for recipient in envelope.pendingRecipients {
+                let reason = recipient.lastReply.isEmpty ? envelope.lastError : recipient.lastReply
+                if !reason.isEmpty && reason != previousReason {
+                    out += leftPad("(" + printable(reason) + ")", 78) + "\n"
+                    previousReason = reason
+                }
+                out += String(repeating: " ", count: 41) + printable(recipient.address) + "\n"
+            }
+        }
+        let kbytes = (totalBytes + 1023) / 1024
+        out += "\n-- \(kbytes) Kbytes in \(shown.count) Request\(shown.count == 1 ? "" : "s").\n"
+        return out
+    }
+
+    /// The `--json` listing: one object per message with a pending recipient,
+    /// one per line (each ended by LF); empty for an empty queue.
+    ///
+    /// Fields, as Postfix's `postqueue -j`: `queue_name` (`deferred` after an
+    /// attempt, else `incoming`), `queue_id`, `arrival_time` (Unix seconds),
+    /// `message_size`, `forced_expire` (false), `sender` (empty for `<>`),
+    /// `recipients` (pending ones: `address`, and `delay_reason` once there is
+    /// one); then apus's `attempts` and `next_attempt` (Unix seconds).
+    public static func json(_ entries: [QueueEntry]) -> String {
+        var out = ""
+        for entry in listed(entries) {
+            let envelope = entry.envelope
+            out += "{\"queue_name\": \"\(envelope.attempts > 0 ? "deferred" : "incoming")\""
+            out += ", \"queue_id\": " + jsonString(entry.id.rawValue)
+            out += ", \"arrival_time\": \(envelope.arrivalTime)"
+            out += ", \"message_size\": \(envelope.size)"
+            out += ", \"forced_expire\": false"
+            out += ", \"sender\": " + jsonString(envelope.sender)
+            out += ", \"recipients\": ["
+            for (index, recipient) in envelope.pendingRecipients.enumerated() {
+                if index > 0 { out += ", " }
+                out += "{\"address\": " + jsonString(recipient.address)
+                let reason = recipient.lastReply.isEmpty ? envelope.lastError : recipient.lastReply
+                if !reason.isEmpty { out += ", \"delay_reason\": " + jsonString(reason) }
+                out += "}"
+            }
+            out += "], \"attempts\": \(envelope.attempts), \"next_attempt\": \(envelope.nextAttempt)}\n"
+        }
+        return out
+    }
+
+    /// A JSON string literal for `text` (RFC 8259): quotes, backslash and control
+    /// characters escaped, U+2028/U+2029 too; other characters as UTF-8.
+    public static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case "\u{2028}": out += "\\u2028"
+            case "\u{2029}": out += "\\u2029"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16, uppercase: false)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// `Sun Nov 22 14:03:11` plus one space: the first 20 characters of
+    /// `asctime(localtime(t))`, English names whatever the locale. The C function
+    /// is `localtime_r` (it honours `TZ`).
+    public static func arrivalText(_ seconds: Int64) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        guard localtime_r(&time, &parts) != nil else { return "??" + String(repeating: " ", count: 18) }
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let day = days[Int(parts.tm_wday).clamped(0, 6)]
+        let month = months[Int(parts.tm_mon).clamped(0, 11)]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(day) \(month) \(leftPad(String(parts.tm_mday), 2)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) "
+    }
+
+    /// `text` with control characters (below 0x20, 0x7F) replaced by `?` (Postfix `printable`).
+    static func printable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
+        }
+        return out
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func leftPad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+}
+
+extension Int {
+    fileprivate func clamped(_ low: Int, _ high: Int) -> Int { Swift.min(Swift.max(self, low), high) }
+}
