@@ -1,1 +1,0 @@
-// ApusConfig: see STYLE.md for what this target holds.
