@@ -1,0 +1,53 @@
+/// The outcome of a transaction that delivered the message to at least one
+/// recipient.
+public struct SMTPSendResult: Sendable, Hashable {
+    /// The reply to MAIL FROM.
+    public var mailReply: SMTPReply
+    /// Each recipient's outcome, in the envelope's order.
+    public var recipients: [RecipientOutcome]
+    /// The reply after the message (end of data, or the last BDAT).
+    public var dataReply: SMTPReply
+
+    /// Creates a result.
+    public init(mailReply: SMTPReply, recipients: [RecipientOutcome], dataReply: SMTPReply) {
+        self.mailReply = mailReply
+        self.recipients = recipients
+        self.dataReply = dataReply
+    }
+
+    /// The recipients that got the message.
+    public var accepted: [RecipientOutcome] { recipients.filter(\.isAccepted) }
+    /// The recipients refused for good (5xx).
+    public var refused: [RecipientOutcome] { recipients.filter(\.isRefused) }
+    /// The recipients deferred (4xx): try them again later.
+    public var deferred: [RecipientOutcome] { recipients.filter(\.isDeferred) }
+}
+
+/// Options of ``SMTPSession/send(_:message:options:)``.
+public struct SendOptions {
+    /// What to do when recipients are refused.
+    public var policy: RejectionPolicy
+    /// Use BDAT when the server offers CHUNKING.
+    public var useChunking: Bool
+    /// The largest BDAT chunk in octets (default 1 MiB).
+    public var chunkSize: Int
+    /// Send QUIT right behind the end of the message (pipelined when the
+    /// server allows) and close without waiting for QUIT's reply: one round
+    /// trip less for a single-message submission. The session is closed after.
+    public var quitAfter: Bool
+    /// Called once the whole message has been written, before its reply is
+    /// read (Racket `smtp-sending-end-of-message`).
+    public var onMessageSent: (() -> Void)?
+
+    /// Options with the library defaults.
+    public init(
+        policy: RejectionPolicy = .deliverToAccepted, useChunking: Bool = true, chunkSize: Int = 1 << 20,
+        quitAfter: Bool = false, onMessageSent: (() -> Void)? = nil
+    ) {
+        self.policy = policy
+        self.useChunking = useChunking
+        self.chunkSize = max(1, chunkSize)
+        self.quitAfter = quitAfter
+        self.onMessageSent = onMessageSent
+    }
+}

@@ -1,0 +1,342 @@
+/// Whole transactions: MAIL, RCPT… and the message, carried as the server's
+/// extensions allow (see ``TransactionPlan``).
+extension SMTPSession {
+    /// Sends one message: MAIL FROM, RCPT TO for each recipient, and the
+    /// message by DATA or BDAT.
+    ///
+    /// - With PIPELINING, MAIL, every RCPT and DATA go in one write and the
+    ///   replies are matched in order.
+    /// - With CHUNKING, the envelope and `BDAT n LAST` with the message go in
+    ///   one flight when the message fits in ``SendOptions/chunkSize``;
+    ///   larger messages go as a series of chunks written without waiting.
+    /// - Otherwise one command at a time.
+    ///
+    /// SIZE is declared when the server offers it and the size is known
+    /// (``MailParameters/size`` or the source's ``MessageSource/knownSize``);
+    /// a size over the server's limit throws ``SMTPError/Kind/messageTooLarge``
+    /// before anything is sent. A 551 reply naming a forward path is followed
+    /// once when the protocol still allows another RCPT (lock-step, or when a
+    /// pipelined DATA was refused).
+    ///
+    /// Under ``RejectionPolicy/abortIfAnyPermanent`` nothing is delivered if a
+    /// recipient got 5xx: RSET instead of DATA; a pipelined DATA that got
+    /// 354 is abandoned by closing the connection without the final dot (so
+    /// the server discards it); with CHUNKING and several recipients the
+    /// message goes without LAST and `BDAT 0 LAST` follows only if no
+    /// recipient got 5xx.
+    ///
+    /// - Returns: the replies to MAIL, each RCPT and the message.
+    /// - Throws: ``SMTPError``: ``SMTPError/Kind/recipientsRejected`` when
+    ///   nothing was delivered because of recipients; the reply kinds for MAIL
+    ///   or data failures; connection, timeout and protocol errors. After an
+    ///   error the session may be closed (``isClosed``); after
+    ///   ``SendOptions/quitAfter`` it is.
+    @discardableResult
+    public func send(
+        _ envelope: SMTPEnvelope, message: MessageSource, options: SendOptions = SendOptions()
+    ) throws -> SMTPSendResult {
+        precondition(!envelope.recipients.isEmpty, "a transaction needs at least one recipient")
+        let size = envelope.parameters.size ?? message.knownSize
+        if let size, let limit = extensions.sizeLimit, size > limit {
+            throw SMTPError(
+                .messageTooLarge, "message of \(size) octets exceeds the server's limit of \(limit)",
+                command: "MAIL FROM")
+        }
+        let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
+        let rcpts = try envelope.recipients.map { try recipientLine($0) }
+        let mode = TransactionPlan.mode(
+            extensions: extensions, recipientCount: envelope.recipients.count, policy: options.policy,
+            useChunking: options.useChunking)
+        switch mode {
+        case .chunked(let pipelined, let lastInFlight):
+            if pipelined {
+                return try sendPipelinedChunks(
+                    envelope, mail: mail, rcpts: rcpts, message: message, lastInFlight: lastInFlight, options: options)
+            }
+            let (mailReply, outcomes) = try lockStepEnvelope(envelope, mail: mail, rcpts: rcpts, policy: options.policy)
+            let reader = message.makeReader()
+            var dataReply: SMTPReply
+            repeat {
+                let (chunk, isLast) = try io(command: "BDAT") { try reader.nextWireChunk(maximum: options.chunkSize) }
+                let line = "BDAT \(chunk.count)" + (isLast ? " LAST" : "")
+                try sendLine(line)
+                try sendRaw(chunk)
+                if isLast {
+                    try flush()
+                    options.onMessageSent?()
+                }
+                dataReply = try readReply(for: line)
+                if !dataReply.isPositive {
+                    resetQuietly()
+                    throw SMTPError.unexpected(dataReply, command: line)
+                }
+                if isLast { break }
+            } while true
+            finishQuit(options, pipelinedQUIT: false)
+            return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
+        case .pipelinedData, .lockStep:
+            let (mailReply, outcomes) = try beginData(
+                envelope, mail: mail, rcpts: rcpts, pipelined: mode == .pipelinedData, policy: options.policy)
+            let pipelineQUIT = options.quitAfter && extensions.pipelining
+            let dataReply = try sendDataBody(message, quitAfter: pipelineQUIT, onSent: options.onMessageSent)
+            finishQuit(options, pipelinedQUIT: pipelineQUIT)
+            return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
+        }
+    }
+
+    /// After a successful transaction with ``SendOptions/quitAfter``: QUIT
+    /// (unless already sent) and close without waiting for its reply.
+    private func finishQuit(_ options: SendOptions, pipelinedQUIT: Bool) {
+        guard options.quitAfter else { return }
+        if pipelinedQUIT { close() } else { quitWithoutWaiting() }
+    }
+
+    /// The error for a transaction abandoned because of its recipients.
+    func recipientsRejected(_ outcomes: [RecipientOutcome], how: String) -> SMTPError {
+        let losers = outcomes.filter { !$0.isAccepted }.map { RecipientReply(recipient: $0.recipient, reply: $0.finalReply) }
+        let message: String
+        if !outcomes.contains(where: \.isAccepted) {
+            message = "no recipient was accepted"
+        } else {
+            message = "\(losers.filter { $0.reply.isPermanent }.count) recipient(s) refused; nothing delivered"
+        }
+        trace?.record(.note, "\(message) (\(how))")
+        return SMTPError(
+            .recipientsRejected, message, command: "RCPT TO", reply: losers.first?.reply, rejectedRecipients: losers)
+    }
+
+    /// MAIL, RCPTs (551 followed) one at a time, and the policy's decision;
+    /// RSET and throw when the transaction must not go on.
+    private func lockStepEnvelope(
+        _ envelope: SMTPEnvelope, mail: String, rcpts: [String], policy: RejectionPolicy
+    ) throws -> (SMTPReply, [RecipientOutcome]) {
+        let mailReply = try command(mail)
+        var outcomes: [RecipientOutcome] = []
+        for recipient in envelope.recipients {
+            outcomes.append(try recipientFollowingForward(recipient))
+        }
+        if TransactionPlan.decide(outcomes, policy: policy) == .abort {
+            resetQuietly()
+            throw recipientsRejected(outcomes, how: "RSET sent")
+        }
+        return (mailReply, outcomes)
+    }
+
+    /// Envelope and DATA up to the 354 reply, pipelined or lock-step, with the
+    /// policy applied. On return the server waits for the message.
+    func beginData(
+        _ envelope: SMTPEnvelope, mail: String, rcpts: [String], pipelined: Bool, policy: RejectionPolicy
+    ) throws -> (SMTPReply, [RecipientOutcome]) {
+        guard pipelined else {
+            let result = try lockStepEnvelope(envelope, mail: mail, rcpts: rcpts, policy: policy)
+            try startData()
+            return result
+        }
+        try sendLine(mail)
+        for line in rcpts { try sendLine(line) }
+        try sendLine("DATA")
+        let mailReply = try readReply(for: mail)
+        var outcomes: [RecipientOutcome] = []
+        for (recipient, line) in zip(envelope.recipients, rcpts) {
+            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line)))
+        }
+        let dataReply = try readReply(for: "DATA")
+        if !mailReply.isPositive {
+            if dataReply.code == 354 { close() } else { resetQuietly() }
+            throw SMTPError.unexpected(mailReply, command: mail)
+        }
+        if dataReply.code == 354 {
+            if TransactionPlan.decide(outcomes, policy: policy) == .abort {
+                // The server waits for the message: the only way to deliver
+                // nothing is to drop the connection before the final dot.
+                close()
+                throw recipientsRejected(outcomes, how: "connection closed before the end of data")
+            }
+            return (mailReply, outcomes)
+        }
+        // DATA was refused (usually: no valid recipient). 551 forwards can
+        // still be followed, then DATA again.
+        var followed = false
+        for (index, recipient) in envelope.recipients.enumerated() {
+            if let forward = RecipientOutcome.forwardPath(in: outcomes[index].reply) {
+                try follow(forward, from: recipient, into: &outcomes[index])
+                followed = true
+            }
+        }
+        if TransactionPlan.decide(outcomes, policy: policy) == .abort {
+            resetQuietly()
+            throw recipientsRejected(outcomes, how: "RSET sent")
+        }
+        guard followed else {
+            resetQuietly()
+            throw SMTPError.unexpected(dataReply, command: "DATA")
+        }
+        try startData()
+        return (mailReply, outcomes)
+    }
+
+    /// DATA, expecting 354; RSET and throw otherwise.
+    private func startData() throws {
+        let reply = try exchange("DATA")
+        guard reply.code == 354 else {
+            resetQuietly()
+            throw SMTPError.unexpected(reply, command: "DATA")
+        }
+    }
+
+    /// CHUNKING with PIPELINING: envelope and chunks in one flight, replies after.
+    private func sendPipelinedChunks(
+        _ envelope: SMTPEnvelope, mail: String, rcpts: [String], message: MessageSource, lastInFlight: Bool,
+        options: SendOptions
+    ) throws -> SMTPSendResult {
+        try sendLine(mail)
+        for line in rcpts { try sendLine(line) }
+        let reader = message.makeReader()
+        var bdatLines: [String] = []
+        var total = 0
+        while true {
+            let (chunk, isLast) = try io(command: "BDAT") { try reader.nextWireChunk(maximum: options.chunkSize) }
+            let line = "BDAT \(chunk.count)" + (isLast && lastInFlight ? " LAST" : "")
+            try sendLine(line)
+            try sendRaw(chunk)
+            bdatLines.append(line)
+            total += chunk.count
+            if isLast { break }
+        }
+        trace?.record(.note, "message: \(total) octets in \(bdatLines.count) chunk(s)")
+        let pipelineQUIT = lastInFlight && options.quitAfter
+        if pipelineQUIT { try sendLine("QUIT") }
+        try flush()
+        if lastInFlight { options.onMessageSent?() }
+
+        let mailReply = try readReply(for: mail)
+        var outcomes: [RecipientOutcome] = []
+        for (recipient, line) in zip(envelope.recipients, rcpts) {
+            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line)))
+        }
+        var chunkReplies: [SMTPReply] = []
+        for line in bdatLines { chunkReplies.append(try readReply(for: line)) }
+        if !mailReply.isPositive {
+            if !pipelineQUIT { resetQuietly() }
+            throw SMTPError.unexpected(mailReply, command: mail)
+        }
+        if TransactionPlan.decide(outcomes, policy: options.policy) == .abort {
+            if !pipelineQUIT { resetQuietly() }
+            throw recipientsRejected(outcomes, how: lastInFlight ? "BDAT refused" : "RSET instead of BDAT 0 LAST")
+        }
+        for (reply, line) in zip(chunkReplies, bdatLines) where !reply.isPositive {
+            if !pipelineQUIT { resetQuietly() }
+            throw SMTPError.unexpected(reply, command: line)
+        }
+        var dataReply = chunkReplies[chunkReplies.count - 1]
+        if !lastInFlight {
+            let line = "BDAT 0 LAST"
+            try sendLine(line)
+            if options.quitAfter { try sendLine("QUIT") }
+            try flush()
+            options.onMessageSent?()
+            dataReply = try readReply(for: line)
+            guard dataReply.isPositive else {
+                if !options.quitAfter { resetQuietly() }
+                throw SMTPError.unexpected(dataReply, command: line)
+            }
+            if options.quitAfter { close() }
+        } else if pipelineQUIT {
+            close()
+        }
+        return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
+    }
+
+    /// Opens a message for writing (CHICKEN `smtp:open`): sends the envelope
+    /// and DATA (pipelined when offered) with `options.policy` applied, and
+    /// returns a writer; ``MessageWriter/close()`` ends the message and
+    /// returns the result. The session must not be used until the writer is
+    /// closed.
+    public func openMessage(_ envelope: SMTPEnvelope, options: SendOptions = SendOptions()) throws -> MessageWriter {
+        precondition(!envelope.recipients.isEmpty, "a transaction needs at least one recipient")
+        let size = envelope.parameters.size
+        if let size, let limit = extensions.sizeLimit, size > limit {
+            throw SMTPError(
+                .messageTooLarge, "message of \(size) octets exceeds the server's limit of \(limit)",
+                command: "MAIL FROM")
+        }
+        let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
+        let rcpts = try envelope.recipients.map { try recipientLine($0) }
+        let (mailReply, outcomes) = try beginData(
+            envelope, mail: mail, rcpts: rcpts, pipelined: extensions.pipelining, policy: options.policy)
+        return MessageWriter(session: self, mailReply: mailReply, outcomes: outcomes, options: options)
+    }
+}
+
+/// A message being written into an open DATA transaction (CHICKEN
+/// `smtp:open`'s output port). Bytes are converted to CRLF and dot-stuffed as
+/// they go, and written in large blocks.
+public final class MessageWriter {
+    private let session: SMTPSession
+    private let mailReply: SMTPReply
+    private let outcomes: [RecipientOutcome]
+    private let options: SendOptions
+    private var encoder = WireEncoder(dotStuffing: true)
+    private var total = 0
+    private var isFinished = false
+
+    init(session: SMTPSession, mailReply: SMTPReply, outcomes: [RecipientOutcome], options: SendOptions) {
+        self.session = session
+        self.mailReply = mailReply
+        self.outcomes = outcomes
+        self.options = options
+    }
+
+    /// The recipients' outcomes (known when the writer was opened).
+    public var recipients: [RecipientOutcome] { outcomes }
+
+    /// Appends message bytes (LF or CRLF line ends).
+    public func write(_ bytes: some Sequence<UInt8>) throws {
+        precondition(!isFinished, "write after close")
+        var out: [UInt8] = []
+        encoder.encode(bytes, into: &out)
+        total += out.count
+        try session.sendRaw(out)
+    }
+
+    /// Appends the UTF-8 bytes of `text`.
+    public func write(_ text: String) throws {
+        try write(text.utf8)
+    }
+
+    /// Ends the message (final CRLF if missing, then `.`), calls
+    /// ``SendOptions/onMessageSent``, and reads the server's verdict.
+    ///
+    /// - Returns: the transaction's result.
+    /// - Throws: ``SMTPError`` when the server refuses the message.
+    @discardableResult
+    public func close() throws -> SMTPSendResult {
+        precondition(!isFinished, "MessageWriter closed twice")
+        isFinished = true
+        var out: [UInt8] = []
+        encoder.finish(into: &out)
+        total += out.count
+        try session.sendRaw(out)
+        session.trace?.record(.note, "message: \(total) octets")
+        try session.sendLine(".")
+        let pipelineQUIT = options.quitAfter && session.extensions.pipelining
+        if pipelineQUIT { try session.sendLine("QUIT") }
+        try session.flush()
+        options.onMessageSent?()
+        let reply = try session.readReply(for: "end of data")
+        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "end of data") }
+        if options.quitAfter {
+            if pipelineQUIT { session.close() } else { session.quitWithoutWaiting() }
+        }
+        return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: reply)
+    }
+}
+
+extension SMTPSession {
+    /// RSET to leave the session reusable after a failed transaction; its
+    /// own failure is ignored (the caller reports the first error).
+    func resetQuietly() {
+        if isClosed { return }
+        _ = try? reset()
+    }
+}

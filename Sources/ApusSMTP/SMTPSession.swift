@@ -1,0 +1,266 @@
+import ApusTransport
+
+/// An SMTP client session over any ``ByteStream`` (TCP, TLS, an in-memory
+/// pair, a pre-connected socket): single commands (OCamlnet `client`, scsh
+/// transactions) and whole transactions (``send(_:message:options:)``).
+///
+/// Blocking: each read and write is bounded by the stream's `timeout`; a
+/// silent server becomes an ``SMTPError`` of kind ``SMTPError/Kind/timeout``.
+/// Commands are buffered and written in groups; a reply is only awaited after
+/// everything before it has been flushed.
+///
+/// ```
+/// let session = try SMTPSession(stream: stream)
+/// try session.readGreeting()
+/// try session.ehlo("client.example")
+/// let result = try session.send(SMTPEnvelope(sender: "a@x", recipients: ["b@y"]), message: .string(text))
+/// session.quit()
+/// ```
+///
+/// A session is used by one thread at a time.
+public final class SMTPSession {
+    /// The buffered connection underneath (its `stream` is TLS after STARTTLS).
+    public let connection: BufferedConnection
+    /// Where protocol lines go, redacted; nil for none.
+    public var trace: SMTPTrace?
+    /// The server's greeting, once read.
+    public private(set) var greeting: SMTPReply?
+    /// What the last EHLO announced (empty after HELO or before EHLO).
+    public private(set) var extensions = Extensions()
+    /// The lines of the last EHLO (or HELO) reply.
+    public private(set) var ehloLines: [String] = []
+    /// The name given in the last EHLO/HELO, reused after STARTTLS.
+    public private(set) var clientName: String?
+    /// Whether AUTH succeeded in this session.
+    public private(set) var isAuthenticated = false
+    /// Whether the session was closed (after QUIT, an abort, or ``close()``).
+    public private(set) var isClosed = false
+
+    var parser = ReplyParser()
+
+    /// A session over `stream`. Nothing is read yet: call ``readGreeting()``
+    /// (or use ``connect(stream:trace:)``).
+    public init(stream: any ByteStream, trace: SMTPTrace? = nil) {
+        self.connection = BufferedConnection(stream: stream)
+        self.trace = trace
+    }
+
+    /// A session over `stream` whose greeting has been read and accepted.
+    /// Closes the stream when the greeting is not 220.
+    public static func connect(stream: any ByteStream, trace: SMTPTrace? = nil) throws -> SMTPSession {
+        let session = SMTPSession(stream: stream, trace: trace)
+        do {
+            try session.readGreeting()
+        } catch {
+            session.close()
+            throw error
+        }
+        return session
+    }
+
+    /// Whether the stream is TLS.
+    public var isEncrypted: Bool { connection.stream.tlsSession != nil }
+
+    // MARK: - Lines and replies
+
+    /// Queues `line` + CRLF; `traced` replaces it in the trace (redaction).
+    func sendLine(_ line: String, traced: String? = nil) throws {
+        precondition(!isClosed, "SMTP session used after close")
+        trace?.record(.sent, traced ?? line)
+        try io(command: traced ?? line) { try connection.write(Array((line + "\r\n").utf8)) }
+    }
+
+    /// Queues raw bytes (message data).
+    func sendRaw(_ bytes: some Collection<UInt8>) throws {
+        try io(command: nil) { try connection.write(bytes) }
+    }
+
+    /// Writes everything queued.
+    func flush() throws {
+        try io(command: nil) { try connection.flush() }
+    }
+
+    /// Flushes, then reads one complete reply. Throws on transport errors,
+    /// timeouts and malformed replies.
+    func readReply(for command: String?) throws -> SMTPReply {
+        precondition(!isClosed, "SMTP session used after close")
+        try io(command: command) { try connection.flush() }
+        let reply = try io(command: command) {
+            try connection.decode { buffer in try parser.parse(&buffer) }
+        }
+        if let trace { for line in reply.wireLines { trace.record(.received, line) } }
+        return reply
+    }
+
+    /// Sends `line`, reads the reply and returns it whatever its code.
+    func exchange(_ line: String, traced: String? = nil) throws -> SMTPReply {
+        try sendLine(line, traced: traced)
+        return try readReply(for: traced ?? line)
+    }
+
+    /// Sends `line` and returns the reply if `accept` holds for its code;
+    /// otherwise throws the reply as an error.
+    @discardableResult
+    func command(_ line: String, accept: (Int) -> Bool = { $0 >= 200 && $0 < 300 }) throws -> SMTPReply {
+        let reply = try exchange(line)
+        guard accept(reply.code) else { throw SMTPError.unexpected(reply, command: line) }
+        return reply
+    }
+
+    /// Runs `body`, turning transport failures into ``SMTPError``.
+    func io<T>(command: String?, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as TransportError {
+            throw SMTPError.transport(error, command: command)
+        } catch let error as BufferedConnectionError {
+            throw SMTPError.protocolViolation(error.description, command: command)
+        } catch var error as SMTPError {
+            if error.command == nil { error.command = command }
+            throw error
+        }
+    }
+
+    /// Refuses a command argument that could split or forge a command line.
+    func checkArgument(_ text: String, what: String, allowAngles: Bool = false) throws {
+        for scalar in text.unicodeScalars {
+            let bad = scalar == "\r" || scalar == "\n" || scalar == "\0" || (!allowAngles && (scalar == "<" || scalar == ">"))
+            if bad {
+                throw SMTPError(.invalidArgument, "\(what) contains a character that cannot be sent: \(text.debugDescription)")
+            }
+        }
+    }
+
+    // MARK: - Greeting, EHLO, HELO
+
+    /// Reads the server's greeting; it must be 220.
+    ///
+    /// - Returns: the greeting.
+    /// - Throws: ``SMTPError``: 4xx/5xx greetings as transient/permanent
+    ///   replies (554 "no service"), connection and timeout errors.
+    @discardableResult
+    public func readGreeting() throws -> SMTPReply {
+        let reply = try readReply(for: "greeting")
+        guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "greeting") }
+        greeting = reply
+        return reply
+    }
+
+    /// Sends EHLO and, if the server answers 5xx, HELO (RFC 5321 §3.2).
+    ///
+    /// - Parameter clientName: this host's name (or an address literal `[192.0.2.1]`).
+    /// - Returns: the extension lines of the reply (the first line, the
+    ///   server's greeting, included, as OCamlnet `helo` returns them);
+    ///   ``extensions`` holds them parsed.
+    /// - Throws: ``SMTPError`` if EHLO got 4xx or HELO failed too.
+    @discardableResult
+    public func ehlo(_ clientName: String) throws -> [String] {
+        try checkArgument(clientName, what: "client name")
+        let reply = try exchange("EHLO \(clientName)")
+        self.clientName = clientName
+        if reply.code == 250 {
+            ehloLines = reply.lines
+            extensions = Extensions(ehloLines: reply.lines)
+            return reply.lines
+        }
+        guard reply.isPermanent else { throw SMTPError.unexpected(reply, command: "EHLO \(clientName)") }
+        return try helo(clientName).lines
+    }
+
+    /// Sends HELO: an RFC 821 session without extensions.
+    @discardableResult
+    public func helo(_ clientName: String) throws -> SMTPReply {
+        try checkArgument(clientName, what: "client name")
+        let reply = try command("HELO \(clientName)")
+        self.clientName = clientName
+        ehloLines = reply.lines
+        extensions = Extensions()
+        return reply
+    }
+
+    // MARK: - STARTTLS
+
+    /// Starts TLS (RFC 3207): sends STARTTLS, expects 220, wraps the stream
+    /// in a ``TLSStream`` with `configuration`, forgets everything learnt in
+    /// clear, and sends EHLO again with the same client name.
+    ///
+    /// Fails closed: if the server did not announce STARTTLS, throws
+    /// ``SMTPError/Kind/missingExtension`` without sending anything; bytes
+    /// that arrive after the 220 and before the handshake are a protocol
+    /// violation (command injection), and TLS is not started.
+    ///
+    /// - Returns: the lines of the new EHLO reply.
+    @discardableResult
+    public func startTLS(configuration: TLSConfiguration) throws -> [String] {
+        try startTLS { [connection] _ in
+            try connection.startTLS(configuration: configuration)
+        }
+    }
+
+    /// Starts TLS with a caller-supplied wrapper (Racket `#:tls-encode`): like
+    /// ``startTLS(configuration:)``, but `wrap` gets the plain stream and
+    /// returns the encrypted one.
+    @discardableResult
+    public func startTLS(wrap: @escaping (any ByteStream) throws -> any ByteStream) throws -> [String] {
+        try startTLS { [connection] stream in
+            try connection.replaceStream(wrap(stream))
+        }
+    }
+
+    private func startTLS(switching: (any ByteStream) throws -> Void) throws -> [String] {
+        guard let name = clientName else { preconditionFailure("STARTTLS before EHLO") }
+        guard extensions.startTLS else {
+            throw SMTPError(.missingExtension, "the server does not offer STARTTLS", command: "STARTTLS")
+        }
+        let reply = try exchange("STARTTLS")
+        guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "STARTTLS") }
+        if parser.isInsideReply { throw SMTPError.protocolViolation("data after STARTTLS reply", command: "STARTTLS") }
+        do {
+            try switching(connection.stream)
+        } catch let error as SMTPError {
+            throw error
+        } catch let error as BufferedConnectionError {
+            throw SMTPError.protocolViolation(error.description, command: "STARTTLS")
+        } catch let error as TransportError {
+            throw SMTPError(.tls, error.description, command: "STARTTLS", underlying: error)
+        } catch {
+            throw SMTPError(.tls, "\(error)", command: "STARTTLS")
+        }
+        parser = ReplyParser()
+        extensions = Extensions()
+        ehloLines = []
+        isAuthenticated = false
+        if let info = connection.stream.tlsSession {
+            trace?.record(.note, "TLS started: \(info.protocolVersion) \(info.cipher)")
+        } else {
+            trace?.record(.note, "TLS started")
+        }
+        return try ehlo(name)
+    }
+
+    // MARK: - Closing
+
+    /// Sends QUIT, waits for its reply (errors ignored), and closes the
+    /// connection. Safe to call on a closed session.
+    public func quit() {
+        if isClosed { return }
+        _ = try? exchange("QUIT")
+        close()
+    }
+
+    /// Sends QUIT and closes the connection without waiting for the reply
+    /// (it is not needed once the message has been accepted).
+    public func quitWithoutWaiting() {
+        if isClosed { return }
+        try? sendLine("QUIT")
+        try? flush()
+        close()
+    }
+
+    /// Closes the connection without QUIT. Idempotent.
+    public func close() {
+        if isClosed { return }
+        isClosed = true
+        connection.close()
+    }
+}

@@ -1,0 +1,73 @@
+/// Streaming conversion of message bytes to their SMTP wire form.
+///
+/// Lines may end in LF or CRLF; on the wire every line ends in CRLF. A bare
+/// CR (not followed by LF) is kept. With dot-stuffing (DATA, RFC 5321
+/// §4.5.2) a line starting with `.` gets a second `.`; BDAT sends lines as
+/// they are. ``finish(into:)`` ends an unterminated last line with CRLF. Input
+/// may be split anywhere (even between CR and LF): the output is the same.
+public struct WireEncoder: Sendable {
+    /// Whether lines starting with `.` are doubled.
+    public let dotStuffing: Bool
+    private var atLineStart = true
+    private var pendingCR = false
+
+    /// An encoder at the start of a message.
+    public init(dotStuffing: Bool) {
+        self.dotStuffing = dotStuffing
+    }
+
+    /// Appends the wire form of `chunk` to `output`.
+    public mutating func encode(_ chunk: some Sequence<UInt8>, into output: inout [UInt8]) {
+        for byte in chunk {
+            if pendingCR {
+                pendingCR = false
+                if byte == UInt8(ascii: "\n") {
+                    output.append(UInt8(ascii: "\r"))
+                    output.append(UInt8(ascii: "\n"))
+                    atLineStart = true
+                    continue
+                }
+                output.append(UInt8(ascii: "\r"))
+                atLineStart = false
+            }
+            switch byte {
+            case UInt8(ascii: "\r"):
+                pendingCR = true
+            case UInt8(ascii: "\n"):
+                output.append(UInt8(ascii: "\r"))
+                output.append(UInt8(ascii: "\n"))
+                atLineStart = true
+            default:
+                if atLineStart && dotStuffing && byte == UInt8(ascii: ".") {
+                    output.append(UInt8(ascii: "."))
+                }
+                output.append(byte)
+                atLineStart = false
+            }
+        }
+    }
+
+    /// Ends the message: a held CR is written, and an unterminated last line
+    /// gets its CRLF. The encoder is then at the start of a new message.
+    public mutating func finish(into output: inout [UInt8]) {
+        if pendingCR {
+            output.append(UInt8(ascii: "\r"))
+            pendingCR = false
+            atLineStart = false
+        }
+        if !atLineStart {
+            output.append(UInt8(ascii: "\r"))
+            output.append(UInt8(ascii: "\n"))
+        }
+        atLineStart = true
+    }
+
+    /// The wire form of a whole message.
+    public static func encode(_ message: some Sequence<UInt8>, dotStuffing: Bool) -> [UInt8] {
+        var encoder = WireEncoder(dotStuffing: dotStuffing)
+        var output: [UInt8] = []
+        encoder.encode(message, into: &output)
+        encoder.finish(into: &output)
+        return output
+    }
+}
