@@ -70,6 +70,9 @@ public struct MessageReader: Sendable {
         public var headerBlockMissing = false
         /// Input ended with a lone-dot line rather than end of file.
         public var endedByDot = false
+
+        /// Creates empty stats (nothing seen).
+        public init() {}
     }
 
     /// One step of the message.
@@ -229,7 +232,9 @@ public struct MessageReader: Sendable {
     }
 
     /// Whether an unterminated line could still turn out to be a header field or a continuation line.
-    private func looksLikeHeaderPrefix(_ partial: ArraySlice<UInt8>) -> Bool {
+    private func looksLikeHeaderPrefix(_ partialLine: ArraySlice<UInt8>) -> Bool {
+        // A final CR may be the start of the CRLF ending the line.
+        let partial = partialLine.last == ASCII.cr ? partialLine.dropLast() : partialLine
         guard let first = partial.first else { return true }
         if ASCII.isWhitespace(first) { return !headerLines.isEmpty }
         var i = partial.startIndex
@@ -238,7 +243,6 @@ public struct MessageReader: Sendable {
         if i == partial.startIndex { return false }
         while i < partial.endIndex, ASCII.isWhitespace(partial[i]) { i += 1 }
         return i == partial.endIndex || partial[i] == ASCII.colon
-            || (partial[i] == ASCII.cr && i + 1 == partial.endIndex)
     }
 
     /// Turns the buffered header lines into `.header` events and `.endOfHeaders`.

@@ -1,1 +1,0 @@
-// ApusTestSupport: see STYLE.md for what this target holds.
