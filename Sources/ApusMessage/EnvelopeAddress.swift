@@ -21,7 +21,8 @@ public enum EnvelopeAddress: Sendable, Hashable, CustomStringConvertible {
         let item = try parser.parseAddress(allowGroup: false)
         guard case .mailbox(let m) = item else { throw AddressError(offset: 0, reason: .expected("a mailbox")) }
         if let extra = parser.peek {
-            throw AddressError(offset: extra.offset, reason: extra.isSpecial(",") ? .multipleAddresses : .expected("the end of the address"))
+            if extra.isSpecial(",") { throw AddressError(offset: extra.offset, reason: .multipleAddresses) }
+            throw parser.unexpected("the end of the address")
         }
         return .mailbox(m)
     }
