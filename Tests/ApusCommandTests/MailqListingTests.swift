@@ -22,12 +22,13 @@ import Testing
             lastError: "connect to smtp.example.com[203.0.113.5]:587: Connection refused")
         first.recipients.append(QueueRecipient(address: "done@example.com", state: .sent, lastReply: "250 ok"))
         let second = Envelope(
-            sender: "", arrivalTime: arrival + 86400 * 10 + 3600, size: 20000,
+            sender: "",
             recipients: [
                 QueueRecipient(address: "a@x.org", lastReply: "452 4.2.2 Over quota \"a\"\r\nnext line"),
                 QueueRecipient(address: "b@x.org", lastReply: "452 4.2.2 Over quota \"a\"\r\nnext line"),
                 QueueRecipient(address: "c@y.org"),
-            ])
+            ],
+            arrivalTime: arrival + 86400 * 10 + 3600, size: 20000)
         let finished = Envelope(
             sender: "x@y", recipients: [QueueRecipient(address: "gone@x", state: .failed)], arrivalTime: arrival)
         return [entry("4F2A9C01E3", first), entry("0123456789AB", second), entry("FFFFFFFFFFFF", finished)]
