@@ -1,0 +1,76 @@
+import Foundation
+
+/// A fresh directory under `/tmp` (made by `mkdtemp`), removed with all its
+/// contents when the value is released.
+///
+/// ```
+/// let dir = try TemporaryDirectory()
+/// try dir.write("apus.conf", "host 127.0.0.1\n")
+/// ```
+public final class TemporaryDirectory: @unchecked Sendable {
+    /// The absolute path of the directory.
+    public let path: String
+
+    /// Creates `/tmp/<prefix>.XXXXXX` with mode 0700.
+    ///
+    /// - Throws: `CocoaError` / POSIX error when `mkdtemp` fails.
+    public init(prefix: String = "apus-test") throws {
+        var template = Array("/tmp/\(prefix).XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
+            return String(cString: result)
+        }
+        guard let made else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        path = made
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// The directory as a file URL.
+    public var url: URL { URL(fileURLWithPath: path, isDirectory: true) }
+
+    /// The path of `name` inside the directory (nothing is created).
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    /// Writes `contents` to `name` (parent directories must exist), replacing it.
+    @discardableResult
+    public func write(_ name: String, _ contents: String, mode: Int = 0o644) throws -> String {
+        try write(name, Array(contents.utf8), mode: mode)
+    }
+
+    /// Writes bytes to `name`, replacing it, and sets its permission bits.
+    @discardableResult
+    public func write(_ name: String, _ contents: [UInt8], mode: Int = 0o644) throws -> String {
+        let target = file(name)
+        try Data(contents).write(to: URL(fileURLWithPath: target))
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: target)
+        return target
+    }
+
+    /// Reads the bytes of `name`.
+    public func read(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: file(name))))
+    }
+
+    /// Creates the subdirectory `name` (and missing parents); returns its path.
+    @discardableResult
+    public func makeDirectory(_ name: String, mode: Int = 0o700) throws -> String {
+        let target = file(name)
+        try FileManager.default.createDirectory(
+            atPath: target, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+        return target
+    }
+
+    /// The names in the directory (or in its subdirectory `name`), sorted.
+    public func contents(of name: String? = nil) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: name.map(file) ?? path).sorted()
+    }
+
+    /// Makes the symbolic link `name` pointing at `target`; returns its path.
+    @discardableResult
+    public func symlink(_ name: String, to target: String) throws -> String {
+        let link = file(name)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        return link
+    }
+}
