@@ -66,8 +66,9 @@ public enum HeaderFormat {
 
     /// Encodes unstructured text (a Subject, say) for a header: returned as is when
     /// it is plain printable ASCII, otherwise as a sequence of RFC 2047 encoded
-    /// words (`=?utf-8?B?…?=` or `=?utf-8?Q?…?=`, whichever is shorter), each at
-    /// most 75 characters and never splitting a UTF-8 sequence, separated by
+    /// words (`=?utf-8?B?…?=` or `=?utf-8?Q?…?=`, Q when the text is mostly ASCII), each at
+    /// most 75 characters (the first shorter, to share a line with a field name of up
+    /// to 25 octets) and never splitting a UTF-8 sequence, separated by
     /// spaces so `fold` can break between them. Decoders join adjacent encoded
     /// words without the space, so the decoded text is exactly `text`.
     public static func encodeUnstructured(_ text: String) -> [UInt8] {
@@ -113,7 +114,8 @@ public enum HeaderFormat {
         let useQ = nonASCII * 3 < bytes.count  // mostly ASCII: Q is more readable
         let prefix = Array((useQ ? "=?utf-8?Q?" : "=?utf-8?B?").utf8)
         let suffix = Array("?=".utf8)
-        let budget = 75 - prefix.count - suffix.count
+        // The first word shares its line with the field name: leave room for a name of up to 25 octets.
+        var budget = 75 - 27 - prefix.count - suffix.count
         var words: [[UInt8]] = []
         var current: [UInt8] = []  // raw bytes of the current word
         var i = 0
@@ -125,6 +127,7 @@ public enum HeaderFormat {
             if encodedLength(current + scalar, useQ: useQ, forPhrase: forPhrase) > budget, !current.isEmpty {
                 words.append(current)
                 current = []
+                budget = 75 - prefix.count - suffix.count
             }
             current += scalar
             i = j
