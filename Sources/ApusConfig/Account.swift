@@ -1,0 +1,135 @@
+/// One account with every setting in effect: its own lines, what it inherited
+/// from the defaults, and the defaults of config.md for the rest.
+///
+/// Built by ``Configuration``; a plain value the delivery code reads. Its
+/// ``description`` never shows the password (see ``PasswordSource``).
+public struct Account: Equatable, Sendable {
+    /// The account's name (`account NAME`); `default` for the account made from
+    /// the defaults alone, or the built-in one when there is no file.
+    public var name: String
+    /// The line of its `account` line, 0 when it has none.
+    public var line: Int
+    /// The relay (`host`, default `localhost`; `port`, default by ``tls``: 25, 587, 465).
+    public var relay: Relay
+    /// Further relays, tried in order after a temporary failure (`fallback`);
+    /// a fallback written without a port uses ``relay``'s port.
+    public var fallbacks: [Relay]
+    /// `tls`: default `off` when the host is loopback (``Relay/isLoopback``), else `starttls`.
+    public var tls: TLSMode
+    /// `tls_verify`: verify the chain and host name (default true).
+    public var tlsVerify: Bool
+    /// `tls_trust_file`: a CA bundle instead of the system store, or `nil`.
+    public var tlsTrustFile: String?
+    /// `tls_fingerprint`: the pinned SHA-256 of the server certificate (32 bytes), or `nil`.
+    public var tlsFingerprint: [UInt8]?
+    /// `tls_cert_file`: the client certificate, or `nil`.
+    public var tlsCertificateFile: String?
+    /// `tls_key_file`: its private key; the certificate file itself when only
+    /// `tls_cert_file` is given (a PEM file holding both).
+    public var tlsKeyFile: String?
+    /// `tls_min_version` (default 1.2).
+    public var tlsMinimumVersion: TLSVersion
+    /// `auth`: default ``Authentication/automatic`` when ``user`` is set, else ``Authentication/off``.
+    public var authentication: Authentication
+    /// `user`, or `nil`.
+    public var user: String?
+    /// Where the password comes from (`password`, `password_file`, `passwordeval`);
+    /// read it with ``retrievePassword(timeout:)``.
+    public var password: PasswordSource
+    /// `from`: an address or a pattern, or `nil`.
+    public var from: String?
+    /// `domain`: the EHLO name and the domain for unqualified senders.
+    public var domain: String
+    /// `default_domain`: appended to unqualified recipients (default ``domain``).
+    public var defaultDomain: String
+    /// `aliases`: the aliases file, or `nil`.
+    public var aliasesFile: String?
+    /// `from_header` (default ``FromHeaderPolicy/add``).
+    public var fromHeader: FromHeaderPolicy
+    /// `allow_from_override` (default true).
+    public var allowFromOverride: Bool
+    /// `timeout`: seconds per network read or write (default 60).
+    public var timeout: Int
+    /// `dsn_notify`: default for `-N`, or `nil`.
+    public var dsnNotify: DSNNotify?
+    /// `dsn_return`: default for `-R`, or `nil`.
+    public var dsnReturn: DSNReturn?
+    /// `eight_bit` (default ``EightBitPolicy/convert``).
+    public var eightBit: EightBitPolicy
+
+    /// Whether ``from`` is a pattern (holds `*` or `?`) rather than an address.
+    public var fromIsPattern: Bool {
+        guard let from else { return false }
+        return from.contains("*") || from.contains("?")
+    }
+
+    /// The envelope sender this account gives when no `-f` is given: ``from``
+    /// when it is an address, `nil` when it is a pattern or unset.
+    public var senderAddress: String? { fromIsPattern ? nil : from }
+
+    /// Whether ``from`` matches `sender` (see ``WildcardPattern``); false when
+    /// the account has no `from` or the sender is empty (`<>`).
+    public func matches(sender: String) -> Bool {
+        guard let from else { return false }
+        var address = Substring(sender)
+        if address.hasPrefix("<") && address.hasSuffix(">") && address.count >= 2 {
+            address = address.dropFirst().dropLast()
+        }
+        if address.isEmpty { return false }
+        return WildcardPattern(from).matches(String(address))
+    }
+
+    /// The password or token for this account, fetched now: `password` as
+    /// written, the first line of `password_file`, or the first line that
+    /// `passwordeval` prints. `nil` when none is configured.
+    ///
+    /// - Parameter timeout: how long `passwordeval` may run, in seconds.
+    /// - Throws: ``PasswordError`` (the command maps it to exit 71); its text
+    ///   never holds the secret.
+    public func retrievePassword(timeout: Double = 30) throws -> String? {
+        try password.retrieve(timeout: timeout)
+    }
+}
+
+extension Account: CustomStringConvertible {
+    /// Every setting as `key value` lines, in config.md's order, the password
+    /// shown only as `password (set)`, `password_file PATH` or
+    /// `passwordeval (set)`: safe for `-v`, `-bv` and logs.
+    public var description: String {
+        var lines = ["account \(name)", "host \(relay.host)", "port \(relay.port)"]
+        for fallback in fallbacks { lines.append("fallback \(fallback)") }
+        lines.append("tls \(tls.rawValue)")
+        lines.append("tls_verify \(tlsVerify ? "on" : "off")")
+        if let tlsTrustFile { lines.append("tls_trust_file \(tlsTrustFile)") }
+        if let tlsFingerprint {
+            lines.append("tls_fingerprint \(tlsFingerprint.map { hexPair($0) }.joined(separator: ":"))")
+        }
+        if let tlsCertificateFile { lines.append("tls_cert_file \(tlsCertificateFile)") }
+        if let tlsKeyFile { lines.append("tls_key_file \(tlsKeyFile)") }
+        lines.append("tls_min_version \(tlsMinimumVersion.rawValue)")
+        switch authentication {
+        case .off: lines.append("auth off")
+        case .automatic: lines.append("auth on")
+        case .mechanism(let mechanism): lines.append("auth \(mechanism.rawValue)")
+        }
+        if let user { lines.append("user \(user)") }
+        lines.append(password.description)
+        if let from { lines.append("from \(from)") }
+        lines.append("domain \(domain)")
+        lines.append("default_domain \(defaultDomain)")
+        if let aliasesFile { lines.append("aliases \(aliasesFile)") }
+        lines.append("from_header \(fromHeader.rawValue)")
+        lines.append("allow_from_override \(allowFromOverride ? "on" : "off")")
+        lines.append("timeout \(timeout)")
+        if let dsnNotify { lines.append("dsn_notify \(dsnNotify.parameterValue.lowercased())") }
+        if let dsnReturn { lines.append("dsn_return \(dsnReturn.rawValue)") }
+        lines.append("eight_bit \(eightBit.rawValue)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Two lower-case hex digits.
+func hexPair(_ byte: UInt8) -> String {
+    let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
+    return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+}

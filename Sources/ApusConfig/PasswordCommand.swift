@@ -1,0 +1,154 @@
+import ApusPOSIX
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Runs a `passwordeval` command and collects what it prints.
+///
+/// The command runs as `/bin/sh -c COMMAND` through `posix_spawn`, in its own
+/// process group, with standard input from `/dev/null`, standard output to a
+/// pipe, standard error inherited (so a prompt or complaint reaches the user),
+/// default signal dispositions and an empty signal mask, and the process's
+/// environment with `PATH` replaced by `/usr/bin:/bin`. (When apus runs setgid
+/// the command has already cut its environment down; see security.md.)
+///
+/// At most ``outputLimit`` bytes are read; the command must exit with status 0
+/// within the timeout, or its whole process group is killed with `SIGKILL`.
+public enum PasswordCommand {
+    /// The most output accepted: 64 KiB.
+    public static let outputLimit = 64 << 10
+    /// The `PATH` the command sees.
+    public static let safePath = "/usr/bin:/bin"
+
+    /// Runs `command` and returns everything it wrote to standard output.
+    ///
+    /// - Throws: ``PasswordError`` (`.spawnFailed`, `.commandFailed`,
+    ///   `.timedOut`, `.outputTooLong`).
+    public static func run(_ command: String, timeout: Double) throws(PasswordError) -> [UInt8] {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) != 0 {
+            throw PasswordError(.spawnFailed, message: "passwordeval: pipe: \(Errno.current("pipe").reason)")
+        }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let readEnd = FileDescriptor(rawValue: fds[0])
+        defer { readEnd.close() }
+        let pid: pid_t
+        do {
+            defer { close(fds[1]) }
+            pid = try spawn(command, stdout: fds[1])
+        }
+        let deadline = Deadline.after(seconds: timeout)
+        var output: [UInt8] = []
+        var failure: PasswordError?
+        do {
+            try readEnd.setNonBlocking(true)
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+            defer { chunk.deallocate() }
+            reading: while true {
+                guard try readEnd.wait(until: deadline) else {
+                    failure = PasswordError(.timedOut, message: "passwordeval: command timed out after \(Int(timeout)) s")
+                    break reading
+                }
+                let count = Glibc.read(readEnd.rawValue, chunk.baseAddress, chunk.count)
+                if count == 0 { break reading }
+                if count < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    throw Errno.current("read")
+                }
+                if output.count + count > outputLimit {
+                    failure = PasswordError(.outputTooLong, message: "passwordeval: command printed more than 64 KiB")
+                    break reading
+                }
+                output.append(contentsOf: chunk[0..<count])
+            }
+        } catch {
+            failure = PasswordError(.commandFailed, message: "passwordeval: \(error)")
+        }
+        if failure != nil { kill(-pid, SIGKILL) }
+        let status = reap(pid, until: deadline)
+        if let failure { throw failure }
+        guard let status else {
+            throw PasswordError(.timedOut, message: "passwordeval: command timed out after \(Int(timeout)) s")
+        }
+        if status.signal != 0 {
+            throw PasswordError(.commandFailed, message: "passwordeval: command killed by signal \(status.signal)")
+        }
+        if status.code != 0 {
+            throw PasswordError(.commandFailed, message: "passwordeval: command exited with status \(status.code)")
+        }
+        return output
+    }
+
+    /// Starts `/bin/sh -c command` with `stdout` as its standard output.
+    private static func spawn(_ command: String, stdout: Int32) throws(PasswordError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGALRM, SIGCHLD, SIGUSR1, SIGUSR2] {
+            sigaddset(&defaults, signal)
+        }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+
+        var environment = ["PATH=\(safePath)"]
+        var entry = environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            if !text.hasPrefix("PATH=") { environment.append(text) }
+            entry += 1
+        }
+        let arguments = ["/bin/sh", "-c", command]
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
+        if result != 0 {
+            throw PasswordError(.spawnFailed, message: "passwordeval: cannot run /bin/sh: \(Errno(result, operation: "posix_spawn").reason)")
+        }
+        return pid
+    }
+
+    /// Waits for `pid` until `deadline`; past it, kills its group and reaps it.
+    /// Returns the exit code or signal, or `nil` when the deadline passed.
+    private static func reap(_ pid: pid_t, until deadline: Deadline) -> (code: Int32, signal: Int32)? {
+        var status: Int32 = 0
+        var timedOut = false
+        while true {
+            let result = waitpid(pid, &status, timedOut ? 0 : WNOHANG)
+            if result == pid { break }
+            if result < 0 {
+                if errno == EINTR { continue }
+                return (code: 127, signal: 0)
+            }
+            if deadline.hasPassed {
+                kill(-pid, SIGKILL)
+                timedOut = true
+                continue
+            }
+            usleep(5000)
+        }
+        if timedOut { return nil }
+        let signal = status & 0x7F
+        return signal != 0 ? (code: 0, signal: signal) : (code: (status >> 8) & 0xFF, signal: 0)
+    }
+}

@@ -1,0 +1,277 @@
+/// Why a value was refused; the parser adds the file, line and key.
+struct ValueError: Error {
+    /// The reason, never quoting a secret.
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// The value checks behind every key of apus.conf, one function per value type.
+///
+/// Each returns the typed value or throws ``ValueError`` with a short reason.
+enum ValueParsing {
+    /// `on` or `off` (any case).
+    static func onOff(_ value: String) throws(ValueError) -> Bool {
+        switch value.lowercased() {
+        case "on": return true
+        case "off": return false
+        default: throw ValueError("expected 'on' or 'off'")
+        }
+    }
+
+    /// One of the raw values of `T` (any case).
+    static func choice<T: RawRepresentable & CaseIterable>(_ value: String, _ type: T.Type) throws(ValueError) -> T
+    where T.RawValue == String {
+        if let result = T(rawValue: value.lowercased()) { return result }
+        let names = T.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        throw ValueError("expected one of \(names)")
+    }
+
+    /// A decimal port number, 1–65535.
+    static func port(_ value: String) throws(ValueError) -> Int {
+        guard !value.isEmpty, value.utf8.count <= 5, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let number = Int(value), (1...65535).contains(number)
+        else { throw ValueError("\(quoted(value)) is not a port number (1-65535)") }
+        return number
+    }
+
+    /// A host name, an IPv4 address, or an IPv6 address (bare or in brackets).
+    /// Returns it without brackets.
+    static func host(_ value: String) throws(ValueError) -> String {
+        if value.hasPrefix("[") {
+            guard value.hasSuffix("]"), value.count > 2 else { throw ValueError("\(quoted(value)) lacks its ']'") }
+            let inner = String(value.dropFirst().dropLast())
+            guard isIPv6(inner) else { throw ValueError("\(quoted(value)) is not an IPv6 address") }
+            return inner
+        }
+        if value.contains(":") {
+            guard isIPv6(value) else { throw ValueError("\(quoted(value)) is not a host name or address") }
+            return value
+        }
+        guard isHostName(value) else { throw ValueError("\(quoted(value)) is not a host name or address") }
+        return value
+    }
+
+    /// `host[:port]`, `[IPv6]` or `[IPv6]:port`; the port is `nil` when absent.
+    static func relay(_ value: String) throws(ValueError) -> (host: String, port: Int?) {
+        if value.hasPrefix("[") {
+            guard let close = value.firstIndex(of: "]") else { throw ValueError("\(quoted(value)) lacks its ']'") }
+            let host = try self.host(String(value[...close]))
+            let rest = value[value.index(after: close)...]
+            if rest.isEmpty { return (host, nil) }
+            guard rest.hasPrefix(":") else { throw ValueError("\(quoted(value)) is not host[:port]") }
+            return (host, try port(String(rest.dropFirst())))
+        }
+        let colons = value.filter { $0 == ":" }.count
+        if colons > 1 { throw ValueError("write an IPv6 address in brackets: [\(value)]") }
+        if colons == 1, let colon = value.firstIndex(of: ":") {
+            let host = try self.host(String(value[..<colon]))
+            return (host, try port(String(value[value.index(after: colon)...])))
+        }
+        return (try self.host(value), nil)
+    }
+
+    /// A DNS name: dot-separated labels of letters, digits, `-` and `_`, each
+    /// 1–63 characters, not starting or ending with `-`, 253 characters at most;
+    /// a final dot is allowed. IPv4 dotted quads pass too.
+    static func isHostName(_ value: String) -> Bool {
+        var name = Substring(value)
+        if name.hasSuffix(".") { name = name.dropLast() }
+        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard (1...63).contains(label.utf8.count), label.first != "-", label.last != "-" else { return false }
+            for byte in label.utf8 {
+                let ok = (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
+                    || byte == 0x2D || byte == 0x5F
+                if !ok { return false }
+            }
+        }
+        return true
+    }
+
+    /// An IPv6 address text: hex groups separated by colons, at most one `::`,
+    /// optionally ending in a dotted IPv4 address. (Zone ids are not accepted.)
+    static func isIPv6(_ value: String) -> Bool {
+        guard value.utf8.count >= 2, value.utf8.count <= 45 else { return false }
+        let bytes = Array(value.utf8)
+        var doubleColons = 0
+        for index in 1..<bytes.count where bytes[index] == 0x3A && bytes[index - 1] == 0x3A {
+            doubleColons += 1
+            if index >= 2 && bytes[index - 2] == 0x3A { return false }
+        }
+        guard doubleColons <= 1 else { return false }
+        let groups = value.split(separator: ":", omittingEmptySubsequences: false)
+        var count = 0
+        for (index, group) in groups.enumerated() {
+            if group.isEmpty { continue }
+            if index == groups.count - 1 && group.contains(".") {
+                let parts = group.split(separator: ".", omittingEmptySubsequences: false)
+                guard parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && UInt8($0) != nil })
+                else { return false }
+                count += 2
+                continue
+            }
+            guard group.utf8.count <= 4, group.utf8.allSatisfy({ $0.isHexDigit }) else { return false }
+            count += 1
+        }
+        if doubleColons == 1 { return count <= 7 }
+        guard !value.hasPrefix(":"), !value.hasSuffix(":") else { return false }
+        return count == 8
+    }
+
+    /// A duration: a decimal number (1–9 digits, more than 0) followed by `s`,
+    /// `m`, `h` or `d`. Returns seconds.
+    static func duration(_ value: String) throws(ValueError) -> Int64 {
+        guard let unit = value.last, let digits = Optional(value.dropLast()), !digits.isEmpty, digits.count <= 9,
+            digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let number = Int64(digits)
+        else { throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h or d: 30m, 5d)") }
+        let scale: Int64
+        switch unit {
+        case "s": scale = 1
+        case "m": scale = 60
+        case "h": scale = 3600
+        case "d": scale = 86400
+        default: throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h or d: 30m, 5d)")
+        }
+        guard number > 0 else { throw ValueError("a duration must be more than zero") }
+        return number * scale
+    }
+
+    /// Durations separated by blanks (at least one, at most 100). Returns seconds.
+    static func durationList(_ value: String) throws(ValueError) -> [Int64] {
+        let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard !words.isEmpty else { throw ValueError("expected one or more durations (5m 15m 1h 4h)") }
+        guard words.count <= 100 else { throw ValueError("more than 100 durations") }
+        var result: [Int64] = []
+        for word in words { result.append(try duration(String(word))) }
+        return result
+    }
+
+    /// A timeout in seconds: a plain number of seconds or a duration, 1 s to 1 d.
+    static func timeout(_ value: String) throws(ValueError) -> Int {
+        let seconds: Int64
+        if let plain = Int64(value), value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), value.count <= 9 {
+            seconds = plain
+        } else {
+            do { seconds = try duration(value) } catch {
+                throw ValueError("\(quoted(value)) is not a number of seconds")
+            }
+        }
+        guard (1...86400).contains(seconds) else { throw ValueError("the timeout must be 1 to 86400 seconds") }
+        return Int(seconds)
+    }
+
+    /// A SHA-256 fingerprint: 64 hex digits, with or without a colon between
+    /// each pair. Returns the 32 bytes.
+    static func fingerprint(_ value: String) throws(ValueError) -> [UInt8] {
+        let hex: [UInt8]
+        if value.contains(":") {
+            let pairs = value.split(separator: ":", omittingEmptySubsequences: false)
+            guard pairs.allSatisfy({ $0.utf8.count == 2 }) else {
+                throw ValueError("expected hex digit pairs separated by colons")
+            }
+            hex = pairs.flatMap { Array($0.utf8) }
+        } else {
+            hex = Array(value.utf8)
+        }
+        guard hex.allSatisfy({ $0.isHexDigit }) else { throw ValueError("expected hexadecimal digits") }
+        guard hex.count == 64 else {
+            throw ValueError("expected the SHA-256 fingerprint (32 bytes), got \(hex.count / 2) bytes")
+        }
+        var bytes: [UInt8] = []
+        var index = 0
+        while index < hex.count {
+            bytes.append(hex[index].hexValue << 4 | hex[index + 1].hexValue)
+            index += 2
+        }
+        return bytes
+    }
+
+    /// An absolute path.
+    static func path(_ value: String) throws(ValueError) -> String {
+        guard value.hasPrefix("/") else { throw ValueError("\(quoted(value)) is not an absolute path") }
+        return value
+    }
+
+    /// A domain: a host name, not an address.
+    static func domain(_ value: String) throws(ValueError) -> String {
+        guard isHostName(value), !value.contains(":") else { throw ValueError("\(quoted(value)) is not a domain name") }
+        return value
+    }
+
+    /// An address or a pattern for `from`: no blanks, no `<`, `>`, `,`, `;` or
+    /// quotes, at most one `@`, 254 characters at most.
+    static func fromAddress(_ value: String) throws(ValueError) -> String {
+        var bare = value
+        if bare.hasPrefix("<") && bare.hasSuffix(">") && bare.count >= 2 { bare = String(bare.dropFirst().dropLast()) }
+        guard !bare.isEmpty, bare.utf8.count <= 254 else { throw ValueError("\(quoted(value)) is not an address") }
+        for byte in bare.utf8 where byte <= 0x20 || byte == 0x3C || byte == 0x3E || byte == 0x2C || byte == 0x3B
+            || byte == 0x22 || byte == 0x5C || byte == 0x28 || byte == 0x29
+        {
+            throw ValueError("\(quoted(value)) is not an address or pattern")
+        }
+        guard bare.filter({ $0 == "@" }).count <= 1, !bare.hasPrefix("@"), !bare.hasSuffix("@") else {
+            throw ValueError("\(quoted(value)) is not an address or pattern")
+        }
+        return bare
+    }
+
+    /// `auth`: `on`, `off`, or a mechanism name (any case).
+    static func authentication(_ value: String) throws(ValueError) -> Authentication {
+        switch value.lowercased() {
+        case "on": return .automatic
+        case "off": return .off
+        default:
+            if let mechanism = AuthMechanism(rawValue: value.lowercased()) { return .mechanism(mechanism) }
+            let names = AuthMechanism.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValueError("expected 'on', 'off' or a mechanism (\(names))")
+        }
+    }
+
+    /// `dsn_notify`: `never`, or a comma-separated list of `success`, `failure`, `delay`.
+    static func dsnNotify(_ value: String) throws(ValueError) -> DSNNotify {
+        let words = value.lowercased().split(separator: ",", omittingEmptySubsequences: false)
+        if words == ["never"] { return .never }
+        var result: DSNNotify = []
+        for word in words {
+            switch word.trimmingBlanks() {
+            case "success": result.insert(.success)
+            case "failure": result.insert(.failure)
+            case "delay": result.insert(.delay)
+            default: throw ValueError("expected 'never' or a list of 'success', 'failure', 'delay'")
+            }
+        }
+        return result
+    }
+
+    /// `log`: `syslog`, `off`, or an absolute path.
+    static func log(_ value: String) throws(ValueError) -> LogTarget {
+        switch value {
+        case "syslog": return .syslog
+        case "off": return .off
+        default:
+            guard value.hasPrefix("/") else { throw ValueError("expected 'syslog', 'off' or an absolute path") }
+            return .file(value)
+        }
+    }
+}
+
+extension UInt8 {
+    /// Whether the byte is an ASCII hex digit.
+    var isHexDigit: Bool {
+        (self >= 0x30 && self <= 0x39) || (self | 0x20 >= 0x61 && self | 0x20 <= 0x66)
+    }
+    /// The value of an ASCII hex digit (the byte must be one).
+    var hexValue: UInt8 {
+        self <= 0x39 ? self - 0x30 : (self | 0x20) - 0x61 + 10
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces and tabs.
+    func trimmingBlanks() -> String {
+        var scalars = Substring(self).unicodeScalars[...]
+        while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
+        while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
+        return String(String.UnicodeScalarView(scalars))
+    }
+}
