@@ -57,7 +57,7 @@ public enum MailqListing {
             for recipient in envelope.pendingRecipients {
                 let reason = recipient.lastReply.isEmpty ? envelope.lastError : recipient.lastReply
                 if !reason.isEmpty && reason != previousReason {
-                    out += leftPad("(" + printable(reason) + ")", 78) + "\n"
+                    out += "(" + printable(reason) + ")" + "\n"
                     previousReason = reason
                 }
                 out += String(repeating: " ", count: 41) + printable(recipient.address) + "\n"

@@ -38,11 +38,11 @@ import Testing
         let expected = """
             -Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------
             4F2A9C01E3      1532 Sun Nov 22 14:03:11  cron@host.example.com
-                        (connect to smtp.example.com[203.0.113.5]:587: Connection refused)
+            (connect to smtp.example.com[203.0.113.5]:587: Connection refused)
                                                      admin@example.com
 
             0123456789AB     20000 Wed Dec  2 15:03:11  MAILER-DAEMON
-                                                     (452 4.2.2 Over quota "a"??next line)
+            (452 4.2.2 Over quota "a"??next line)
                                                      a@x.org
                                                      b@x.org
                                                      c@y.org
