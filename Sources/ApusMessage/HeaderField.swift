@@ -69,15 +69,20 @@ public struct HeaderField: Sendable, Hashable {
         self.colonIndex = name.count
     }
 
+    /// The name and the white space after it must end within this many octets
+    /// (the line-length limit): a longer run is not a header field.
+    static let maximumNameScan = 998
+
     /// Returns the index of the colon ending a field name at the start of `line`,
     /// allowing white space between name and colon; nil if the line does not start
     /// a header field.
     static func nameEnd(_ line: ArraySlice<UInt8>) -> Int? {
+        let limit = min(line.endIndex, line.startIndex + maximumNameScan)
         var i = line.startIndex
-        while i < line.endIndex, ASCII.isFieldNameByte(line[i]) { i += 1 }
+        while i < limit, ASCII.isFieldNameByte(line[i]) { i += 1 }
         if i == line.startIndex { return nil }
-        while i < line.endIndex, ASCII.isWhitespace(line[i]) { i += 1 }
-        return i < line.endIndex && line[i] == ASCII.colon ? i : nil
+        while i < limit, ASCII.isWhitespace(line[i]) { i += 1 }
+        return i < limit && line[i] == ASCII.colon ? i : nil
     }
 
     /// The field name as written (without white space before the colon).

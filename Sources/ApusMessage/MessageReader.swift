@@ -110,6 +110,8 @@ public struct MessageReader: Sendable {
     // Body state: the current line was partly returned as .bodyPart.
     private var inLongLine = false
     private var currentLineLength = 0
+    // How far the buffer has been searched for LF.
+    private var scannedUpTo = 0
 
     /// Creates a reader.
     /// - Parameters:
@@ -127,6 +129,7 @@ public struct MessageReader: Sendable {
         if phase == .done { return }
         if position > 0 && position >= buffer.count / 2 {
             buffer.removeFirst(position)
+            scannedUpTo -= position
             position = 0
         }
         buffer.append(contentsOf: bytes)
@@ -163,7 +166,9 @@ public struct MessageReader: Sendable {
     /// The next complete line (content without ending), or the unterminated rest
     /// at end of input; nil when more input is needed.
     private mutating func takeLine() -> [UInt8]? {
-        if let lf = buffer[position...].firstIndex(of: ASCII.lf) {
+        // Bytes before `scannedUpTo` were searched already: feeding a long line in
+        // small chunks stays linear.
+        if let lf = buffer[max(position, scannedUpTo)...].firstIndex(of: ASCII.lf) {
             var end = lf
             if end > position, buffer[end - 1] == ASCII.cr { end -= 1 }
             let line = Array(buffer[position..<end])
@@ -177,6 +182,7 @@ public struct MessageReader: Sendable {
             position = buffer.count
             return line
         }
+        scannedUpTo = buffer.count
         return nil
     }
 
@@ -237,12 +243,15 @@ public struct MessageReader: Sendable {
         let partial = partialLine.last == ASCII.cr ? partialLine.dropLast() : partialLine
         guard let first = partial.first else { return true }
         if ASCII.isWhitespace(first) { return !headerLines.isEmpty }
+        // Names are bounded (see HeaderField.nameEnd), so this scan is too.
+        let limit = min(partial.endIndex, partial.startIndex + HeaderField.maximumNameScan)
         var i = partial.startIndex
-        while i < partial.endIndex, ASCII.isFieldNameByte(partial[i]) { i += 1 }
+        while i < limit, ASCII.isFieldNameByte(partial[i]) { i += 1 }
         if i == partial.endIndex { return true }
-        if i == partial.startIndex { return false }
-        while i < partial.endIndex, ASCII.isWhitespace(partial[i]) { i += 1 }
-        return i == partial.endIndex || partial[i] == ASCII.colon
+        if i == partial.startIndex || i == limit { return false }
+        while i < limit, ASCII.isWhitespace(partial[i]) { i += 1 }
+        if i == partial.endIndex { return true }
+        return i < limit && partial[i] == ASCII.colon
     }
 
     /// Turns the buffered header lines into `.header` events and `.endOfHeaders`.
@@ -337,5 +346,6 @@ public struct MessageReader: Sendable {
         pending.append(.end)
         buffer = []
         position = 0
+        scannedUpTo = 0
     }
 }

@@ -200,3 +200,27 @@ import Testing
     }
 }
 
+
+@Suite struct MessageReaderLinearityTests {
+    /// A 1 MiB body line and a 900 KiB header line fed in 7-byte chunks finish quickly (the reader does not rescan).
+    @Test func longLinesInSmallChunksStayLinear() throws {
+        let body = bytes("S: a\n\n") + [UInt8](repeating: 0x61, count: 1 << 20) + [0x0A]
+        let header = bytes("X-Long: ") + [UInt8](repeating: 0x62, count: 900_000) + bytes("\n\nb\n")
+        let names = [UInt8](repeating: 0x63, count: 500_000) + bytes("\n")
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            for input in [body, header, names] {
+                var reader = MessageReader()
+                var seen = 0
+                for chunk in input.chunks(of: 7) {
+                    reader.append(chunk)
+                    while let e = try reader.next() { if case .bodyPart(let p) = e { seen += p.count } }
+                }
+                reader.finish()
+                while try reader.next() != nil {}
+                #expect(seen > 0 || input == header)
+            }
+        }
+        #expect(elapsed < .seconds(20))
+    }
+}
