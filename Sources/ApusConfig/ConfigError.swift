@@ -33,6 +33,9 @@ public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
         case duplicateAlias
         /// The file holds `password` and is readable by "other".
         case insecurePermissions
+        /// An alias target apus cannot deliver to (a pipe, a file, `:include:`);
+        /// reported as a warning, see ``Aliases/warnings``.
+        case unsupportedTarget
     }
 
     /// The kind of fault.
