@@ -154,10 +154,13 @@ manifest_has() { # kind path
 have_group=no
 
 ensure_group() {
+    if ! is_root; then
+        say "skipped ownership (not root: make the binary, queue and config root:$group when packaging)"
+        getent group "$group" >/dev/null && have_group=yes
+        return 0
+    fi
     if getent group "$group" >/dev/null; then
         have_group=yes
-    elif ! is_root; then
-        say "skipped group $group (not root: owners and groups are left to the packager)"
     elif groupadd --system "$group"; then
         have_group=yes
         say "created group $group (groupadd --system)"
@@ -279,7 +282,8 @@ ensure_packages() {
     local wanted=(ca-certificates)
     [ "$build" = yes ] && wanted+=(libssl-dev)
     for p in "${wanted[@]}"; do installed_package "$p" || missing+=("$p"); done
-    if ! ldconfig -p 2>/dev/null | grep -q 'libssl\.so\.3 '; then missing+=(libssl3); fi
+    # OpenSSL 3 at run time (Debian 13 calls the package libssl3t64).
+    installed_package libssl3 || installed_package libssl3t64 || missing+=(libssl3)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ -n "$destdir" ]; then
         if [ "$build" = yes ] && [[ " ${missing[*]} " == *" libssl-dev "* ]]; then
