@@ -32,7 +32,7 @@ public final class SMTPSession {
     /// The name given in the last EHLO/HELO, reused after STARTTLS.
     public private(set) var clientName: String?
     /// Whether AUTH succeeded in this session.
-    public private(set) var isAuthenticated = false
+    public internal(set) var isAuthenticated = false
     /// Whether the session was closed (after QUIT, an abort, or ``close()``).
     public private(set) var isClosed = false
 
@@ -157,10 +157,8 @@ public final class SMTPSession {
     public func ehlo(_ clientName: String) throws -> [String] {
         try checkArgument(clientName, what: "client name")
         let reply = try exchange("EHLO \(clientName)")
-        self.clientName = clientName
         if reply.code == 250 {
-            ehloLines = reply.lines
-            extensions = Extensions(ehloLines: reply.lines)
+            clientNameAfterHello(clientName, reply: reply, extended: true)
             return reply.lines
         }
         guard reply.isPermanent else { throw SMTPError.unexpected(reply, command: "EHLO \(clientName)") }
@@ -172,10 +170,15 @@ public final class SMTPSession {
     public func helo(_ clientName: String) throws -> SMTPReply {
         try checkArgument(clientName, what: "client name")
         let reply = try command("HELO \(clientName)")
-        self.clientName = clientName
-        ehloLines = reply.lines
-        extensions = Extensions()
+        clientNameAfterHello(clientName, reply: reply, extended: false)
         return reply
+    }
+
+    /// Records the result of a successful EHLO or HELO.
+    func clientNameAfterHello(_ name: String, reply: SMTPReply, extended: Bool) {
+        clientName = name
+        ehloLines = reply.lines
+        extensions = extended ? Extensions(ehloLines: reply.lines) : Extensions()
     }
 
     // MARK: - STARTTLS
@@ -214,7 +217,12 @@ public final class SMTPSession {
         }
         let reply = try exchange("STARTTLS")
         guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "STARTTLS") }
-        if parser.isInsideReply { throw SMTPError.protocolViolation("data after STARTTLS reply", command: "STARTTLS") }
+        if parser.isInsideReply || connection.bufferedInputCount > 0 {
+            // Bytes sent in clear after the 220 could be an injection attack.
+            throw SMTPError.protocolViolation(
+                "\(connection.bufferedInputCount) bytes of trailing data received before TLS started",
+                command: "STARTTLS")
+        }
         do {
             try switching(connection.stream)
         } catch let error as SMTPError {

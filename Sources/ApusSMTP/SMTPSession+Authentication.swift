@@ -1,0 +1,93 @@
+import ApusMessage
+
+/// AUTH (RFC 4954) driving a ``SASLClient``.
+extension SMTPSession {
+    /// Authenticates with `mechanism`.
+    ///
+    /// Sends `AUTH MECH [initial-response]` (`=` for an empty initial
+    /// response), answers each 334 challenge with the mechanism's base64
+    /// response, and on 235 passes the reply text to
+    /// ``SASLClient/finish(successText:)``. The trace shows every client line
+    /// of the exchange as ``SMTPTrace/redactionMarker``.
+    ///
+    /// A mechanism that sends the secret in clear is refused over a
+    /// connection that is neither TLS nor loopback, before anything is sent.
+    ///
+    /// - Returns: the 235 reply.
+    /// - Throws: ``SMTPError``: ``SMTPError/Kind/missingExtension`` when the
+    ///   server does not offer the mechanism; ``SMTPError/Kind/authenticationRefused``
+    ///   for the clear-text refusal or a SASL error on this side (the exchange
+    ///   is cancelled with `*`); ``SMTPError/Kind/authenticationFailed`` (535,
+    ///   other 5xx), ``SMTPError/Kind/mechanismTooWeak`` (534),
+    ///   ``SMTPError/Kind/authenticationTemporary`` (454, other 4xx).
+    @discardableResult
+    public func authenticate(_ mechanism: some SASLClient) throws -> SMTPReply {
+        var client = mechanism
+        let name = client.mechanism.uppercased()
+        let command = "AUTH \(name)"
+        guard extensions.offersMechanism(name) else {
+            let offered = extensions.authMechanisms.isEmpty ? "no AUTH" : extensions.authMechanisms.joined(separator: " ")
+            throw SMTPError(.missingExtension, "the server does not offer AUTH \(name) (it offers \(offered))", command: command)
+        }
+        if client.sendsSecretInClear && !isEncrypted && !connection.stream.isLoopback {
+            throw SMTPError(
+                .authenticationRefused, "refusing to send a \(name) secret over an unencrypted connection",
+                command: command)
+        }
+        try checkArgument(name, what: "mechanism")
+        let initial: [UInt8]?
+        do {
+            initial = try client.initialResponse()
+        } catch {
+            throw SMTPError(.authenticationRefused, "\(error)", command: command)
+        }
+        if let initial {
+            let encoded = initial.isEmpty ? "=" : Base64.encodeString(initial)
+            try sendLine("\(command) \(encoded)", traced: "\(command) \(SMTPTrace.redactionMarker)")
+        } else {
+            try sendLine(command)
+        }
+        var rounds = 0
+        while true {
+            let reply = try readReply(for: command)
+            switch reply.code {
+            case 334:
+                rounds += 1
+                guard rounds <= 32, let challenge = Base64.decode(reply.lines[0]) else {
+                    try cancelAuthentication(command)
+                    throw SMTPError(.protocolViolation, "bad AUTH challenge", command: command, reply: reply)
+                }
+                let response: [UInt8]
+                do {
+                    response = try client.respond(to: challenge)
+                } catch {
+                    try cancelAuthentication(command)
+                    throw SMTPError(.authenticationRefused, "\(error)", command: command)
+                }
+                try sendLine(Base64.encodeString(response), traced: SMTPTrace.redactionMarker)
+            case 235:
+                do {
+                    try client.finish(successText: reply.text())
+                } catch {
+                    throw SMTPError(.authenticationFailed, "server's final message rejected: \(error)", command: command, reply: reply)
+                }
+                isAuthenticated = true
+                return reply
+            case 534:
+                throw SMTPError(.mechanismTooWeak, reply.description, command: command, reply: reply)
+            case 400..<500:
+                throw SMTPError(.authenticationTemporary, reply.description, command: command, reply: reply)
+            case 500..<600:
+                throw SMTPError(.authenticationFailed, reply.description, command: command, reply: reply)
+            default:
+                throw SMTPError(.protocolViolation, "unexpected reply \(reply.description)", command: command, reply: reply)
+            }
+        }
+    }
+
+    /// Cancels an AUTH exchange with `*` and reads the server's 501.
+    private func cancelAuthentication(_ command: String) throws {
+        try sendLine("*")
+        _ = try readReply(for: command)
+    }
+}

@@ -1,0 +1,40 @@
+import Testing
+
+@testable import ApusSMTP
+
+struct WireEncoderTests {
+    @Test(arguments: [
+        ("a\nb\n", "a\r\nb\r\n", "a\r\nb\r\n"),
+        ("a\r\nb\r\n", "a\r\nb\r\n", "a\r\nb\r\n"),
+        ("no end", "no end\r\n", "no end\r\n"),
+        ("bare\rcr\n", "bare\rcr\r\n", "bare\rcr\r\n"),
+        ("ends with cr\r", "ends with cr\r\r\n", "ends with cr\r\r\n"),
+        (".\n..x\n.", "..\r\n...x\r\n..\r\n", ".\r\n..x\r\n.\r\n"),
+        ("a\n.b\r\n.\r\n", "a\r\n..b\r\n..\r\n", "a\r\n.b\r\n.\r\n"),
+        ("\r.x\n", "\r.x\r\n", "\r.x\r\n"),
+        ("", "", ""),
+        ("\n\n", "\r\n\r\n", "\r\n\r\n"),
+    ])
+    func encodes(input: String, stuffed: String, plain: String) {
+        #expect(WireEncoder.encode(Array(input.utf8), dotStuffing: true) == Array(stuffed.utf8))
+        #expect(WireEncoder.encode(Array(input.utf8), dotStuffing: false) == Array(plain.utf8))
+    }
+
+    @Test func splitAnywhereGivesTheSameOutput() {
+        let input = Array("line one\r\n.dot\n\r\nbare\rx\r\n..\n\rend\r".utf8)
+        let whole = WireEncoder.encode(input, dotStuffing: true)
+        for split in 0...input.count {
+            var encoder = WireEncoder(dotStuffing: true)
+            var out: [UInt8] = []
+            encoder.encode(input[..<split], into: &out)
+            encoder.encode(input[split...], into: &out)
+            encoder.finish(into: &out)
+            #expect(out == whole, "split at \(split)")
+        }
+        var encoder = WireEncoder(dotStuffing: true)
+        var out: [UInt8] = []
+        for byte in input { encoder.encode([byte], into: &out) }
+        encoder.finish(into: &out)
+        #expect(out == whole)
+    }
+}
