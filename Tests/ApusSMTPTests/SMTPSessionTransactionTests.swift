@@ -1,0 +1,361 @@
+import ApusTransport
+import Foundation
+import Testing
+
+@testable import ApusSMTP
+
+/// Counts calls from the engine's hook.
+final class Counter: @unchecked Sendable {
+    var value = 0
+}
+
+struct SMTPSessionTransactionTests {
+    static var message: MessageSource { .string("Subject: t\n\n.leading dot\nbody\n") }
+
+    @Test func pipelinedEnvelopeAndDataInOneWrite() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING", "SIZE 100000", "8BITMIME"])
+            try peer.expect("MAIL FROM:<a@x> SIZE=30 BODY=8BITMIME")
+            try peer.expect("RCPT TO:<b@x>")
+            try peer.expect("RCPT TO:<c@x>")
+            try peer.expect("DATA")
+            try peer.send("250 2.1.0 ok", "250 2.1.5 ok", "550 5.1.1 no such user", "354 go")
+            peer.saved.append(try peer.readData())
+            try peer.send("250 2.0.0 queued as X")
+        }) { stream -> (SMTPSendResult, Int) in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            let before = stream.writeCount
+            let envelope = SMTPEnvelope(
+                sender: "a@x", recipients: ["b@x", "c@x"], parameters: MailParameters(body: .eightBitMIME))
+            let r = try s.send(envelope, message: Self.message)
+            return (r, stream.writeCount - before)
+        }
+        let (sent, writes) = try result.get()
+        #expect(peer.finish() == nil)
+        #expect(writes == 2)  // envelope+DATA, then message+dot
+        #expect(sent.accepted.map(\.recipient) == ["b@x"])
+        #expect(sent.refused.map(\.recipient) == ["c@x"])
+        #expect(sent.dataReply.code == 250)
+        #expect(peer.saved.first == Array("Subject: t\r\n\r\n..leading dot\r\nbody\r\n".utf8))
+    }
+
+    @Test func pipelinedAbortClosesWithoutDot() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING"])
+            for _ in 0..<4 { try peer.readLine() }
+            try peer.send("250 ok", "250 ok", "550 no", "354 go")
+            peer.saved.append(peer.drainUntilClosed())
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            defer { #expect(s.isClosed) }
+            return try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
+                options: SendOptions(policy: .abortIfAnyPermanent))
+        }
+        let error = smtpError(result)
+        #expect(error?.kind == .recipientsRejected)
+        #expect(error?.rejectedRecipients.map(\.recipient) == ["c@x"])
+        #expect(error?.isTransient == false)
+        #expect(peer.finish() == nil)
+        #expect(peer.saved.first == [])  // not a byte after DATA, above all no "."
+    }
+
+    @Test func lockStepAbortSendsRSETInsteadOfDATA() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: [])
+            try peer.expect("MAIL FROM:<a@x>")
+            try peer.send("250 ok")
+            try peer.expect("RCPT TO:<b@x>")
+            try peer.send("250 ok")
+            try peer.expect("RCPT TO:<c@x>")
+            try peer.send("553 5.1.3 bad address")
+            try peer.expect("RSET")
+            try peer.send("250 ok")
+            _ = peer.drainUntilClosed()
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            return try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
+                options: SendOptions(policy: .abortIfAnyPermanent))
+        }
+        #expect(smtpError(result)?.kind == .recipientsRejected)
+        #expect(peer.finish() == nil)
+        #expect(!peer.lines.contains("DATA"))
+    }
+
+    @Test func deferredRecipientIsNotAnAbortReason() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: [])
+            try peer.expect("MAIL")
+            try peer.send("250 ok")
+            try peer.expect("RCPT TO:<b@x>")
+            try peer.send("450 4.2.0 try later")
+            try peer.expect("RCPT TO:<c@x>")
+            try peer.send("250 ok")
+            try peer.expect("DATA")
+            try peer.send("354 go")
+            _ = try peer.readData()
+            try peer.send("250 ok")
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            return try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
+                options: SendOptions(policy: .abortIfAnyPermanent))
+        }
+        let sent = try result.get()
+        #expect(sent.deferred.map(\.recipient) == ["b@x"])
+        #expect(sent.accepted.map(\.recipient) == ["c@x"])
+        #expect(peer.finish() == nil)
+    }
+
+    @Test func noRecipientAcceptedThrowsWithEveryRefusal() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING"])
+            for _ in 0..<4 { try peer.readLine() }
+            try peer.send("250 ok", "550 5.1.1 no b", "451 4.3.0 later c", "554 5.5.1 no valid recipients")
+            try peer.expect("RSET")
+            try peer.send("250 ok")
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message)
+        }
+        let error = smtpError(result)
+        #expect(error?.kind == .recipientsRejected)
+        #expect(error?.rejectedRecipients.map(\.reply.code) == [550, 451])
+        #expect(error?.isTransient == false)
+        #expect(peer.finish() == nil)
+    }
+
+    @Test func chunkingOneFlightWithLast() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING", "CHUNKING", "SIZE"])
+            try peer.expect("MAIL FROM:<a@x> SIZE=30")
+            try peer.expect("RCPT TO:<b@x>")
+            let (line, chunk) = try peer.readBDAT()
+            peer.saved.append(Array(line.utf8))
+            peer.saved.append(chunk)
+            try peer.send("250 ok", "250 ok", "250 2.0.0 queued")
+        }) { stream -> (SMTPSendResult, Int, Int) in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            let before = stream.writeCount
+            let hook = Counter()
+            let r = try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message,
+                options: SendOptions(policy: .abortIfAnyPermanent, onMessageSent: { hook.value += 1 }))
+            return (r, stream.writeCount - before, hook.value)
+        }
+        let (sent, writes, hooks) = try result.get()
+        #expect(writes == 1)
+        #expect(hooks == 1)
+        #expect(sent.dataReply.lines == ["2.0.0 queued"])
+        #expect(peer.finish() == nil)
+        let expected = Array("Subject: t\r\n\r\n.leading dot\r\nbody\r\n".utf8)
+        #expect(peer.saved == [Array("BDAT \(expected.count) LAST".utf8), expected])
+    }
+
+    @Test func chunkingLargeMessageWritesAllChunksBeforeReplies() throws {
+        let body = String(repeating: "0123456789abcdef\n", count: 100)  // 1800 wire octets
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING", "CHUNKING"])
+            try peer.expect("MAIL")
+            try peer.expect("RCPT")
+            var data: [UInt8] = []
+            while true {
+                let (line, chunk) = try peer.readBDAT()
+                peer.saved.append(Array(line.utf8))
+                data += chunk
+                if line.hasSuffix("LAST") { break }
+            }
+            peer.saved.append(data)
+            // Every chunk arrived before a single reply was sent.
+            try peer.sendRaw((["250 ok", "250 ok"] + Array(repeating: "250 chunk ok", count: 4)).map { $0 + "\r\n" }.joined())
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            return try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: .string(body),
+                options: SendOptions(chunkSize: 500))
+        }
+        _ = try result.get()
+        #expect(peer.finish() == nil)
+        #expect(peer.saved.prefix(4).map { String(decoding: $0, as: UTF8.self) } == [
+            "BDAT 500", "BDAT 500", "BDAT 500", "BDAT 300 LAST",
+        ])
+        #expect(peer.saved.last == WireEncoder.encode(Array(body.utf8), dotStuffing: false))
+    }
+
+    @Test(arguments: [false, true])
+    func chunkingAbortPolicyWithSeveralRecipients(refuseOne: Bool) throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING", "CHUNKING"])
+            try peer.expect("MAIL")
+            try peer.expect("RCPT TO:<b@x>")
+            try peer.expect("RCPT TO:<c@x>")
+            let (line, _) = try peer.readBDAT()
+            peer.saved.append(Array(line.utf8))
+            try peer.send("250 ok", "250 ok", refuseOne ? "550 no" : "250 ok", "250 chunk ok")
+            if refuseOne {
+                try peer.expect("RSET")
+                try peer.send("250 reset")
+            } else {
+                try peer.expect("BDAT 0 LAST")
+                try peer.send("250 queued")
+            }
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            return try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
+                options: SendOptions(policy: .abortIfAnyPermanent))
+        }
+        #expect(peer.finish() == nil)
+        #expect(peer.saved.first.map { String(decoding: $0, as: UTF8.self) } == "BDAT 34")
+        if refuseOne {
+            #expect(smtpError(result)?.kind == .recipientsRejected)
+        } else {
+            #expect(try result.get().dataReply.lines == ["queued"])
+        }
+    }
+
+    @Test func tooLargeForServerSendsNothing() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING", "SIZE 10"])
+            _ = peer.drainUntilClosed()
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message)
+        }
+        #expect(smtpError(result)?.kind == .messageTooLarge)
+        #expect(smtpError(result)?.isTransient == false)
+        #expect(peer.lines == ["EHLO me"])
+    }
+
+    @Test func quitPipelinedAfterEndOfData() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING"])
+            for _ in 0..<3 { try peer.readLine() }
+            try peer.send("250 ok", "250 ok", "354 go")
+            _ = try peer.readData()
+            try peer.expect("QUIT")  // arrived with the dot, before any reply
+            try peer.send("250 queued", "221 bye")
+        }) { stream -> (Bool, Int) in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            _ = try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message,
+                options: SendOptions(quitAfter: true))
+            return (s.isClosed, stream.writeCount)
+        }
+        let (closed, writes) = try result.get()
+        #expect(closed)
+        #expect(writes == 3)  // EHLO; envelope+DATA; message+dot+QUIT
+        #expect(peer.finish() == nil)
+    }
+
+    @Test func sessionReuseAcrossTransactions() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: [])
+            for n in 0..<2 {
+                try peer.expect("MAIL FROM:<a\(n)@x>")
+                try peer.send("250 ok")
+                try peer.expect("RCPT")
+                try peer.send("250 ok")
+                try peer.expect("DATA")
+                try peer.send("354 go")
+                _ = try peer.readData()
+                try peer.send("250 queued \(n)")
+                try peer.expect("RSET")
+                try peer.send("250 ok")
+            }
+            try peer.expect("QUIT")
+            try peer.send("221 bye")
+        }) { stream -> [String] in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            var replies: [String] = []
+            for n in 0..<2 {
+                let r = try s.send(SMTPEnvelope(sender: "a\(n)@x", recipients: ["b@x"]), message: Self.message)
+                replies.append(r.dataReply.text())
+                try s.reset()
+            }
+            s.quit()
+            return replies
+        }
+        #expect(try result.get() == ["queued 0", "queued 1"])
+        #expect(peer.finish() == nil)
+    }
+
+    @Test func messageWriterStreamsIntoData() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING"])
+            for _ in 0..<3 { try peer.readLine() }
+            try peer.send("250 ok", "250 ok", "354 go")
+            peer.saved.append(try peer.readData())
+            try peer.send("250 queued")
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            let writer = try s.openMessage(SMTPEnvelope(sender: "a@x", recipients: ["b@x"]))
+            try writer.write("Subject: How are you?\r\n\r\nSo, how are you then?\n")
+            try writer.write(Array(".\nno final newline".utf8))
+            return try writer.close()
+        }
+        #expect(try result.get().dataReply.code == 250)
+        #expect(peer.finish() == nil)
+        #expect(
+            peer.saved.first
+                == Array("Subject: How are you?\r\n\r\nSo, how are you then?\r\n..\r\nno final newline\r\n".utf8))
+    }
+
+    @Test func forwardPathFollowedInLockStepTransaction() throws {
+        let log = TraceLog()
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: [])
+            try peer.expect("MAIL")
+            try peer.send("250 ok")
+            try peer.expect("RCPT TO:<old@x>")
+            try peer.send("551 5.1.6 User not local; please try <new@y>")
+            try peer.expect("RCPT TO:<new@y>")
+            try peer.send("250 ok")
+            try peer.expect("DATA")
+            try peer.send("354 go")
+            _ = try peer.readData()
+            try peer.send("250 queued")
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream, trace: log.trace)
+            try s.ehlo("me")
+            return try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["old@x"]), message: Self.message,
+                options: SendOptions(policy: .abortIfAnyPermanent))
+        }
+        let sent = try result.get()
+        #expect(sent.recipients.first?.forwardedTo == "new@y")
+        #expect(sent.accepted.count == 1)
+        #expect(log.lines.contains { $0.hasPrefix("*: 551 for <old@x>") })
+        #expect(peer.finish() == nil)
+    }
+
+    @Test func dataRefusedAfterMessage() throws {
+        let (result, _) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING"])
+            for _ in 0..<3 { try peer.readLine() }
+            try peer.send("250 ok", "250 ok", "354 go")
+            _ = try peer.readData()
+            try peer.send("554 5.7.1 spam")
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message)
+        }
+        #expect(smtpError(result)?.kind == .permanentReply)
+        #expect(smtpError(result)?.command == "end of data")
+        #expect(smtpError(result)?.reply?.enhancedCode?.description == "5.7.1")
+    }
+}
