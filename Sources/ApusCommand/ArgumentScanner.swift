@@ -1,3 +1,4 @@
+import ApusDelivery
 /// Turns argv into an ``Invocation`` the way sendmail's getopt does.
 ///
 /// - The program name picks the mode before any option is read: `mailq` lists

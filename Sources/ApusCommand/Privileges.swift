@@ -1,3 +1,4 @@
+import ApusDelivery
 import ApusPOSIX
 import Glibc
 

@@ -1,5 +1,6 @@
 import ApusMessage
 import ApusPOSIX
+import Glibc
 
 /// A message as read from the submitter: its header fields (changed later,
 /// before sending) and its body, spooled with CRLF line ends, plus what the
@@ -28,10 +29,30 @@ public enum MessageIntake {
         case data(MessageError)
     }
 
-    /// Reads everything from `input`. With `dotTerminates` a lone `.` line
+    /// Reads everything from `input` (stdin for `-bm`). With `dotTerminates` a lone `.` line
     /// ends the message (sendmail without `-i`).
     public static func read(
         from input: FileDescriptor, dotTerminates: Bool, spoolDirectory: String
+    ) throws(Failure) -> ReceivedMessage {
+        try read(dotTerminates: dotTerminates, spoolDirectory: spoolDirectory) { buffer in
+            try input.read(into: buffer)
+        }
+    }
+
+    /// Reads a spooled message (`-bs`, a queued data file copy): no lone-dot rule.
+    public static func read(spool: Spool, spoolDirectory: String) throws(Failure) -> ReceivedMessage {
+        var offset = 0
+        return try read(dotTerminates: false, spoolDirectory: spoolDirectory) { buffer in
+            let n = try spool.read(from: offset, into: buffer)
+            offset += n
+            return n
+        }
+    }
+
+    /// Reads everything `readChunk` gives (0 = end of input).
+    public static func read(
+        dotTerminates: Bool, spoolDirectory: String,
+        readChunk: (UnsafeMutableRawBufferPointer) throws -> Int
     ) throws(Failure) -> ReceivedMessage {
         var reader = MessageReader(dotTerminates: dotTerminates)
         var headers = Headers()
@@ -43,7 +64,13 @@ public enum MessageIntake {
         while !ended {
             if !finished {
                 let n: Int
-                do { n = try input.read(into: chunk) } catch { throw .read(error) }
+                do {
+                    n = try readChunk(chunk)
+                } catch let error as Errno {
+                    throw .read(error)
+                } catch {
+                    throw .read(Errno(EIO, operation: "read", object: "\(error)"))
+                }
                 if n == 0 {
                     reader.finish()
                     finished = true

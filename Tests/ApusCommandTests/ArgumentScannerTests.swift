@@ -1,4 +1,5 @@
 import ApusCommand
+import ApusDelivery
 import Testing
 
 private func scan(_ args: String...) throws -> Invocation {

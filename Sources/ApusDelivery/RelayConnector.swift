@@ -1,0 +1,177 @@
+import ApusConfig
+import ApusSMTP
+import ApusTransport
+
+/// An SMTP session to an account's relay, greeted, encrypted and
+/// authenticated as the account says, ready for transactions.
+public final class RelaySession {
+    /// The session.
+    public let session: SMTPSession
+    /// `host[addr]:port` of the relay that answered.
+    public let relay: String
+    /// The relay as configured (`host:port`), for messages.
+    public let configured: Relay
+
+    init(session: SMTPSession, relay: String, configured: Relay) {
+        self.session = session
+        self.relay = relay
+        self.configured = configured
+    }
+
+    /// The TLS version in use (`TLSv1.3`), or nil for plain text.
+    public var tlsVersion: String? { session.connection.stream.tlsSession?.protocolVersion }
+
+    /// Ends the session politely (QUIT) and closes it.
+    public func close() {
+        session.quit()
+    }
+}
+
+/// Why a relay could not be used: the last error, and whether a later attempt
+/// may succeed (every connection-stage failure is temporary: refused, lost,
+/// timed out, DNS, TLS, AUTH; apus then queues).
+public struct RelayFailure: Error, CustomStringConvertible {
+    /// One line: `connect to smtp.example.com[203.0.113.5]:587: Connection refused`.
+    public var message: String
+    /// `host[addr]:port` when a connection was made, else nil (`relay=none`).
+    public var relay: String?
+    /// Whether the failure is local (passwordeval could not run: exit 71).
+    public var isLocal = false
+    /// The engine's error, when there was one.
+    public var underlying: SMTPError?
+
+    public var description: String { message }
+}
+
+/// Opens ``RelaySession``s for accounts: the relay, then each `fallback` in
+/// order while the previous one fails; TLS per `tls` (implicit, or STARTTLS
+/// that fails closed); EHLO with HELO fallback; AUTH per `auth`.
+public struct RelayConnector {
+    /// The account whose relay is used.
+    public var account: Account
+    /// Where the SMTP dialogue goes (`-v`, `-X`), or nil.
+    public var trace: SMTPTrace?
+
+    /// A connector for `account`.
+    public init(account: Account, trace: SMTPTrace?) {
+        self.account = account
+        self.trace = trace
+    }
+
+    /// Connects to the first relay that works. Throws the last ``RelayFailure``.
+    public func open() throws(RelayFailure) -> RelaySession {
+        var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
+        for relay in [account.relay] + account.fallbacks {
+            do {
+                return try open(relay)
+            } catch {
+                if error.isLocal { throw error }
+                lastFailure = error
+            }
+        }
+        throw lastFailure
+    }
+
+    /// The TLS settings for a connection to `host`.
+    public func tlsConfiguration(host: String) -> TLSConfiguration {
+        let literal = (try? ServerAddress(host: host, port: 25))?.isAddressLiteral ?? false
+        var configuration = TLSConfiguration(serverName: literal ? nil : host)
+        if literal { configuration.serverName = nil }
+        configuration.verify = account.tlsVerify
+        configuration.trustFile = account.tlsTrustFile.flatMap { $0.isEmpty ? nil : $0 }
+        configuration.fingerprint = account.tlsFingerprint.flatMap { $0.isEmpty ? nil : $0 }
+        configuration.certificateFile = account.tlsCertificateFile.flatMap { $0.isEmpty ? nil : $0 }
+        configuration.keyFile = account.tlsKeyFile.flatMap { $0.isEmpty ? nil : $0 }
+        configuration.minimumVersion = account.tlsMinimumVersion == .tls13 ? .v1_3 : .v1_2
+        return configuration
+    }
+
+    /// Opens a session to one relay.
+    public func open(_ relay: Relay) throws(RelayFailure) -> RelaySession {
+        let timeout = Double(account.timeout)
+        let stream: any ByteStream
+        do {
+            let address = try ServerAddress(host: relay.host, port: UInt16(relay.port))
+            stream = try TCPStream.connect(to: address, timeout: timeout)
+        } catch let error as TransportError {
+            throw RelayFailure(message: error.description, relay: nil)
+        } catch {
+            throw RelayFailure(message: "\(error)", relay: nil)
+        }
+        let peer = stream.peerDescription
+        var session: SMTPSession? = nil
+        do {
+            var connection: any ByteStream = stream
+            if account.tls == .implicit {
+                connection = try TLSStream(wrapping: stream, configuration: tlsConfiguration(host: relay.host))
+            }
+            let opened = SMTPSession(stream: connection, trace: trace)
+            session = opened
+            _ = try opened.readGreeting()
+            _ = try opened.ehlo(account.domain)
+            if account.tls == .startTLS {
+                guard opened.extensions.startTLS else {
+                    throw RelayFailure(
+                        message: "\(peer) does not offer STARTTLS (tls starttls is set; nothing was sent in clear)",
+                        relay: peer)
+                }
+                _ = try opened.startTLS(configuration: tlsConfiguration(host: relay.host))
+            }
+            try authenticate(opened, peer: peer)
+            return RelaySession(session: opened, relay: peer, configured: relay)
+        } catch let failure as RelayFailure {
+            session?.close()
+            stream.close()
+            throw failure
+        } catch let error as SMTPError {
+            session?.close()
+            stream.close()
+            throw RelayFailure(message: "\(peer): \(error.description)", relay: peer, underlying: error)
+        } catch {
+            session?.close()
+            stream.close()
+            throw RelayFailure(message: "\(peer): \(error)", relay: peer)
+        }
+    }
+
+    private func authenticate(_ session: SMTPSession, peer: String) throws {
+        let mechanism: SASLMechanism
+        switch account.authentication {
+        case .off:
+            return
+        case .automatic:
+            guard let chosen = SASLMechanism.strongest(offeredBy: session.extensions.authMechanisms) else {
+                let offered = session.extensions.authMechanisms
+                let hint =
+                    offered.isEmpty && !session.isEncrypted
+                    ? " (it may offer AUTH only after STARTTLS: set tls starttls)" : ""
+                throw RelayFailure(
+                    message:
+                        "\(peer) offers no AUTH mechanism apus can use (offered: \(offered.isEmpty ? "none" : offered.joined(separator: " ")))\(hint)",
+                    relay: peer)
+            }
+            mechanism = chosen
+        case .mechanism(let configured):
+            guard let chosen = SASLMechanism(name: configured.rawValue) else {
+                throw RelayFailure(message: "unknown AUTH mechanism \(configured.rawValue)", relay: peer)
+            }
+            mechanism = chosen
+        }
+        guard let user = account.user else {
+            throw RelayFailure(message: "auth is on but no user is configured", relay: peer)
+        }
+        let secret: String
+        do {
+            guard let found = try account.retrievePassword(timeout: Double(account.timeout)) else {
+                throw RelayFailure(message: "auth is on but no password, passwordeval or password_file is set", relay: peer)
+            }
+            secret = found
+        } catch let failure as RelayFailure {
+            throw failure
+        } catch {
+            throw RelayFailure(message: "cannot get the password: \(error)", relay: peer, isLocal: true)
+        }
+        let client = try mechanism.client(user: user, secret: secret, host: account.relay.host, port: account.relay.port)
+        _ = try session.authenticate(client)
+    }
+}

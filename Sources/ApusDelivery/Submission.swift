@@ -1,0 +1,428 @@
+import ApusConfig
+import ApusMessage
+import ApusPOSIX
+import ApusQueue
+import ApusSMTP
+import Glibc
+
+/// What the submitter asked for (the `-bm` options of cli.md).
+public struct SubmissionRequest: Sendable {
+    /// `-f`/`-r` as given.
+    public var sender: String?
+    /// Command-line recipients (comma lists already split).
+    public var recipients: [String] = []
+    /// `-t`.
+    public var extractRecipients = false
+    /// `-i`: a lone dot is data.
+    public var ignoreDots = false
+    /// `-F`.
+    public var fullName: String?
+    /// `-N` (`never` or a comma list).
+    public var dsnNotify: String?
+    /// `-R` (`full` or `hdrs`).
+    public var dsnReturn: String?
+    /// `-V`.
+    public var envelopeID: String?
+    /// `-B` (`7BIT` or `8BITMIME`).
+    public var bodyType: String?
+
+    /// An empty request.
+    public init() {}
+}
+
+/// Who submits: the caller's login and full name (from the real uid).
+public struct Submitter: Sendable {
+    /// Login name, for the default sender `login@domain`.
+    public var login: String
+    /// GECOS full name, for an added From:.
+    public var fullName: String
+
+    /// Creates a submitter.
+    public init(login: String, fullName: String) {
+        self.login = login
+        self.fullName = fullName
+    }
+}
+
+/// The end of a submission that exits 0: what to tell the caller on stderr
+/// (nothing when everything was sent).
+public struct SubmissionReport: Sendable {
+    /// The queue id (or the id used in log lines).
+    public var id: String
+    /// `apus: queued ID: reason` lines, printed on stderr; empty when all went.
+    public var notices: [String]
+}
+
+/// `-bm`: read one message, build its envelope, fix its headers, hand it to
+/// the relay, and turn the outcome into the exit status of cli.md — queueing
+/// it durably when the relay cannot take it now (delivery.md "Outcomes").
+public struct Submission {
+    /// The loaded configuration.
+    public var configuration: Configuration
+    /// Who submits.
+    public var submitter: Submitter
+    /// The SMTP dialogue sink (`-v`, `-X`), or nil.
+    public var trace: SMTPTrace?
+    /// The group queue files get (the apus group when setgid), or nil.
+    public var queueGroup: gid_t?
+
+    /// Creates a submission context.
+    public init(configuration: Configuration, submitter: Submitter, trace: SMTPTrace?, queueGroup: gid_t?) {
+        self.configuration = configuration
+        self.submitter = submitter
+        self.trace = trace
+        self.queueGroup = queueGroup
+    }
+
+    /// Reads the message from `input` and submits it.
+    public func run(_ request: SubmissionRequest, input: FileDescriptor) throws(CommandFailure) -> SubmissionReport {
+        let account = chooseAccount(request)
+        let message = try Self.receive {
+            try MessageIntake.read(
+                from: input, dotTerminates: !request.ignoreDots, spoolDirectory: spoolDirectory)
+        }
+        return try submit(message, request: request, account: account)
+    }
+
+    /// Submits a message already received (`-bs`).
+    public func run(_ request: SubmissionRequest, spool: Spool) throws(CommandFailure) -> SubmissionReport {
+        let account = chooseAccount(request)
+        let message = try Self.receive { try MessageIntake.read(spool: spool, spoolDirectory: spoolDirectory) }
+        return try submit(message, request: request, account: account)
+    }
+
+    /// Where a message being received is spooled: the queue directory when
+    /// apus may write it (an unnamed file there is freed if apus dies), else /tmp.
+    var spoolDirectory: String {
+        access(configuration.host.queueDirectory, W_OK | X_OK) == 0 ? configuration.host.queueDirectory : "/tmp"
+    }
+
+    func chooseAccount(_ request: SubmissionRequest) -> Account {
+        let given = request.sender.flatMap { (try? EnvelopeAddress.parse($0))?.mailbox }
+        return configuration.account(forSender: given.map { String(decoding: $0.addrSpec, as: UTF8.self) })
+    }
+
+    static func receive(_ body: () throws -> ReceivedMessage) throws(CommandFailure) -> ReceivedMessage {
+        do {
+            return try body()
+        } catch {
+            guard let error = error as? MessageIntake.Failure else {
+                throw CommandFailure(.software, "cannot read the message: \(error)")
+            }
+            switch error {
+            case .read(let errno): throw CommandFailure(.ioError, "cannot read the message: \(errno.reason)")
+            case .spool(let error): throw CommandFailure(.tempFail, "cannot spool the message: \(error)")
+            case .data(let error): throw CommandFailure(.dataError, "cannot send the message: \(error)")
+            }
+        }
+    }
+
+    // MARK: - Envelope
+
+    /// The envelope sender per delivery.md: `-f` (when the account allows it),
+    /// else the account's `from`, else `login@domain`. Unqualified → `@domain`.
+    func sender(_ request: SubmissionRequest, account: Account) throws(CommandFailure) -> EnvelopeAddress {
+        var text: String
+        if let given = request.sender, account.allowFromOverride {
+            text = given
+        } else if let from = account.senderAddress {
+            text = from
+        } else {
+            text = "\(submitter.login)@\(account.domain)"
+        }
+        if text.isEmpty { text = "<>" }
+        do {
+            var address = try EnvelopeAddress.parse(text)
+            if case .mailbox(let mailbox) = address, !mailbox.isQualified {
+                address = .mailbox(try mailbox.qualified(with: Array(account.domain.utf8)))
+            }
+            return address
+        } catch {
+            throw CommandFailure(.dataError, "bad sender address '\(text)': \(error)")
+        }
+    }
+
+    /// The recipients: command line plus (with `-t`) the headers, aliases
+    /// expanded for unqualified names, `default_domain` appended, duplicates removed.
+    func recipients(_ request: SubmissionRequest, headers: Headers, account: Account) throws(CommandFailure) -> [Mailbox] {
+        var given: [Mailbox] = []
+        for argument in request.recipients {
+            do {
+                given += try AddressList.parse(argument).mailboxes
+            } catch {
+                throw CommandFailure(.dataError, "bad recipient address '\(argument)': \(error)")
+            }
+        }
+        if request.extractRecipients {
+            do {
+                given += try Recipients.extract(from: headers)
+            } catch {
+                throw CommandFailure(.dataError, "bad recipient header: \(error)")
+            }
+        }
+        let aliases: Aliases?
+        do {
+            aliases = try account.aliasesFile.flatMap { $0.isEmpty ? nil : try Aliases.load(path: $0) }
+        } catch {
+            throw CommandFailure(.config, "\(error)")
+        }
+        var result: [Mailbox] = []
+        for mailbox in given {
+            if mailbox.isQualified {
+                result.append(mailbox)
+                continue
+            }
+            let local = String(decoding: mailbox.localPart, as: UTF8.self)
+            let expanded =
+                aliases?.expand([local], qualifyingWith: account.defaultDomain) ?? ["\(local)@\(account.defaultDomain)"]
+            for text in expanded {
+                do {
+                    guard var target = try EnvelopeAddress.parse(text).mailbox else { continue }
+                    if !target.isQualified { target = try target.qualified(with: Array(account.defaultDomain.utf8)) }
+                    result.append(target)
+                } catch {
+                    throw CommandFailure(.dataError, "bad recipient address '\(text)' (from aliases): \(error)")
+                }
+            }
+        }
+        return Recipients.removingDuplicates(result)
+    }
+
+    // MARK: - Submitting
+
+    func submit(_ received: ReceivedMessage, request: SubmissionRequest, account: Account) throws(CommandFailure)
+        -> SubmissionReport
+    {
+        let arrival = Int64(time(nil))
+        let senderAddress = try sender(request, account: account)
+        let mailboxes = try recipients(request, headers: received.headers, account: account)
+        guard !mailboxes.isEmpty else { throw CommandFailure(.usage, "no recipients") }
+        if received.stats.headersHaveLongLines {
+            throw CommandFailure(.dataError, "cannot send the message: a header line is longer than 998 octets")
+        }
+        var headers = received.headers
+        do {
+            let fullName = request.fullName ?? (submitter.fullName.isEmpty ? nil : submitter.fullName)
+            let changes = HeaderChanges(
+                fromMode: Self.fromMode(account.fromHeader), sender: senderAddress, fullName: fullName,
+                date: MessageDate.now(), messageID: try MessageID.generate(domain: account.domain))
+            try changes.apply(to: &headers)
+        } catch {
+            throw CommandFailure(.dataError, "cannot fix the headers: \(error)")
+        }
+        let message = OutgoingMessage(headers: headers, body: received.body, stats: received.stats)
+        if case .refuse(let error) = BodyTransfer.decide(
+            headers: headers, stats: received.stats, serverHas8BITMIME: true, convertEightBit: true)
+        {
+            throw CommandFailure(.dataError, "cannot send the message: \(error)")
+        }
+
+        let sender = String(decoding: senderAddress.mailbox?.addrSpec ?? [], as: UTF8.self)
+        let notify = Self.notify(request.dsnNotify, account: account)
+        let recipients = mailboxes.map { mailbox in
+            SMTPRecipient(String(decoding: mailbox.addrSpec, as: UTF8.self), notify: notify.smtp)
+        }
+        var envelope = Envelope(
+            sender: sender,
+            recipients: recipients.map { QueueRecipient(address: $0.address, notify: notify.text) },
+            account: account.name, arrivalTime: arrival,
+            dsnReturn: request.dsnReturn ?? account.dsnReturn?.rawValue, dsnEnvelopeID: request.envelopeID,
+            bodyType: request.bodyType)
+        let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
+        let localID = (try? QueueID.random().rawValue) ?? "NOQUEUE"
+
+        // Deliver now.
+        let relay: RelaySession
+        do {
+            relay = try RelayConnector(account: account, trace: trace).open()
+        } catch {
+            if error.isLocal { throw CommandFailure(.osError, error.message) }
+            return try queue(
+                message, envelope: envelope, reason: error.message, relay: error.relay, log: log,
+                protocolError: error.underlying?.kind == .protocolViolation)
+        }
+        let result: SMTPSendResult
+        do {
+            result = try Transmission.send(
+                message, sender: sender, recipients: recipients,
+                dsnReturn: Self.dsnReturn(envelope.dsnReturn), envelopeID: request.envelopeID,
+                bodyType: request.bodyType, eightBit: account.eightBit, over: relay,
+                policy: .abortIfAnyPermanent, quitAfter: true)
+        } catch let error as Transmission.Unsendable {
+            relay.session.close()
+            throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
+        } catch let error as SMTPError {
+            relay.session.close()
+            return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
+        } catch {
+            relay.session.close()
+            return try queue(message, envelope: envelope, reason: "\(error)", relay: relay.relay, log: log)
+        }
+        relay.session.close()
+
+        // Sent to some or all.
+        let delay = Double(Int64(time(nil)) - arrival)
+        var entries: [DeliveryLog.Entry] = []
+        for outcome in result.recipients {
+            let address = outcome.recipient
+            guard let index = envelope.recipients.firstIndex(where: { $0.address == address }) else { continue }
+            envelope.recipients[index].lastReply = outcome.finalReply.description
+            if outcome.isAccepted {
+                envelope.recipients[index].state = .sent
+                entries.append(
+                    entry(localID, sender, outcome.finalAddress, relay, delay, .sent, result.dataReply.description))
+            }
+        }
+        if envelope.pendingRecipients.isEmpty {
+            log.record(entries)
+            return SubmissionReport(id: localID, notices: [])
+        }
+        let deferred = envelope.pendingRecipients.map { "<\($0.address)>: \($0.lastReply)" }.joined(separator: ", ")
+        log.record(entries)
+        return try queue(message, envelope: envelope, reason: deferred, relay: relay.relay, log: log)
+    }
+
+    /// Maps an engine error to the outcome table of delivery.md.
+    func handle(
+        _ error: SMTPError, message: OutgoingMessage, envelope: Envelope, relay: RelaySession, log: DeliveryLog,
+        localID: String
+    ) throws(CommandFailure) -> SubmissionReport {
+        let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
+        if error.kind == .messageTooLarge {
+            throw CommandFailure(.dataError, "message too large for \(relay.relay): \(error.message)")
+        }
+        if error.kind == .recipientsRejected && !error.rejectedRecipients.isEmpty
+            && error.rejectedRecipients.allSatisfy({ $0.reply.isPermanent })
+        {
+            let rejected = error.rejectedRecipients
+            log.record(
+                rejected.map {
+                    entry(localID, envelope.sender, $0.recipient, relay, delay, .bounced, $0.reply.description)
+                })
+            let summary =
+                rejected.count == 1
+                ? "\(relay.relay) refused a recipient; nothing was sent"
+                : "\(relay.relay) refused \(rejected.count) recipients; nothing was sent"
+            throw CommandFailure(.noUser, summary, details: rejected.map { "<\($0.recipient)>: \($0.reply.description)" })
+        }
+        if !error.isTransient, let reply = error.reply, reply.isPermanent,
+            let command = error.command?.uppercased(),
+            command.hasPrefix("MAIL") || command.hasPrefix("DATA") || command.hasPrefix("BDAT") || command == "."
+        {
+            log.record(
+                envelope.recipients.map {
+                    entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reply.description)
+                })
+            throw CommandFailure(.unavailable, "\(relay.relay) refused the message: \(reply.description)")
+        }
+        return try queue(
+            message, envelope: envelope, reason: "\(relay.relay): \(error.description)", relay: relay.relay, log: log,
+            protocolError: error.kind == .protocolViolation)
+    }
+
+    /// Puts the message in the queue (durably: fsync'd and renamed before
+    /// this returns) for a later run, or fails with 75 (76 for a protocol
+    /// error) when it cannot, leaving nothing behind.
+    func queue(
+        _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, log: DeliveryLog,
+        protocolError: Bool = false
+    ) throws(CommandFailure) -> SubmissionReport {
+        let failureStatus: ExitStatus = protocolError ? .protocolError : .tempFail
+        guard configuration.host.queue else {
+            throw CommandFailure(failureStatus, "temporary failure and the queue is off: \(reason)")
+        }
+        var envelope = envelope
+        let now = Int64(time(nil))
+        let policy = RetryPolicy(
+            intervals: configuration.host.retryIntervals, lifetime: configuration.host.queueLifetime)
+        envelope.recordDeferral(error: reason, now: now, policy: policy)
+        for index in envelope.recipients.indices where envelope.recipients[index].state == .pending {
+            if envelope.recipients[index].lastReply.isEmpty { envelope.recipients[index].lastReply = reason }
+        }
+        let id: QueueID
+        do {
+            let store = try QueueStore(directory: configuration.host.queueDirectory, groupID: queueGroup)
+            let writer = try store.beginMessage()
+            do {
+                try message.forEachStoredChunk { try writer.write($0) }
+                id = try writer.commit(envelope)
+            } catch {
+                writer.abort()
+                throw error
+            }
+        } catch {
+            throw CommandFailure(failureStatus, "cannot queue the message (\(error)) after: \(reason)")
+        }
+        let delay = Double(now - envelope.arrivalTime)
+        log.record(
+            envelope.pendingRecipients.map {
+                DeliveryLog.Entry(
+                    queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay, delay: delay,
+                    tls: nil, status: .deferred, reason: $0.lastReply)
+            })
+        return SubmissionReport(id: id.rawValue, notices: ["queued \(id.rawValue): \(reason)"])
+    }
+
+    func entry(
+        _ id: String, _ sender: String, _ recipient: String, _ relay: RelaySession, _ delay: Double,
+        _ status: DeliveryLog.Status, _ reason: String
+    ) -> DeliveryLog.Entry {
+        DeliveryLog.Entry(
+            queueID: id, sender: sender, recipient: recipient, relay: relay.relay, delay: delay, tls: relay.tlsVersion,
+            status: status, reason: reason)
+    }
+
+    // MARK: - Conversions between the configuration's and the engine's types
+
+    static func fromMode(_ policy: FromHeaderPolicy) -> HeaderChanges.FromHeaderMode {
+        switch policy {
+        case .keep: return .keep
+        case .add: return .add
+        case .override: return .override
+        }
+    }
+
+    static func logDestination(_ target: LogTarget) -> DeliveryLog.Destination {
+        switch target {
+        case .syslog: return .syslog
+        case .file(let path): return .file(path)
+        case .off: return .off
+        }
+    }
+
+    static func dsnReturn(_ text: String?) -> MailParameters.DSNReturn? {
+        switch text?.lowercased() {
+        case "full": return .full
+        case "hdrs": return .headers
+        default: return nil
+        }
+    }
+
+    /// DSN NOTIFY from `-N` or the account's `dsn_notify`: the engine's value and the queue's text.
+    static func notify(_ option: String?, account: Account) -> (smtp: ApusSMTP.DSNNotify?, text: String?) {
+        var text = option
+        if text == nil, let configured = account.dsnNotify {
+            var words: [String] = []
+            if configured.contains(.success) { words.append("success") }
+            if configured.contains(.failure) { words.append("failure") }
+            if configured.contains(.delay) { words.append("delay") }
+            text = words.isEmpty ? "never" : words.joined(separator: ",")
+        }
+        return (notifyValue(text), text)
+    }
+
+    /// The engine's NOTIFY for `never` or a comma list.
+    static func notifyValue(_ text: String?) -> ApusSMTP.DSNNotify? {
+        guard let text else { return nil }
+        var value: ApusSMTP.DSNNotify = []
+        for word in text.split(separator: ",") {
+            switch word {
+            case "success": value.insert(.success)
+            case "failure": value.insert(.failure)
+            case "delay": value.insert(.delay)
+            default: break
+            }
+        }
+        return value
+    }
+}

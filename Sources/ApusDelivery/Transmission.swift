@@ -1,0 +1,159 @@
+import ApusConfig
+import ApusMessage
+import ApusSMTP
+
+/// A message ready to go: header fields (already changed as delivery.md
+/// says) and the body with CRLF line ends, plus what the reader noticed.
+/// Both `-bm` and queue runs send through ``Transmission``.
+public struct OutgoingMessage {
+    /// The header fields to send.
+    public var headers: Headers
+    /// The body.
+    public var body: Spool
+    /// What the reader saw (8-bit, long lines).
+    public var stats: MessageReader.Stats
+
+    /// Creates a message.
+    public init(headers: Headers, body: Spool, stats: MessageReader.Stats) {
+        self.headers = headers
+        self.body = body
+        self.stats = stats
+    }
+
+    /// The stored form: header block, empty line, body.
+    public func forEachStoredChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try (headers.bytes + [13, 10]).withUnsafeBytes { try body($0) }
+        try self.body.forEachChunk(body)
+    }
+
+    /// The size of the stored form in octets.
+    public var storedSize: Int { headers.bytes.count + 2 + body.count }
+}
+
+/// Sends an ``OutgoingMessage`` over a relay session: decides the body
+/// transfer for this server (BODY=8BITMIME, quoted-printable re-encoding with
+/// `eight_bit convert`, refusal of over-long lines in non-text), requires
+/// SMTPUTF8 for non-ASCII addresses, declares SIZE, and runs the transaction.
+public enum Transmission {
+    /// Why a message cannot be sent to this server as it is (exit 65).
+    public struct Unsendable: Error, CustomStringConvertible {
+        /// One line.
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// Runs the transaction. Throws ``Unsendable`` (data error) or the
+    /// engine's `SMTPError`.
+    public static func send(
+        _ message: OutgoingMessage, sender: String, recipients: [SMTPRecipient], dsnReturn: MailParameters.DSNReturn?,
+        envelopeID: String?, bodyType: String?, eightBit: EightBitPolicy, over relay: RelaySession,
+        policy: RejectionPolicy, quitAfter: Bool
+    ) throws -> SMTPSendResult {
+        let extensions = relay.session.extensions
+        let needsUTF8 = ([sender] + recipients.map(\.address)).contains { $0.utf8.contains { $0 >= 0x80 } }
+        if needsUTF8 && !extensions.smtpUTF8 {
+            throw Unsendable(
+                message:
+                    "an address is not ASCII and \(relay.relay) does not offer SMTPUTF8; use an ASCII address or a relay that supports SMTPUTF8"
+            )
+        }
+        let declared8Bit = bodyType?.uppercased() == "8BITMIME"
+        let transfer = BodyTransfer.decide(
+            headers: message.headers, stats: message.stats, serverHas8BITMIME: extensions.eightBitMIME,
+            convertEightBit: eightBit == .convert)
+        var parameters = MailParameters()
+        parameters.smtpUTF8 = needsUTF8
+        parameters.dsnReturn = dsnReturn
+        parameters.envelopeID = envelopeID
+        let source: MessageSource
+        switch transfer {
+        case .refuse(let error):
+            throw Unsendable(message: error.description)
+        case .asIs(let needs8BITMIME):
+            if (needs8BITMIME || declared8Bit) && extensions.eightBitMIME { parameters.body = .eightBitMIME }
+            if bodyType?.uppercased() == "7BIT" && !message.stats.bodyHasEightBit { parameters.body = .sevenBit }
+            parameters.size = message.storedSize
+            source = headerSource(message.headers, size: message.storedSize) + bodySource(message.body)
+        case .quotedPrintable:
+            let headers = BodyTransfer.convertingHeadersToQuotedPrintable(message.headers)
+            source = headerSource(headers, size: nil) + quotedPrintableSource(message.body)
+        }
+        let envelope = SMTPEnvelope(sender: sender, recipients: recipients, parameters: parameters)
+        var options = SendOptions()
+        options.policy = policy
+        options.quitAfter = quitAfter
+        return try relay.session.send(envelope, message: source, options: options)
+    }
+
+    static func headerSource(_ headers: Headers, size: Int?) -> MessageSource {
+        let bytes = headers.bytes + [13, 10]
+        var done = false
+        return .chunks(size: size) {
+            if done { return nil }
+            done = true
+            return bytes
+        }
+    }
+
+    /// The body spool as a source, in 64 KiB chunks.
+    static func bodySource(_ spool: Spool) -> MessageSource {
+        var offset = 0
+        return .chunks(size: spool.count) {
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let n = try chunk.withUnsafeMutableBytes { try spool.read(from: offset, into: $0) }
+            if n == 0 { return nil }
+            offset += n
+            chunk.removeSubrange(n...)
+            return chunk
+        }
+    }
+
+    /// The body re-encoded as quoted-printable, streamed: line pieces go
+    /// through the encoder as they come, so a long line never sits in memory.
+    /// Only a CR at a chunk's end is held back, to see whether an LF follows.
+    static func quotedPrintableSource(_ spool: Spool) -> MessageSource {
+        var offset = 0
+        var encoder = QuotedPrintableEncoder()
+        var heldCR = false
+        var lineOpen = false
+        var finished = false
+        return .chunks {
+            if finished { return nil }
+            var out: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while out.count < 1 << 16 {
+                let n = try chunk.withUnsafeMutableBytes { try spool.read(from: offset, into: $0) }
+                if n == 0 {
+                    if heldCR { encoder.encode(part: [13], into: &out) }
+                    if lineOpen || heldCR { encoder.endLine(into: &out) }
+                    finished = true
+                    break
+                }
+                offset += n
+                if heldCR && chunk[0] != 10 {
+                    encoder.encode(part: [13], into: &out)
+                }
+                heldCR = false
+                var start = 0
+                for i in 0..<n where chunk[i] == 10 {
+                    var end = i
+                    if end > start && chunk[end - 1] == 13 { end -= 1 }
+                    encoder.encode(part: chunk[start..<end], into: &out)
+                    encoder.endLine(into: &out)
+                    lineOpen = false
+                    start = i + 1
+                }
+                if start < n {
+                    var end = n
+                    if chunk[n - 1] == 13 {
+                        heldCR = true
+                        end -= 1
+                    }
+                    encoder.encode(part: chunk[start..<end], into: &out)
+                    lineOpen = true
+                }
+            }
+            return out.isEmpty && finished ? nil : out
+        }
+    }
+}
