@@ -29,8 +29,10 @@ public final class SMTPSink: @unchecked Sendable {
     public let address: ServerAddress
     /// The directory messages are dumped into, when saving.
     public let directory: TemporaryDirectory?
-    private let process: Process
-    private let output: Pipe
+    private let child: ChildProcess
+    private let log: TemporaryDirectory
+    private let lock = NSLock()
+    private var stopped = false
 
     /// Starts `smtp-sink` and waits (up to 5 s) until it accepts connections.
     ///
@@ -53,6 +55,7 @@ public final class SMTPSink: @unchecked Sendable {
         if let directory {
             try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: directory.path)
         }
+        let log = try TemporaryDirectory(prefix: "apus-smtp-sink-log")
         var lastFailure = "did not start"
         for _ in 0..<3 {
             let port = try freeLoopbackPort()
@@ -62,37 +65,37 @@ public final class SMTPSink: @unchecked Sendable {
             if let directory { argv += ["-d", directory.path + "/msg."] }
             argv += arguments
             argv += ["\(host):\(port)", "64"]
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.executable)
-            process.arguments = argv
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            if Self.waitUntilListening(host: host, port: port, process: process) {
+            let logPath = log.file("smtp-sink.log")
+            let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            defer {
+                close(logFD)
+                close(nullFD)
+            }
+            let child = try ChildProcess.spawn(
+                Self.executable, arguments: argv, environment: nil, workingDirectory: nil,
+                input: nullFD, output: logFD, error: logFD, closing: [])
+            if Self.waitUntilListening(host: host, port: port, child: child) {
                 self.port = port
                 self.address = try ServerAddress(host: host, port: port)
                 self.directory = directory
-                self.process = process
-                self.output = output
+                self.child = child
+                self.log = log
                 return
             }
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-            }
-            process.waitUntilExit()
-            let text = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
-            lastFailure = "exited with status \(process.terminationStatus): \(text)"
+            child.signal(SIGKILL)
+            let status = decodeWaitStatus(child.wait())
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            lastFailure = "exited (\(status.1 ? "signal" : "status") \(status.0)): \(text)"
         }
         throw StartError(description: "smtp-sink \(lastFailure)")
     }
 
     deinit { stop() }
 
-    private static func waitUntilListening(host: String, port: UInt16, process: Process) -> Bool {
+    private static func waitUntilListening(host: String, port: UInt16, child: ChildProcess) -> Bool {
         let end = Date(timeIntervalSinceNow: 5)
-        while Date() < end && process.isRunning {
+        while Date() < end && child.poll() == nil {
             if let stream = try? TCPStream.connect(host: host, port: port, timeout: 1) {
                 stream.close()
                 return true
@@ -103,16 +106,20 @@ public final class SMTPSink: @unchecked Sendable {
     }
 
     /// The process id of the running smtp-sink.
-    public var processIdentifier: Int32 { process.processIdentifier }
+    public var processIdentifier: Int32 { child.pid }
 
     /// Stops smtp-sink (SIGTERM, then SIGKILL after 2 s) and reaps it. Idempotent.
     public func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let end = Date(timeIntervalSinceNow: 2)
-        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        let first: Bool = lock.withLock {
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
+        child.signal(SIGTERM)
+        if child.wait(seconds: 2) == nil {
+            child.signal(SIGKILL)
+            _ = child.wait()
+        }
     }
 
     /// A message smtp-sink dumped: its generated headers and what the client sent.

@@ -62,54 +62,64 @@ public enum Subprocess {
         standardInput: [UInt8] = [], workingDirectory: String? = nil, timeout: Double = 30
     ) throws -> SubprocessResult {
         signal(SIGPIPE, SIG_IGN)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
-
+        let input = try makePipe()
+        let output = try makePipe()
+        let errors = try makePipe()
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                executable, arguments: arguments, environment: environment, workingDirectory: workingDirectory,
+                input: input.read, output: output.write, error: errors.write,
+                closing: [input.write, output.read, errors.read])
+        } catch {
+            for fd in [input.read, input.write, output.read, output.write, errors.read, errors.write] { close(fd) }
+            throw error
+        }
         // Our copies of the child's ends must go, or we never see end of file.
-        try? input.fileHandleForReading.close()
-        try? output.fileHandleForWriting.close()
-        try? errors.fileHandleForWriting.close()
+        close(input.read)
+        close(output.write)
+        close(errors.write)
 
         let deadline = Date(timeIntervalSinceNow: timeout)
-        var streams = PipeLoop(
-            input: input.fileHandleForWriting.fileDescriptor, pending: standardInput,
-            outputs: [output.fileHandleForReading.fileDescriptor, errors.fileHandleForReading.fileDescriptor])
+        var streams = PipeLoop(input: input.write, pending: standardInput, outputs: [output.read, errors.read])
         var timedOut = false
+        var status: Int32?
         var exitedAt: Date?
         while streams.isOpen {
-            if exitedAt == nil && !process.isRunning { exitedAt = Date() }
-            if let exitedAt, Date().timeIntervalSince(exitedAt) > 2 { break }  // a grandchild holds the pipe
-            if !timedOut && Date() > deadline {
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
+            if status == nil, let done = child.poll() {
+                status = done
+                exitedAt = Date()
             }
-            streams.step(milliseconds: 50)
+            if let exitedAt, Date().timeIntervalSince(exitedAt) > 2 { break }  // a grandchild holds the pipe
+            if !timedOut && status == nil && Date() > deadline {
+                timedOut = true
+                child.signal(SIGKILL)
+            }
+            streams.step(milliseconds: 20)
         }
-        if !timedOut && exited.wait(timeout: .now() + max(0, deadline.timeIntervalSinceNow)) == .timedOut {
-            timedOut = true
-            kill(process.processIdentifier, SIGKILL)
+        if status == nil {
+            status = child.wait(seconds: max(0, deadline.timeIntervalSinceNow))
+            if status == nil {
+                timedOut = true
+                child.signal(SIGKILL)
+                status = child.wait()
+            }
         }
-        if timedOut { exited.wait() }
         streams.closeAll()
-        try? input.fileHandleForWriting.close()
-        try? output.fileHandleForReading.close()
-        try? errors.fileHandleForReading.close()
-        let signaled = process.terminationReason == .uncaughtSignal
+        close(output.read)
+        close(errors.read)
+        let (code, signaled) = decodeWaitStatus(status ?? 0)
         return SubprocessResult(
-            status: process.terminationStatus, signaled: signaled, timedOut: timedOut,
+            status: code, signaled: signaled, timedOut: timedOut,
             standardOutput: streams.collected[0], standardError: streams.collected[1])
+    }
+
+    /// A close-on-exec pipe (so children spawned by other tests do not hold it).
+    private static func makePipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
     }
 }
 
@@ -133,15 +143,7 @@ private struct PipeLoop {
     var isOpen: Bool { outputs.contains { $0 != nil } }
 
     mutating func closeInput() {
-        // The FileHandle closes the descriptor later; shut our side by
-        // duplicating /dev/null over it, which ends the child's input.
-        if let fd = input {
-            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            if null >= 0 {
-                dup2(null, fd)
-                Glibc.close(null)
-            }
-        }
+        if let fd = input { Glibc.close(fd) }
         input = nil
     }
 
