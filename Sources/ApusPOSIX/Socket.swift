@@ -12,7 +12,9 @@ extension FileDescriptor {
     /// Creates a TCP socket of `family` (`AF_INET` or `AF_INET6`), close-on-exec
     /// and, when asked, non-blocking. The C function is `socket`.
     public static func socket(family: Int32, nonBlocking: Bool = true) throws(Errno) -> FileDescriptor {
-        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let type =
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         let fd = try systemCall("socket") { Glibc.socket(family, type, 0) }
         return FileDescriptor(rawValue: fd)
     }

@@ -32,7 +32,9 @@ public final class ScriptableSMTPServer: Sendable {
         /// The name in the banner, EHLO and HELO replies.
         public var hostname = "mx.test.example"
         /// The EHLO keywords, in order. `STARTTLS` is left out once TLS is on.
-        public var extensions = ["PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "SMTPUTF8", "DSN"]
+        public var extensions = [
+            "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "SMTPUTF8", "DSN",
+        ]
         /// Scripted responses; see ``on(_:occurrence:connection:_:)``.
         public var rules: [ScriptRule] = []
         /// Wraps a connection's stream in server-side TLS (performing the
@@ -183,7 +185,9 @@ public final class AuthExchange: @unchecked Sendable {
 
     /// An authenticator for PLAIN and LOGIN that accepts `user` with `password`
     /// (`235 2.7.0`) and refuses anything else (`535 5.7.8`).
-    public static func accepting(user: String, password: String) -> @Sendable (AuthExchange) throws -> ScriptedResponse {
+    public static func accepting(
+        user: String, password: String
+    ) -> @Sendable (AuthExchange) throws -> ScriptedResponse {
         { exchange in
             let ok: ScriptedResponse = "235 2.7.0 Authentication successful"
             let refused: ScriptedResponse = "535 5.7.8 Error: authentication failed"

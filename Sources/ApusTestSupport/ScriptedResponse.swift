@@ -64,6 +64,7 @@ public struct ScriptRule: Sendable {
     var specificity: Int { (occurrence == nil ? 0 : 2) + (connection == nil ? 0 : 1) }
 
     func matches(verb: String, occurrence: Int, connection: Int) -> Bool {
-        self.verb == verb && (self.occurrence ?? occurrence) == occurrence && (self.connection ?? connection) == connection
+        self.verb == verb && (self.occurrence ?? occurrence) == occurrence
+            && (self.connection ?? connection) == connection
     }
 }

@@ -215,7 +215,8 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
             throw TransportError.io(Errno(error.code, operation: "poll", object: peerDescription))
         }
         if !ready {
-            throw TransportError.timedOut(forWriting ? "writing to \(peerDescription)" : "reading from \(peerDescription)")
+            let what = forWriting ? "writing to" : "reading from"
+            throw TransportError.timedOut("\(what) \(peerDescription)")
         }
     }
 

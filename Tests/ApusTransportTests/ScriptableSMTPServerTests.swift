@@ -24,7 +24,10 @@ import Testing
         #expect(ehlo.contains("250-PIPELINING"))
         #expect(ehlo.last == "250 DSN")
         // One write: MAIL, two RCPTs and DATA pipelined.
-        try send(stream, "MAIL FROM:<a@test.example> SIZE=20\r\nRCPT TO:<b@test.example>\r\nRCPT TO:<c@test.example> NOTIFY=NEVER\r\nDATA\r\n")
+        try send(
+            stream,
+            "MAIL FROM:<a@test.example> SIZE=20\r\nRCPT TO:<b@test.example>\r\n"
+                + "RCPT TO:<c@test.example> NOTIFY=NEVER\r\nDATA\r\n")
         #expect(try readReply(stream) == ["250 2.1.0 Ok"])
         #expect(try readReply(stream) == ["250 2.1.5 Ok"])
         #expect(try readReply(stream) == ["250 2.1.5 Ok"])

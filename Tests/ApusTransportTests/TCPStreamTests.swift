@@ -53,7 +53,8 @@ func readReply(_ stream: any ByteStream) throws -> [String] {
     @Test func connectsOverIPv4() throws {
         let listener = try TCPListener(host: "127.0.0.1")
         _ = echoOnce(listener)
-        let stream = try TCPStream.connect(to: ServerAddress(parsing: "127.0.0.1:\(listener.port)", defaultPort: 25), timeout: 2)
+        let address = try ServerAddress(parsing: "127.0.0.1:\(listener.port)", defaultPort: 25)
+        let stream = try TCPStream.connect(to: address, timeout: 2)
         defer { stream.close() }
         #expect(stream.peerDescription == "127.0.0.1[127.0.0.1]:\(listener.port)")
         #expect(stream.isLoopback)
@@ -64,7 +65,8 @@ func readReply(_ stream: any ByteStream) throws -> [String] {
     @Test func connectsOverIPv6() throws {
         let listener = try TCPListener(host: "::1")
         _ = echoOnce(listener)
-        let stream = try TCPStream.connect(to: ServerAddress(parsing: "[::1]:\(listener.port)", defaultPort: 25), timeout: 2)
+        let address = try ServerAddress(parsing: "[::1]:\(listener.port)", defaultPort: 25)
+        let stream = try TCPStream.connect(to: address, timeout: 2)
         defer { stream.close() }
         #expect(stream.peerDescription == "::1[::1]:\(listener.port)")
         #expect(stream.isLoopback)
@@ -86,7 +88,10 @@ func readReply(_ stream: any ByteStream) throws -> [String] {
         // ::1 first (nothing listens there on this port), then 127.0.0.1.
         let listener = try TCPListener(host: "127.0.0.1")
         _ = echoOnce(listener)
-        let addresses = try [#require(SocketAddress(numeric: "::1", port: listener.port)), #require(SocketAddress(numeric: "127.0.0.1", port: listener.port))]
+        let addresses = try [
+            #require(SocketAddress(numeric: "::1", port: listener.port)),
+            #require(SocketAddress(numeric: "127.0.0.1", port: listener.port)),
+        ]
         let stream = try TCPStream.connect(host: "dual.test", addresses: addresses, timeout: 2)
         defer { stream.close() }
         #expect(stream.peerDescription == "dual.test[127.0.0.1]:\(listener.port)")
@@ -105,7 +110,10 @@ func readReply(_ stream: any ByteStream) throws -> [String] {
 
     @Test func allAddressesRefusedReportsTheLast() throws {
         let port = try freeLoopbackPort()
-        let addresses = try [#require(SocketAddress(numeric: "::1", port: port)), #require(SocketAddress(numeric: "127.0.0.1", port: port))]
+        let addresses = try [
+            #require(SocketAddress(numeric: "::1", port: port)),
+            #require(SocketAddress(numeric: "127.0.0.1", port: port)),
+        ]
         #expect {
             try TCPStream.connect(host: "dual.test", addresses: addresses, timeout: 2)
         } throws: { error in
@@ -184,7 +192,10 @@ func readReply(_ stream: any ByteStream) throws -> [String] {
         accepted.close()
     }
 
-    @Test(arguments: [("127.0.0.1", true), ("127.8.9.10", true), ("::1", true), ("::ffff:127.0.0.1", true), ("192.0.2.1", false), ("::2", false), ("2001:db8::1", false)])
+    @Test(arguments: [
+        ("127.0.0.1", true), ("127.8.9.10", true), ("::1", true), ("::ffff:127.0.0.1", true),
+        ("192.0.2.1", false), ("::2", false), ("2001:db8::1", false),
+    ])
     func loopbackAddresses(text: String, loopback: Bool) throws {
         let address = try #require(SocketAddress(numeric: text, port: 25))
         #expect(address.isLoopback == loopback)
