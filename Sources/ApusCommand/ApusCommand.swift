@@ -1,7 +1,306 @@
-/// The `apus` / `sendmail` / `mailq` / `newaliases` front end.
+import ApusConfig
+import ApusDelivery
+import ApusPOSIX
+import ApusQueue
+import ApusSMTP
+import Glibc
+
+/// The `apus` / `sendmail` / `mailq` / `newaliases` front end: parse, validate,
+/// run; one function turns every failure into the single `apus: what: why`
+/// line and its sysexits status (cli.md).
 public enum ApusCommand {
+    /// The version `--version` prints.
+    public static let version = "apus 0.1.0"
+    /// The system configuration file.
+    public static let systemConfiguration = "/etc/apus.conf"
+
     /// Runs the program for `arguments` (argv, program name first) and returns the exit status.
     public static func main(_ arguments: [String]) -> Int32 {
-        0
+        Privileges.harden()
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            let invocation = try ArgumentScanner(arguments).scan()
+            return try run(invocation).rawValue
+        } catch let failure as CommandFailure {
+            report(failure)
+            return failure.status.rawValue
+        } catch {
+            report(CommandFailure(.software, "\(error)"))
+            return ExitStatus.software.rawValue
+        }
+    }
+
+    /// Prints a failure: the summary line, then the detail lines, on stderr.
+    static func report(_ failure: CommandFailure) {
+        var text = "apus: \(failure.summary)\n"
+        for line in failure.details { text += "  \(line)\n" }
+        try? FileDescriptor.standardError.writeAll(Array(text.utf8))
+    }
+
+    static func printOut(_ text: String) {
+        try? FileDescriptor.standardOutput.writeAll(Array(text.utf8))
+    }
+
+    static func printError(_ text: String) {
+        try? FileDescriptor.standardError.writeAll(Array(text.utf8))
+    }
+
+    /// Runs a scanned invocation.
+    static func run(_ invocation: Invocation) throws -> ExitStatus {
+        switch invocation.mode {
+        case .help:
+            printOut(usage)
+            return .ok
+        case .version:
+            printOut(version + "\n")
+            return .ok
+        case .ignored:
+            return .ok
+        case .listQueue(let json):
+            let configuration = try loadConfiguration(invocation)
+            return try listQueue(configuration, json: json)
+        case .newAliases:
+            let configuration = try loadConfiguration(invocation)
+            return try newAliases(configuration)
+        case .deliver:
+            if invocation.recipients.isEmpty && !invocation.extractRecipients {
+                throw CommandFailure(.usage, "no recipients (give addresses, or -t to read them from the headers)")
+            }
+            let configuration = try loadConfiguration(invocation)
+            let report = try submission(configuration, invocation).run(
+                request(invocation), input: .standardInput)
+            for notice in report.notices { printError("apus: \(notice)\n") }
+            return .ok
+        case .smtpSession:
+            let configuration = try loadConfiguration(invocation)
+            return try smtpSession(configuration, invocation)
+        case .verify:
+            let configuration = try loadConfiguration(invocation)
+            return try Verification(
+                configuration: configuration, invocation: invocation, trace: try trace(invocation, configuration)
+            ).run()
+        case .runQueue(let selection, let interval):
+            if selection.needsRoot && !Privileges.callerIsRoot {
+                throw CommandFailure(.noPermission, "only root may run the queue with -qf, -qI, -qR or -qS")
+            }
+            let configuration = try loadConfiguration(invocation)
+            return try runQueue(configuration, invocation, selection: selection, interval: interval)
+        }
+    }
+
+    // MARK: - Configuration
+
+    /// Loads the configuration: `-C FILE` (read without the apus group unless
+    /// the caller is root), else /etc/apus.conf, or the built-in defaults when
+    /// it does not exist. The system file is refused when it holds a password
+    /// that every user could read.
+    static func loadConfiguration(_ invocation: Invocation) throws(CommandFailure) -> Configuration {
+        do {
+            if let file = invocation.configFile {
+                if !Privileges.callerIsRoot { try Privileges.dropGroupForGood() }
+                return try Configuration.load(path: file)
+            }
+            let configuration = try Configuration.loadIfPresent(path: systemConfiguration)
+            if Privileges.isSetgid { try configuration.checkPasswordNotExposed() }
+            return configuration
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure(.config, "\(error)")
+        }
+    }
+
+    /// The trace sink for `-v` (stderr) and `-X FILE` (appended, opened as
+    /// the caller), or nil.
+    static func trace(_ invocation: Invocation, _ configuration: Configuration) throws(CommandFailure) -> SMTPTrace? {
+        var sinks: [SMTPTrace] = []
+        if invocation.verbose {
+            sinks.append(.standardError)
+            if configuration.accounts.contains(where: { !$0.tlsVerify }) || !configuration.defaultAccount.tlsVerify {
+                printError("apus: warning: tls_verify is off: the relay's certificate is not checked\n")
+            }
+        }
+        if let path = invocation.traceFile {
+            do {
+                let fd = try Privileges.openCallerFileForAppend(path)
+                sinks.append(.fileDescriptor(fd))
+            } catch let failure as CommandFailure {
+                throw failure
+            } catch {
+                throw CommandFailure(.ioError, "cannot open the trace file \(path): \(error)")
+            }
+        }
+        if sinks.isEmpty { return nil }
+        if sinks.count == 1 { return sinks[0] }
+        let all = sinks
+        return SMTPTrace { direction, line in
+            for sink in all { sink.record(direction, line) }
+        }
+    }
+
+    static func request(_ invocation: Invocation) -> SubmissionRequest {
+        var request = SubmissionRequest()
+        request.sender = invocation.sender
+        request.recipients = invocation.recipients
+        request.extractRecipients = invocation.extractRecipients
+        request.ignoreDots = invocation.ignoreDots
+        request.fullName = invocation.fullName
+        request.dsnNotify = invocation.dsnNotify
+        request.dsnReturn = invocation.dsnReturn
+        request.envelopeID = invocation.envelopeID
+        request.bodyType = invocation.bodyType
+        return request
+    }
+
+    static func submission(_ configuration: Configuration, _ invocation: Invocation) throws(CommandFailure) -> Submission {
+        let caller = Caller.current()
+        return Submission(
+            configuration: configuration, submitter: Submitter(login: caller.login, fullName: caller.fullName),
+            trace: try trace(invocation, configuration), queueGroup: queueGroup)
+    }
+
+    /// The group queue files get: the apus group when running setgid.
+    static var queueGroup: gid_t? { Privileges.isSetgid ? getegid() : nil }
+
+    // MARK: - Modes
+
+    /// `mailq`, `-bp`: the queue in Postfix's format, or JSON lines.
+    static func listQueue(_ configuration: Configuration, json: Bool) throws -> ExitStatus {
+        let directory = configuration.host.queueDirectory
+        guard (try? FileSystem.exists(directory)) == true else {
+            printOut(json ? "" : "Mail queue is empty\n")
+            return .ok
+        }
+        let listing: QueueListing
+        do {
+            listing = try QueueStore(directory: directory, groupID: nil, faults: .none).list()
+        } catch {
+            throw CommandFailure(.ioError, "cannot read the queue \(directory): \(error.reason)")
+        }
+        printOut(json ? MailqListing.json(listing.entries) : MailqListing.text(listing.entries))
+        for problem in listing.problems { printError("apus: \(problem.description)\n") }
+        return .ok
+    }
+
+    /// `newaliases`, `-bi`: checks the aliases file and says how many aliases it holds.
+    static func newAliases(_ configuration: Configuration) throws -> ExitStatus {
+        guard let path = configuration.defaultAccount.aliasesFile, !path.isEmpty else {
+            printOut("apus: no aliases file is configured (the aliases key); nothing to do\n")
+            return .ok
+        }
+        let aliases: Aliases
+        do {
+            aliases = try Aliases.load(path: path)
+        } catch {
+            throw CommandFailure(.config, "\(error)")
+        }
+        for warning in aliases.warnings { printError("apus: warning: \(warning)\n") }
+        printOut("\(path): \(aliases.count) aliases\n")
+        return .ok
+    }
+
+    /// `-bs`: SMTP on stdin/stdout, each message through the `-bm` path.
+    static func smtpSession(_ configuration: Configuration, _ invocation: Invocation) throws -> ExitStatus {
+        let submission = try submission(configuration, invocation)
+        let domain = configuration.defaultAccount.domain
+        let spoolDirectory =
+            access(configuration.host.queueDirectory, W_OK | X_OK) == 0 ? configuration.host.queueDirectory : "/tmp"
+        let server = SubmissionServer(
+            input: .standardInput, output: .standardOutput, domain: domain, spoolDirectory: spoolDirectory,
+            sizeLimit: 256 << 20)
+        try server.run { message in
+            var request = request(invocation)
+            request.sender = message.sender.isEmpty ? "<>" : message.sender
+            request.recipients = message.recipients
+            request.extractRecipients = false
+            request.ignoreDots = true
+            if let body = message.bodyType { request.bodyType = body.uppercased() }
+            if let ret = message.dsnReturn { request.dsnReturn = ret.lowercased() }
+            if let envid = message.envelopeID { request.envelopeID = envid }
+            if let notify = message.dsnNotify { request.dsnNotify = notify.lowercased() }
+            do {
+                let report = try submission.run(request, spool: message.content)
+                if let notice = report.notices.first { return .init(250, "2.0.0 Ok: \(notice)") }
+                return .init(250, "2.0.0 Ok: sent as \(report.id)")
+            } catch {
+                let error = error as? CommandFailure ?? CommandFailure(.software, "\(error)")
+                switch error.status {
+                case .tempFail, .protocolError, .ioError, .osError, .software, .config:
+                    return .init(451, "4.3.0 \(error.summary)")
+                default:
+                    let detail = error.details.isEmpty ? "" : " (" + error.details.joined(separator: "; ") + ")"
+                    return .init(554, "5.0.0 \(error.summary)\(detail)")
+                }
+            }
+        }
+        return .ok
+    }
+
+    /// `-q…`: one queue run, or one every `interval` seconds until SIGTERM.
+    static func runQueue(
+        _ configuration: Configuration, _ invocation: Invocation, selection: Invocation.QueueSelection, interval: Int?
+    ) throws -> ExitStatus {
+        let runner = QueueRunner(
+            configuration: configuration, trace: try trace(invocation, configuration), queueGroup: queueGroup)
+        let choice: QueueRunner.Choice
+        switch selection {
+        case .due: choice = .due
+        case .all: choice = .all
+        case .id(let text): choice = .matching(QueueFilter(idContains: text))
+        case .recipientDomain(let text): choice = .matching(QueueFilter(recipientDomainContains: text))
+        case .sender(let text): choice = .matching(QueueFilter(senderContains: text))
+        }
+        guard let interval else {
+            try runner.run(choice)
+            return .ok
+        }
+        StopSignal.install()
+        while !StopSignal.received {
+            do {
+                try runner.run(choice)
+            } catch {
+                report(error)
+            }
+            var left = interval
+            while left > 0 && !StopSignal.received {
+                sleep(1)
+                left -= 1
+            }
+        }
+        return .ok
+    }
+
+    /// `--help`.
+    static let usage = """
+        usage: sendmail [options] [--] [recipient ...]    (also: apus, mailq, newaliases)
+          -t            also take recipients from To:, Cc:, Bcc: (or the Resent- set)
+          -i, -oi       a line holding a single . does not end the message
+          -f, -r ADDR   envelope sender (-f '<>' for the null sender)
+          -F NAME       full name for an added From:
+          -N DSN        never, or a list of success,failure,delay
+          -R full|hdrs  DSN RET;  -V ENVID  DSN envelope id;  -B 7BIT|8BITMIME  body type
+          -C FILE       configuration file instead of /etc/apus.conf
+          -v            print the SMTP dialogue on stderr;  -X FILE  append it to FILE
+          -bm           deliver (default);  -bp  list the queue (mailq; --json for JSON lines)
+          -bs           speak SMTP on stdin/stdout;  -bv  check the relay and print what it offers
+          -bi, -I       check the aliases file (newaliases)
+          -q            run the queue once;  -q30m  every 30 minutes;  -qf  every message now
+          -qI ID, -qR DOMAIN, -qS ADDR   run matching messages now (root only)
+          --help, --version
+        Exit statuses follow sysexits.h: 0 sent or queued, 64 usage, 65 bad data, 67 recipient
+        refused, 69 message refused, 75 temporary failure not queued, 78 configuration.
+        See apus(8) and apus.conf(5).
+
+        """
+}
+
+/// SIGTERM / SIGINT for `-q INTERVAL`: finish the current run, then exit 0.
+enum StopSignal {
+    nonisolated(unsafe) static var flag: sig_atomic_t = 0
+    static var received: Bool { flag != 0 }
+
+    static func install() {
+        signal(SIGTERM) { _ in StopSignal.flag = 1 }
+        signal(SIGINT) { _ in StopSignal.flag = 1 }
     }
 }
