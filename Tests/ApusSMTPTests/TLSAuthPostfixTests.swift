@@ -175,3 +175,37 @@ enum Base64Probe {
         return Base64.encodeString(bytes)
     }
 }
+
+@Suite("SCRAM-SHA-256 against Postfix with Cyrus SASL", .serialized)
+struct TLSAuthPostfixSCRAMTests {
+    @Test func scramSHA256AgainstCyrus() throws {
+        var options = PostfixServer.Options()
+        options.mechanisms = ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]
+        let postfix = try PostfixServer.start(options)
+        defer { postfix.stop() }
+        let user = postfix.users[0]
+        let trace = TraceRecorder()
+        let tcp = try TCPStream.connect(host: postfix.host, port: postfix.submissionPort, timeout: 20)
+        let session = try SMTPSession.connect(stream: tcp, trace: trace.trace)
+        defer { session.close() }
+        try session.ehlo("client.example")
+        try session.startTLS(configuration: postfixTLS(postfix))
+        #expect(session.extensions.authMechanisms.contains("SCRAM-SHA-256"), "\(session.ehloLines)")
+        let client = try SASLMechanism.client(
+            for: "on", offered: session.extensions.authMechanisms, user: user.name, secret: user.password)
+        #expect(client.mechanism == "SCRAM-SHA-256")
+        try session.authenticate(client)
+        #expect(session.isAuthenticated)
+        // A wrong password fails on the server's side with 535.
+        let again = try TCPStream.connect(host: postfix.host, port: postfix.submissionPort, timeout: 20)
+        let second = try SMTPSession.connect(stream: again)
+        defer { second.close() }
+        try second.ehlo("client.example")
+        try second.startTLS(configuration: postfixTLS(postfix))
+        #expect {
+            try second.authenticate(try SASLScramSHA256(user: user.name, password: "wrong"))
+        } throws: { error in
+            (error as? SMTPError)?.kind == .authenticationFailed
+        }
+    }
+}
