@@ -2,7 +2,7 @@
 // Fuzz targets, one per parser. Built and run by Fuzz/run (libFuzzer, -sanitize=fuzzer).
 import PackageDescription
 
-let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser"]
+let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases"]
 
 let package = Package(
     name: "apus-fuzz",
