@@ -76,6 +76,7 @@ public struct QueueRunner {
             for entry in entries { group.deliver(entry.id) }
             group.finish()
         }
+        try? store.syncRemovals()
         _ = try? store.removeStaleFiles(olderThan: 86400, now: now)
     }
 
@@ -273,11 +274,20 @@ public struct QueueRunner {
                 do {
                     try queueNotice(for: id, envelope: envelope, failed: failed, remoteMTA: remoteMTA, expired: expired)
                 } catch {
-                    try? store.update(envelope, for: lock)
+                    // Keep it for a later run: the failed recipients wait again (they
+                    // fail again then and the notice is retried). Saved as failed, the
+                    // message would be finished: never selected, never listed, no notice.
+                    var kept = envelope
+                    for i in kept.recipients.indices where kept.recipients[i].state == .failed {
+                        kept.recipients[i].state = .pending
+                    }
+                    kept.recordDeferral(
+                        error: "cannot queue the failure notice: \(error)", now: Int64(time(nil)), policy: runner.policy)
+                    try? store.update(kept, for: lock)
                     return
                 }
             }
-            try? store.remove(lock)
+            try? store.remove(lock, syncDirectory: false)
         }
 
         /// Puts an RFC 3464 notice for the failed recipients in the queue,
