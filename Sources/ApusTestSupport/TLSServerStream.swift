@@ -59,6 +59,22 @@ public final class TLSServerStream: ByteStream {
         connection = try TLSConnection(server: inner, configuration: configuration)
     }
 
+    /// A wrapper for ``ScriptableSMTPServer/Configuration/startTLS``: each
+    /// call performs a server handshake with `identity` over the given stream.
+    ///
+    /// ```
+    /// configuration.startTLS = TLSServerStream.wrapper(certificates.server)
+    /// ```
+    public static func wrapper(
+        _ identity: TestCertificates.Identity, maximumVersion: TLSVersion? = nil, clientCAFile: String? = nil
+    ) -> @Sendable (any ByteStream) throws -> any ByteStream {
+        { stream in
+            try TLSServerStream(
+                wrapping: stream, certificateFile: identity.certificateFile, keyFile: identity.keyFile,
+                maximumVersion: maximumVersion, clientCAFile: clientCAFile)
+        }
+    }
+
     /// Reads decrypted bytes; 0 once the client has closed.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         try connection.read(into: buffer)
