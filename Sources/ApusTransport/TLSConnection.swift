@@ -237,7 +237,8 @@ package final class TLSConnection {
         session = describeSession(verified: configuration.verify && configuration.fingerprint == nil)
         if let pin = configuration.fingerprint, pin != session.peerFingerprint {
             let got = TLSConnection.hex(session.peerFingerprint)
-            close()
+            sendCloseNotify()
+            failed = true
             throw TransportError.tls(
                 TLSFailure(
                     .fingerprintMismatch,
@@ -418,13 +419,16 @@ package final class TLSConnection {
     package func close() {
         if closed { return }
         closed = true
-        if !failed {
-            TLSLibrary.clearErrors()
-            _ = apus_SSL_shutdown(ssl)
-            try? flush()
-            TLSLibrary.clearErrors()
-        }
+        if !failed { sendCloseNotify() }
         inner.close()
+    }
+
+    /// Sends TLS close_notify without waiting for the peer's; errors are ignored.
+    private func sendCloseNotify() {
+        TLSLibrary.clearErrors()
+        _ = apus_SSL_shutdown(ssl)
+        try? flush()
+        TLSLibrary.clearErrors()
     }
 
     // MARK: Failures
