@@ -153,6 +153,43 @@ import Glibc
         #expect(acceptedSubjects(server) == ["grouped-1": 1, "grouped-2": 1, "grouped-3": 1])
     }
 
+    /// A failure on one message of a group defers only that one; the others
+    /// go (after a reconnect when the connection is lost), and it goes next time.
+    @Test(arguments: [
+        ("MAIL 451", ScriptedResponse.reply("451 4.3.0 later")),
+        ("MAIL 421 and close", ScriptedResponse.replyThenDisconnect("421 4.3.2 closing")),
+        ("MAIL hangs", ScriptedResponse.hang),
+    ])
+    func aFailureInTheMiddleOfAGroupDefersOnlyThatMessage(name: String, response: ScriptedResponse) throws {
+        let harness = try QueueHarness()
+        let down = try harness.downConfig()
+        var ids: [String] = []
+        for index in 1...3 {
+            ids.append(try #require(parseQueuedLine(try harness.submit(down, subject: "mid-\(index)"))).id)
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let server = try ScriptableSMTPServer({
+            var configuration = ScriptableSMTPServer.Configuration()
+            configuration.on("MAIL", occurrence: 2, connection: 1, response)
+            // As a real server: the pipelined RCPT and BDAT after a refused MAIL fail too.
+            configuration.on("RCPT", occurrence: 2, connection: 1, "503 5.5.1 need MAIL first")
+            configuration.on("BDAT", occurrence: 2, connection: 1, "503 5.5.1 no valid recipients")
+            return configuration
+        }())
+        defer { server.stop() }
+        let config = try harness.config(port: server.port, timeout: "2")
+        let started = Date()
+        #expect(try harness.runQueue(config).status == 0)
+        #expect(Date().timeIntervalSince(started) < 8)
+        let firstRun = acceptedSubjects(server)
+        #expect(firstRun.count == 2 && firstRun.values.allSatisfy { $0 == 1 }, "\(firstRun) \(server.connections.map(\.commandLines)) \(harness.log())")
+        let left = try harness.visibleIDs()
+        #expect(left.count == 1, "\(left)")
+        #expect(try harness.runQueue(config).status == 0)
+        #expect(acceptedSubjects(server) == ["mid-1": 1, "mid-2": 1, "mid-3": 1])
+        #expect(try harness.queueFiles().isEmpty)
+    }
+
     @Test func mailqListsQueuedMessagesInPostfixFormat() throws {
         let harness = try QueueHarness()
         let down = try harness.downConfig()
