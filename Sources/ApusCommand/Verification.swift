@@ -109,7 +109,7 @@ struct Verification {
         guard let address = try? ServerAddress(host: relay.host, port: UInt16(relay.port)),
             let stream = try? TCPStream.connect(to: address, timeout: 3)
         else { return false }
-        var configuration = TLSConfiguration(serverName: address.isAddressLiteral ? nil : relay.host)
+        var configuration = TLSConfiguration(serverName: relay.host)
         configuration.verify = false
         guard let tls = try? TLSStream(wrapping: stream, configuration: configuration) else {
             stream.close()

@@ -101,12 +101,11 @@ public struct QueueRunner {
             relay = nil
         }
 
-        /// A session for the next message: the open one after RSET, or a new one.
+        /// A session for the next message: the open one (the transaction then
+        /// starts with RSET, pipelined with MAIL), or a new one.
         mutating func session() -> Result<RelaySession, RelayFailure> {
             if let unreachable { return .failure(unreachable) }
-            if let relay, used {
-                if (try? relay.session.reset())?.isPositive == true { return .success(relay) }
-                relay.session.close()
+            if let relay, relay.session.isClosed {
                 self.relay = nil
             }
             if let relay { return .success(relay) }
@@ -142,6 +141,7 @@ public struct QueueRunner {
                 return
             }
 
+            let reuse = relay != nil && used
             guard case .success(let relay) = session() else {
                 let failure = unreachable?.message ?? "relay unavailable"
                 defer_(id, &envelope, reason: failure, relay: unreachable?.relay, lock: lock, delay: delay)
@@ -167,7 +167,7 @@ public struct QueueRunner {
                     outgoing, sender: envelope.sender, recipients: pending,
                     dsnReturn: Submission.dsnReturn(envelope.dsnReturn), envelopeID: envelope.dsnEnvelopeID,
                     bodyType: envelope.bodyType, eightBit: account.eightBit, over: relay,
-                    policy: .deliverToAccepted, quitAfter: false)
+                    policy: .deliverToAccepted, quitAfter: false, resetFirst: reuse && !relay.session.isClosed)
                 var entries: [DeliveryLog.Entry] = []
                 for outcome in result.recipients {
                     guard let i = envelope.recipients.firstIndex(where: { $0.address == outcome.recipient }) else {

@@ -74,9 +74,9 @@ public struct RelayConnector {
 
     /// The TLS settings for a connection to `host`.
     public func tlsConfiguration(host: String) -> TLSConfiguration {
-        let literal = (try? ServerAddress(host: host, port: 25))?.isAddressLiteral ?? false
-        var configuration = TLSConfiguration(serverName: literal ? nil : host)
-        if literal { configuration.serverName = nil }
+        // An address literal is passed too: TLSStream then checks it against
+        // the certificate's IP names (and sends no SNI for it).
+        var configuration = TLSConfiguration(serverName: host)
         configuration.verify = account.tlsVerify
         configuration.trustFile = account.tlsTrustFile.flatMap { $0.isEmpty ? nil : $0 }
         configuration.fingerprint = account.tlsFingerprint.flatMap { $0.isEmpty ? nil : $0 }

@@ -47,7 +47,7 @@ public enum Transmission {
     public static func send(
         _ message: OutgoingMessage, sender: String, recipients: [SMTPRecipient], dsnReturn: MailParameters.DSNReturn?,
         envelopeID: String?, bodyType: String?, eightBit: EightBitPolicy, over relay: RelaySession,
-        policy: RejectionPolicy, quitAfter: Bool
+        policy: RejectionPolicy, quitAfter: Bool, resetFirst: Bool = false
     ) throws -> SMTPSendResult {
         let extensions = relay.session.extensions
         let needsUTF8 = ([sender] + recipients.map(\.address)).contains { $0.utf8.contains { $0 >= 0x80 } }
@@ -82,6 +82,7 @@ public enum Transmission {
         var options = SendOptions()
         options.policy = policy
         options.quitAfter = quitAfter
+        options.resetFirst = resetFirst
         return try relay.session.send(envelope, message: source, options: options)
     }
 
@@ -99,11 +100,20 @@ public enum Transmission {
     static func bodySource(_ spool: Spool) -> MessageSource {
         var offset = 0
         return .chunks(size: spool.count) {
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            let n = try chunk.withUnsafeMutableBytes { try spool.read(from: offset, into: $0) }
-            if n == 0 { return nil }
-            offset += n
-            chunk.removeSubrange(n...)
+            let wanted = min(1 << 16, spool.count - offset)
+            if wanted <= 0 { return nil }
+            var failure: (any Error)? = nil
+            let chunk = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+                do {
+                    initialized = try spool.read(from: offset, into: UnsafeMutableRawBufferPointer(buffer))
+                } catch {
+                    failure = error
+                    initialized = 0
+                }
+            }
+            if let failure { throw failure }
+            if chunk.isEmpty { return nil }
+            offset += chunk.count
             return chunk
         }
     }
@@ -117,10 +127,10 @@ public enum Transmission {
         var heldCR = false
         var lineOpen = false
         var finished = false
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         return .chunks {
             if finished { return nil }
             var out: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
             while out.count < 1 << 16 {
                 let n = try chunk.withUnsafeMutableBytes { try spool.read(from: offset, into: $0) }
                 if n == 0 {

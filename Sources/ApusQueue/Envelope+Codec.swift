@@ -177,7 +177,7 @@ struct EnvelopeParser {
         }
         lines.removeLast()
 
-        var seen = Set<String>()
+        var seen: UInt16 = 0
         var envelope = Envelope(sender: "", recipients: [], arrivalTime: 0)
         for line in lines {
             lineNumber += 1
@@ -188,11 +188,13 @@ struct EnvelopeParser {
                 guard version == Int64(Envelope.currentVersion) else {
                     throw fail("unsupported envelope version \(version)")
                 }
-                seen.insert(key)
+                seen |= KnownKeys.bit("version")
                 continue
             }
-            if KnownKeys.all.contains(key) {
-                guard seen.insert(key).inserted else { throw fail("duplicate \(key)") }
+            let bit = KnownKeys.bit(key)
+            if bit != 0 {
+                guard seen & bit == 0 else { throw fail("duplicate \(key)") }
+                seen |= bit
             }
             switch key {
             case "version": throw fail("duplicate version")
@@ -214,11 +216,11 @@ struct EnvelopeParser {
             }
         }
         lineNumber = 0
-        guard seen.contains("version") else { throw fail("no version line", wholeFile: true) }
-        guard seen.contains("arrival") else { throw fail("no arrival line", wholeFile: true) }
-        guard seen.contains("sender") else { throw fail("no sender line", wholeFile: true) }
+        guard seen & KnownKeys.bit("version") != 0 else { throw fail("no version line", wholeFile: true) }
+        guard seen & KnownKeys.bit("arrival") != 0 else { throw fail("no arrival line", wholeFile: true) }
+        guard seen & KnownKeys.bit("sender") != 0 else { throw fail("no sender line", wholeFile: true) }
         guard !envelope.recipients.isEmpty else { throw fail("no recipients", wholeFile: true) }
-        if !seen.contains("next-attempt") { envelope.nextAttempt = envelope.arrivalTime }
+        if seen & KnownKeys.bit("next-attempt") == 0 { envelope.nextAttempt = envelope.arrivalTime }
         return envelope
     }
 
@@ -234,6 +236,25 @@ struct EnvelopeParser {
     }
 
     enum KnownKeys {
+        /// A bit per known key (0 for any other key), so parsing checks
+        /// duplicates without hashing strings.
+        static func bit(_ key: String) -> UInt16 {
+            switch key {
+            case "version": return 1 << 0
+            case "arrival": return 1 << 1
+            case "size": return 1 << 2
+            case "sender": return 1 << 3
+            case "account": return 1 << 4
+            case "attempts": return 1 << 5
+            case "next-attempt": return 1 << 6
+            case "last-error": return 1 << 7
+            case "ret": return 1 << 8
+            case "envid": return 1 << 9
+            case "body": return 1 << 10
+            default: return 0
+            }
+        }
+
         static let all: Set<String> = [
             "version", "arrival", "size", "sender", "account", "attempts", "next-attempt", "last-error", "ret",
             "envid", "body",

@@ -330,13 +330,21 @@ public struct QueueStore: Sendable {
     /// Removes a delivered (or failed) message under its lock: envelope first,
     /// then data, then a directory fsync; then releases the lock.
     /// - Throws: ``Errno``.
-    public func remove(_ lock: MessageLock) throws(Errno) {
+    public func remove(_ lock: MessageLock, syncDirectory: Bool = true) throws(Errno) {
         precondition(lock.isHeld, "remove without the message lock")
         defer { lock.release() }
         try FileSystem.unlinkIfPresent(envelopePath(lock.id))
         try faults.check(.removeEnvelope)
         try FileSystem.unlinkIfPresent(dataPath(lock.id))
         try faults.check(.removeData)
+        if syncDirectory { try FileSystem.syncDirectory(directory) }
+    }
+
+    /// Makes earlier removals durable (`fsync` of the directory). A queue
+    /// run removes delivered messages with `syncDirectory: false` and calls
+    /// this once at the end: a removal lost in a crash only means the
+    /// message is sent once more (at least once, never zero).
+    public func syncRemovals() throws(Errno) {
         try FileSystem.syncDirectory(directory)
     }
 

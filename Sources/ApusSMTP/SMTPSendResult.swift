@@ -38,6 +38,11 @@ public struct SendOptions {
     /// Called once the whole message has been written, before its reply is
     /// read (Racket `smtp-sending-end-of-message`).
     public var onMessageSent: (() -> Void)?
+    /// Send RSET ahead of the transaction, to reuse a connection after an
+    /// earlier one (a queue run). With PIPELINING it goes in the same write as
+    /// MAIL and its reply is read first, so reuse costs no round trip; a
+    /// refused RSET throws before anything else is read.
+    public var resetFirst = false
 
     /// Options with the library defaults.
     public init(

@@ -44,6 +44,14 @@ extension SMTPSession {
         }
         let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
         let rcpts = try envelope.recipients.map { try recipientLine($0) }
+        if options.resetFirst {
+            if extensions.pipelining {
+                try sendLine("RSET")
+                pendingResetReply = true
+            } else {
+                try command("RSET")
+            }
+        }
         let mode = TransactionPlan.mode(
             extensions: extensions, recipientCount: envelope.recipients.count, policy: options.policy,
             useChunking: options.useChunking)

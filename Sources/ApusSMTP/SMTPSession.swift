@@ -38,6 +38,10 @@ public final class SMTPSession {
 
     var parser = ReplyParser()
 
+    /// An RSET was written ahead of a pipelined batch (``SendOptions/resetFirst``)
+    /// and its reply is the next one to read.
+    var pendingResetReply = false
+
     /// A session over `stream`. Nothing is read yet: call ``readGreeting()``
     /// (or use ``connect(stream:trace:)``).
     public init(stream: any ByteStream, trace: SMTPTrace? = nil) {
@@ -85,6 +89,11 @@ public final class SMTPSession {
     func readReply(for command: String?) throws -> SMTPReply {
         precondition(!isClosed, "SMTP session used after close")
         try io(command: command) { try connection.flush() }
+        if pendingResetReply {
+            pendingResetReply = false
+            let reset = try readReply(for: "RSET")
+            guard reset.isPositive else { throw SMTPError.unexpected(reset, command: "RSET") }
+        }
         let reply = try io(command: command) {
             try connection.decode { buffer in try parser.parse(&buffer) }
         }
