@@ -265,7 +265,8 @@ struct LineIO {
                 if line.count > limit { return .some(nil) }
                 return .some(String(decoding: line, as: UTF8.self))
             }
-            scanned = buffer.count
+            // How far past `start` was searched: fill() moves `start` to 0.
+            let searched = buffer.count - start
             if buffer.count - start > limit {
                 // Discard the overlong line up to its end.
                 start = buffer.count
@@ -279,7 +280,7 @@ struct LineIO {
                 }
             }
             guard try fill() else { return nil }
-            scanned = max(start, min(scanned, buffer.count))
+            scanned = min(start + searched, buffer.count)
         }
     }
 

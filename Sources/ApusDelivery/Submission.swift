@@ -138,7 +138,7 @@ public struct Submission {
             }
             return address
         } catch {
-            throw CommandFailure(.dataError, "bad sender address '\(text)': \(error)")
+            throw CommandFailure(.dataError, "bad sender address '\(Self.printable(text))': \(error)")
         }
     }
 
@@ -150,7 +150,8 @@ public struct Submission {
             do {
                 given += try AddressList.parse(argument).mailboxes
             } catch {
-                throw CommandFailure(.dataError, "bad recipient address '\(argument)': \(error)")
+                throw CommandFailure(
+                    .dataError, "bad recipient address '\(Self.printable(argument))': \(error)")
             }
         }
         if request.extractRecipients {
@@ -181,7 +182,8 @@ public struct Submission {
                     if !target.isQualified { target = try target.qualified(with: Array(account.defaultDomain.utf8)) }
                     result.append(target)
                 } catch {
-                    throw CommandFailure(.dataError, "bad recipient address '\(text)' (from aliases): \(error)")
+                    throw CommandFailure(
+                        .dataError, "bad recipient address '\(Self.printable(text))' (from aliases): \(error)")
                 }
             }
         }
@@ -308,6 +310,7 @@ public struct Submission {
         if !error.isTransient, let reply = error.reply, reply.isPermanent,
             let command = error.command?.uppercased(),
             command.hasPrefix("MAIL") || command.hasPrefix("DATA") || command.hasPrefix("BDAT") || command == "."
+                || command == "END OF DATA"
         {
             log.record(
                 envelope.recipients.map {
@@ -370,6 +373,27 @@ public struct Submission {
         DeliveryLog.Entry(
             queueID: id, sender: sender, recipient: recipient, relay: relay.relay, delay: delay, tls: relay.tlsVersion,
             status: status, reason: reason)
+    }
+
+    /// `text` with control characters escaped (`\n`, `\r`, `\x00`), so an
+    /// error message quoting a hostile address stays one line.
+    static func printable(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    result += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result
     }
 
     // MARK: - Conversions between the configuration's and the engine's types
