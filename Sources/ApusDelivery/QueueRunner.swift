@@ -45,6 +45,16 @@ public struct QueueRunner {
         self.queueGroup = queueGroup
     }
 
+    /// `5 days`, `12 hours`, `30 minutes`, `1 second`: the largest whole unit.
+    static func durationText(_ seconds: Int64) -> String {
+        let units: [(Int64, String)] = [(86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
+        for (size, name) in units where seconds >= size && seconds % size == 0 {
+            let n = seconds / size
+            return "\(n) \(name)\(n == 1 ? "" : "s")"
+        }
+        return "\(seconds) seconds"
+    }
+
     var log: DeliveryLog { DeliveryLog(destination: Submission.logDestination(configuration.host.log)) }
     var policy: RetryPolicy {
         RetryPolicy(intervals: configuration.host.retryIntervals, lifetime: configuration.host.queueLifetime)
@@ -128,8 +138,8 @@ public struct QueueRunner {
             let delay = Double(now - envelope.arrivalTime)
 
             if runner.policy.isExpired(arrival: envelope.arrivalTime, now: now) {
-                let days = max(1, Int(runner.configuration.host.queueLifetime / 86400))
-                let reason = "message expired after \(days) day\(days == 1 ? "" : "s") in the queue: \(envelope.lastError)"
+                let lifetime = QueueRunner.durationText(runner.configuration.host.queueLifetime)
+                let reason = "message expired after \(lifetime) in the queue: \(envelope.lastError)"
                 var entries: [DeliveryLog.Entry] = []
                 for i in envelope.recipients.indices where envelope.recipients[i].state == .pending {
                     envelope.recipients[i].state = .failed

@@ -44,3 +44,8 @@ func delayFormat(seconds: Double, text: String) {
         queueID: "ID1", sender: "a@x", recipient: "b@y", relay: nil, delay: 0, tls: nil, status: .sent, reason: "250")
     #expect(log.record([entry])?.code == ENOENT)
 }
+
+@Test(arguments: [(Int64(432000), "5 days"), (86400, "1 day"), (43200, "12 hours"), (1800, "30 minutes"), (1, "1 second"), (90, "90 seconds")])
+func queueLifetimeWording(seconds: Int64, text: String) {
+    #expect(QueueRunner.durationText(seconds) == text)
+}
