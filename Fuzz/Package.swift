@@ -1,5 +1,8 @@
 // swift-tools-version:6.1
-// Fuzz targets, one per parser. Built and run by Fuzz/run (libFuzzer, -sanitize=fuzzer).
+// Fuzz targets, one per parser. Built and run by Fuzz/run, which passes
+// -sanitize=fuzzer,address to every Swift module (so the parsers in the apus
+// package are instrumented for coverage, not only these harnesses) and links
+// with lld.
 import PackageDescription
 
 let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases"]
@@ -13,9 +16,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ApusSMTP", package: "apus"),
                 .product(name: "ApusInternals", package: "apus"),
-            ],
-            swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])],
-            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])]
+            ]
         )
     },
     swiftLanguageModes: [.v6]
