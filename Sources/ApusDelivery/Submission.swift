@@ -344,6 +344,7 @@ public struct Submission {
         }
         let id: QueueID
         do {
+            try Self.ensureQueueDirectory(configuration.host.queueDirectory, group: queueGroup)
             let store = try QueueStore(directory: configuration.host.queueDirectory, groupID: queueGroup)
             let writer = try store.beginMessage()
             do {
@@ -364,6 +365,23 @@ public struct Submission {
                     tls: nil, status: .deferred, reason: $0.lastReply)
             })
         return SubmissionReport(id: id.rawValue, notices: ["queued \(id.rawValue): \(reason)"])
+    }
+
+    /// Creates the queue directory when it does not exist yet (its parent
+    /// must): mode 2770 with the apus group when running setgid, else 0700.
+    /// install.sh creates it; this covers a hand-built apus and `-C` files
+    /// naming a new `queue_dir`.
+    static func ensureQueueDirectory(_ path: String, group: gid_t?) throws(Errno) {
+        if (try? FileSystem.exists(path)) == true { return }
+        do {
+            try FileSystem.makeDirectory(path, mode: group == nil ? 0o700 : 0o770)
+        } catch where error.code == EEXIST {
+            return
+        }
+        if let group {
+            _ = chown(path, uid_t.max, group)
+            _ = chmod(path, 0o2770)
+        }
     }
 
     func entry(

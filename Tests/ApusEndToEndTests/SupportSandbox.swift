@@ -34,7 +34,7 @@ final class ApusSandbox: @unchecked Sendable {
             """
         settings += extra.hasSuffix("\n") || extra.isEmpty ? extra : extra + "\n"
         try directory.write("apus.conf", settings)
-        // install.sh makes the queue directory; apus does not create it.
+        // install.sh makes the queue directory (apus would create it on first use).
         try directory.makeDirectory("queue")
     }
 
