@@ -10,10 +10,11 @@ let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses",
 let package = Package(
     name: "apus-fuzz",
     dependencies: [.package(name: "apus", path: "..")],
-    targets: fuzzTargets.map { name in
+    targets: [.target(name: "FuzzDriver")] + fuzzTargets.map { name in
         .executableTarget(
             name: name,
             dependencies: [
+                "FuzzDriver",
                 .product(name: "ApusSMTP", package: "apus"),
                 .product(name: "ApusInternals", package: "apus"),
             ]

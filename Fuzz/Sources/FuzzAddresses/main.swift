@@ -1,4 +1,4 @@
-import Glibc
+import FuzzDriver
 import ApusMessage
 
 /// The address parsers must never crash; whatever parses must format without
@@ -23,14 +23,4 @@ func fuzzOne(_ bytes: [UInt8]) {
     }
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runDriver(
-    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(runDriver(&argc, &argv) { data, size in
-    fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-})
+runFuzzer(fuzzOne)

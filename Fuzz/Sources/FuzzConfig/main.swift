@@ -1,5 +1,5 @@
+import FuzzDriver
 import ApusConfig
-import Glibc
 
 /// Configuration.parse must never crash on any bytes; what it accepts must be
 /// self-consistent: ports in range, the default account one of the accounts,
@@ -28,14 +28,4 @@ func fuzzOne(_ bytes: [UInt8]) {
     }
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runDriver(
-    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(runDriver(&argc, &argv) { data, size in
-    fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-})
+runFuzzer(fuzzOne)

@@ -1,4 +1,4 @@
-import Glibc
+import FuzzDriver
 import ApusMessage
 
 /// MessageReader must never crash or grow past its limits; fed whole and in
@@ -62,14 +62,4 @@ func fuzzOne(_ bytes: [UInt8]) {
     precondition(!qp.split(separator: 10).contains { $0.count > 77 })
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runDriver(
-    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(runDriver(&argc, &argv) { data, size in
-    fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-})
+runFuzzer(fuzzOne)

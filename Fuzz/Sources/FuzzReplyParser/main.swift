@@ -1,5 +1,5 @@
+import FuzzDriver
 import ApusSMTP
-import Glibc
 
 /// ReplyParser must never crash or grow without bound, and feeding the input
 /// whole or split in two must give the same replies (or both fail).
@@ -33,14 +33,4 @@ func fuzzOne(_ bytes: [UInt8]) {
     if let whole { precondition(whole == replies) }
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runDriver(
-    _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(runDriver(&argc, &argv) { data, size in
-    fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-})
+runFuzzer(fuzzOne)
