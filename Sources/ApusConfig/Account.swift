@@ -60,7 +60,7 @@ public struct Account: Equatable, Sendable {
     /// Whether ``from`` is a pattern (holds `*` or `?`) rather than an address.
     public var fromIsPattern: Bool {
         guard let from else { return false }
-        return from.contains("*") || from.contains("?")
+        return from.containsByte(0x2A) || from.containsByte(0x3F)
     }
 
     /// The envelope sender this account gives when no `-f` is given: ``from``
@@ -71,12 +71,9 @@ public struct Account: Equatable, Sendable {
     /// the account has no `from` or the sender is empty (`<>`).
     public func matches(sender: String) -> Bool {
         guard let from else { return false }
-        var address = Substring(sender)
-        if address.hasPrefix("<") && address.hasSuffix(">") && address.count >= 2 {
-            address = address.dropFirst().dropLast()
-        }
+        let address = sender.strippingAngleBrackets()
         if address.isEmpty { return false }
-        return WildcardPattern(from).matches(String(address))
+        return WildcardPattern(from).matches(address)
     }
 
     /// The password or token for this account, fetched now: `password` as

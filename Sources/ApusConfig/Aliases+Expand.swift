@@ -21,7 +21,7 @@ extension Aliases {
     public func expand(_ recipients: [String], qualifyingWith domain: String? = nil) -> [String] {
         var expansion = Expansion(aliases: self, domain: domain)
         for recipient in recipients {
-            if recipient.contains("@") {
+            if recipient.containsByte(0x40) {
                 expansion.emit(recipient)
             } else {
                 expansion.visit(recipient, path: [], depth: 0)
@@ -46,10 +46,12 @@ private struct Expansion {
 
     mutating func emit(_ address: String) {
         var address = address
-        if !address.contains("@"), let domain { address += "@" + domain }
+        if !address.containsByte(0x40), let domain { address += "@" + domain }
         let key: String
-        if let at = address.lastIndex(of: "@") {
-            key = address[..<at] + "@" + address[address.index(after: at)...].lowercased()
+        let bytes = Array(address.utf8)
+        if let at = bytes.lastIndex(of: 0x40) {
+            key = String(decoding: bytes[...at], as: UTF8.self)
+                + String(decoding: bytes[(at + 1)...], as: UTF8.self).lowercased()
         } else {
             key = address.lowercased()
         }
@@ -73,7 +75,7 @@ private struct Expansion {
         }
         guard expandedEntries.insert(entryKey).inserted, let entry = aliases.entries[entryKey] else { return }
         for target in entry.targets {
-            if target.contains("@") {
+            if target.containsByte(0x40) {
                 emit(target)
             } else {
                 visit(target, path: path + [entryKey], depth: depth + 1)

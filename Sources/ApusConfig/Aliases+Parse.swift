@@ -15,8 +15,8 @@ extension Aliases {
         for line in try splitLines(bytes, file: file) {
             let text = line.text
             let trimmed = text.trimmingBlanks()
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            if text.hasPrefix(" ") || text.hasPrefix("\t") {
+            if trimmed.isEmpty || trimmed.utf8.first == 0x23 { continue }
+            if text.utf8.first == 0x20 || text.utf8.first == 0x09 {
                 guard pending != nil else {
                     throw ConfigError(
                         .syntax, file: file, line: line.number, message: "continuation line without an alias above it")
@@ -25,18 +25,18 @@ extension Aliases {
                 continue
             }
             try finish()
-            guard let colon = trimmed.firstIndex(of: ":") else {
+            guard let colon = trimmed.utf8.firstIndex(of: 0x3A) else {
                 throw ConfigError(.syntax, file: file, line: line.number, message: "expected 'name: address, ...'")
             }
             let name = trimmed[..<colon].trimmingBlanks()
             guard isAliasName(name) else {
                 throw ConfigError(
                     .syntax, file: file, line: line.number, key: name,
-                    message: name.contains("@")
+                    message: name.containsByte(0x40)
                         ? "alias name \(quoted(name)) is qualified; only unqualified names can be aliases"
                         : "bad alias name \(quoted(name))")
             }
-            let rest = String(trimmed[trimmed.index(after: colon)...])
+            let rest = String(trimmed[trimmed.utf8.index(after: colon)...])
             pending = (name.lowercased(), line.number, try splitTargets(rest, line: line.number, file: file))
         }
         try finish()
@@ -55,12 +55,13 @@ extension Aliases {
         }
         var targets: [String] = []
         for item in items {
-            var text = item.text
-            let unquoted = text.hasPrefix("\"") ? String(text.dropFirst()) : text
+            let text = item.text.strippingAngleBrackets()
+            let bytes = Array(item.text.utf8)
+            let unquoted = bytes.first == 0x22 ? bytes.dropFirst() : bytes[...]
             let unsupported: String? =
-                unquoted.hasPrefix(":include:") ? "':include:' lists are not supported"
-                : unquoted.hasPrefix("|") ? "pipes to commands are not supported"
-                : unquoted.hasPrefix("/") ? "delivery to files is not supported" : nil
+                unquoted.starts(with: ":include:".utf8) ? "':include:' lists are not supported"
+                : unquoted.first == 0x7C ? "pipes to commands are not supported"
+                : unquoted.first == 0x2F ? "delivery to files is not supported" : nil
             if let unsupported {
                 warnings.append(
                     ConfigError(
@@ -68,7 +69,6 @@ extension Aliases {
                         message: "alias \(quoted(name)): \(unsupported) by a relay-only MTA; target skipped"))
                 continue
             }
-            if text.hasPrefix("<") && text.hasSuffix(">") && text.count >= 2 { text = String(text.dropFirst().dropLast()) }
             guard isPlainAddress(text) else {
                 throw ConfigError(
                     .badValue, file: file, line: item.line, key: name,
@@ -90,7 +90,7 @@ private func isAliasName(_ name: String) -> Bool {
 /// 254 bytes, no blank, `<`, `>`, `,` or `;` outside double quotes, quotes
 /// balanced, not starting or ending with `@`, no `@` inside `@...@` runs.
 func isPlainAddress(_ text: String) -> Bool {
-    guard !text.isEmpty, text.utf8.count <= 254, !text.hasPrefix("@"), !text.hasSuffix("@") else { return false }
+    guard !text.isEmpty, text.utf8.count <= 254, text.utf8.first != 0x40, text.utf8.last != 0x40 else { return false }
     var inQuotes = false
     var escaped = false
     for byte in text.utf8 {

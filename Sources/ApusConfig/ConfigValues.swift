@@ -141,7 +141,7 @@ public struct Relay: Equatable, Sendable, Hashable, CustomStringConvertible {
 
     /// `host:port`, with an IPv6 address in brackets: `[::1]:25`.
     public var description: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        host.containsByte(0x3A) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
 

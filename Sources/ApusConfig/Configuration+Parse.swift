@@ -91,9 +91,9 @@ private struct ConfigParser {
 
     mutating func startAccount(_ line: ConfigLine) throws(ConfigError) {
         let value = line.value
-        if let colon = value.firstIndex(of: ":") {
+        if let colon = value.utf8.firstIndex(of: 0x3A) {
             let left = value[..<colon].trimmingBlanks()
-            let right = value[value.index(after: colon)...].trimmingBlanks()
+            let right = value[value.utf8.index(after: colon)...].trimmingBlanks()
             guard left == "default" else {
                 throw error(.badValue, line, "only 'account default : NAME' may use ':' (account inheritance is not supported)")
             }
@@ -121,7 +121,7 @@ private struct ConfigParser {
     }
 
     func isAccountName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && !name.contains(":") && !name.contains(" ") && !name.contains("\t")
+        !name.isEmpty && name.utf8.count <= 64 && !name.containsByte(0x3A) && !name.containsByte(0x20) && !name.containsByte(0x09)
     }
 
     func finish(localDomain: () -> String) throws(ConfigError) -> Configuration {

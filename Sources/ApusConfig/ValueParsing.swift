@@ -37,13 +37,13 @@ enum ValueParsing {
     /// A host name, an IPv4 address, or an IPv6 address (bare or in brackets).
     /// Returns it without brackets.
     static func host(_ value: String) throws(ValueError) -> String {
-        if value.hasPrefix("[") {
-            guard value.hasSuffix("]"), value.count > 2 else { throw ValueError("\(quoted(value)) lacks its ']'") }
-            let inner = String(value.dropFirst().dropLast())
+        if value.utf8.first == 0x5B {
+            guard value.utf8.last == 0x5D, value.utf8.count > 2 else { throw ValueError("\(quoted(value)) lacks its ']'") }
+            let inner = String(String.UnicodeScalarView(value.unicodeScalars.dropFirst().dropLast()))
             guard isIPv6(inner) else { throw ValueError("\(quoted(value)) is not an IPv6 address") }
             return inner
         }
-        if value.contains(":") {
+        if value.containsByte(0x3A) {
             guard isIPv6(value) else { throw ValueError("\(quoted(value)) is not a host name or address") }
             return value
         }
@@ -53,19 +53,20 @@ enum ValueParsing {
 
     /// `host[:port]`, `[IPv6]` or `[IPv6]:port`; the port is `nil` when absent.
     static func relay(_ value: String) throws(ValueError) -> (host: String, port: Int?) {
-        if value.hasPrefix("[") {
-            guard let close = value.firstIndex(of: "]") else { throw ValueError("\(quoted(value)) lacks its ']'") }
-            let host = try self.host(String(value[...close]))
-            let rest = value[value.index(after: close)...]
+        let bytes = Array(value.utf8)
+        if bytes.first == 0x5B {
+            guard let close = bytes.firstIndex(of: 0x5D) else { throw ValueError("\(quoted(value)) lacks its ']'") }
+            let host = try self.host(String(decoding: bytes[...close], as: UTF8.self))
+            let rest = bytes[(close + 1)...]
             if rest.isEmpty { return (host, nil) }
-            guard rest.hasPrefix(":") else { throw ValueError("\(quoted(value)) is not host[:port]") }
-            return (host, try port(String(rest.dropFirst())))
+            guard rest.first == 0x3A else { throw ValueError("\(quoted(value)) is not host[:port]") }
+            return (host, try port(String(decoding: rest.dropFirst(), as: UTF8.self)))
         }
-        let colons = value.filter { $0 == ":" }.count
+        let colons = value.count(ofByte: 0x3A)
         if colons > 1 { throw ValueError("write an IPv6 address in brackets: [\(value)]") }
-        if colons == 1, let colon = value.firstIndex(of: ":") {
-            let host = try self.host(String(value[..<colon]))
-            return (host, try port(String(value[value.index(after: colon)...])))
+        if colons == 1, let colon = bytes.firstIndex(of: 0x3A) {
+            let host = try self.host(String(decoding: bytes[..<colon], as: UTF8.self))
+            return (host, try port(String(decoding: bytes[(colon + 1)...], as: UTF8.self)))
         }
         return (try self.host(value), nil)
     }
@@ -164,7 +165,7 @@ enum ValueParsing {
     /// each pair. Returns the 32 bytes.
     static func fingerprint(_ value: String) throws(ValueError) -> [UInt8] {
         let hex: [UInt8]
-        if value.contains(":") {
+        if value.containsByte(0x3A) {
             let pairs = value.split(separator: ":", omittingEmptySubsequences: false)
             guard pairs.allSatisfy({ $0.utf8.count == 2 }) else {
                 throw ValueError("expected hex digit pairs separated by colons")
@@ -188,28 +189,27 @@ enum ValueParsing {
 
     /// An absolute path.
     static func path(_ value: String) throws(ValueError) -> String {
-        guard value.hasPrefix("/") else { throw ValueError("\(quoted(value)) is not an absolute path") }
+        guard value.utf8.first == 0x2F else { throw ValueError("\(quoted(value)) is not an absolute path") }
         return value
     }
 
     /// A domain: a host name, not an address.
     static func domain(_ value: String) throws(ValueError) -> String {
-        guard isHostName(value), !value.contains(":") else { throw ValueError("\(quoted(value)) is not a domain name") }
+        guard isHostName(value), !value.containsByte(0x3A) else { throw ValueError("\(quoted(value)) is not a domain name") }
         return value
     }
 
     /// An address or a pattern for `from`: no blanks, no `<`, `>`, `,`, `;` or
     /// quotes, at most one `@`, 254 characters at most.
     static func fromAddress(_ value: String) throws(ValueError) -> String {
-        var bare = value
-        if bare.hasPrefix("<") && bare.hasSuffix(">") && bare.count >= 2 { bare = String(bare.dropFirst().dropLast()) }
+        let bare = value.strippingAngleBrackets()
         guard !bare.isEmpty, bare.utf8.count <= 254 else { throw ValueError("\(quoted(value)) is not an address") }
         for byte in bare.utf8 where byte <= 0x20 || byte == 0x3C || byte == 0x3E || byte == 0x2C || byte == 0x3B
             || byte == 0x22 || byte == 0x5C || byte == 0x28 || byte == 0x29
         {
             throw ValueError("\(quoted(value)) is not an address or pattern")
         }
-        guard bare.filter({ $0 == "@" }).count <= 1, !bare.hasPrefix("@"), !bare.hasSuffix("@") else {
+        guard bare.count(ofByte: 0x40) <= 1, bare.utf8.first != 0x40, bare.utf8.last != 0x40 else {
             throw ValueError("\(quoted(value)) is not an address or pattern")
         }
         return bare
@@ -249,7 +249,7 @@ enum ValueParsing {
         case "syslog": return .syslog
         case "off": return .off
         default:
-            guard value.hasPrefix("/") else { throw ValueError("expected 'syslog', 'off' or an absolute path") }
+            guard value.utf8.first == 0x2F else { throw ValueError("expected 'syslog', 'off' or an absolute path") }
             return .file(value)
         }
     }
@@ -267,6 +267,24 @@ extension UInt8 {
 }
 
 extension StringProtocol {
+    /// Whether the UTF-8 form holds `byte`. Used instead of `contains(Character)`
+    /// for ASCII punctuation: a combining or prepended scalar next to `@` or `:`
+    /// would hide it from a `Character` search.
+    func containsByte(_ byte: UInt8) -> Bool { utf8.contains(byte) }
+
+    /// How many times `byte` occurs in the UTF-8 form.
+    func count(ofByte byte: UInt8) -> Int { utf8.reduce(0) { $0 + ($1 == byte ? 1 : 0) } }
+
+    /// Whether the UTF-8 form starts with `prefix` (byte-wise, see ``containsByte(_:)``).
+    func hasBytePrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+
+    /// The text without one pair of enclosing `<` `>`, if it has them.
+    func strippingAngleBrackets() -> String {
+        let bytes = Array(utf8)
+        guard bytes.count >= 2, bytes.first == 0x3C, bytes.last == 0x3E else { return String(self) }
+        return String(String.UnicodeScalarView(unicodeScalars.dropFirst().dropLast()))
+    }
+
     /// The text without leading and trailing spaces and tabs.
     func trimmingBlanks() -> String {
         var scalars = Substring(self).unicodeScalars[...]

@@ -150,3 +150,13 @@ struct AliasesTests {
         #expect(Aliases().expand(["root", "Root", "a@B.com", "a@b.com"], qualifyingWith: "h") == ["root@h", "Root@h", "a@B.com"])
     }
 }
+
+extension AliasesTests {
+    /// U+070F is a "prepend" scalar: as a Character it swallows the `@` after
+    /// it, so every `@` and `:` test must be byte-wise (found by FuzzAliases).
+    @Test func prependedScalarDoesNotHideTheAtSign() throws {
+        let a = try aliases("n:k#\u{70F},m\nx\u{70F}: y@z\n")
+        let result = a.expand(["n", "x\u{70F}", "q\u{70F}@r"], qualifyingWith: "fuzz.example")
+        #expect(result == ["k#\u{70F}@fuzz.example", "m@fuzz.example", "y@z", "q\u{70F}@r"])
+    }
+}

@@ -350,3 +350,13 @@ struct ConfigurationTests {
         #expect(lf.defaultAccount == crlf.defaultAccount)
     }
 }
+
+extension ConfigurationTests {
+    @Test func prependedScalarDoesNotHideTheAtSignInPatterns() throws {
+        let c = try parseConfig("account a\nfrom \u{70F}*@example.com\naccount b\nfrom *\u{70F}@x")
+        #expect(c.accounts.allSatisfy { $0.fromIsPattern })
+        #expect(c.account(forSender: "\u{70F}me@example.com").name == "a")
+        #expect(c.account(forSender: "me\u{70F}@x").name == "b")
+        #expect(configError("from a\u{70F}@b@c")?.kind == .badValue)
+    }
+}
