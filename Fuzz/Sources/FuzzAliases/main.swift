@@ -11,7 +11,7 @@ func fuzzOne(_ bytes: [UInt8]) {
         let targetCount = aliases.entries.values.reduce(0) { $0 + $1.targets.count }
         let result = aliases.expand(names, qualifyingWith: "fuzz.example")
         precondition(result.count <= targetCount + names.count)
-        precondition(result.allSatisfy { $0.contains("@") })
+        precondition(result.allSatisfy { $0.utf8.contains(0x40) })
         precondition(aliases.count == aliases.entries.count)
         for name in names.prefix(50) { _ = aliases.expand([name]) }
     } catch let error as ConfigError {
