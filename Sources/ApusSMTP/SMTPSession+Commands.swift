@@ -205,12 +205,16 @@ public struct RecipientOutcome: Hashable, Sendable, CustomStringConvertible {
     /// <user@example.org>"), or nil.
     public static func forwardPath(in reply: SMTPReply) -> String? {
         guard reply.code == 551 else { return nil }
+        // Bytes, not Characters: a combining or prepended mark must not hide a bracket or "@".
         for line in reply.lines {
-            guard let open = line.firstIndex(of: "<") else { continue }
-            let rest = line[line.index(after: open)...]
-            guard let close = rest.firstIndex(of: ">") else { continue }
-            let address = String(rest[..<close])
-            if !address.isEmpty && !address.contains(" ") && address.contains("@") { return address }
+            let bytes = Array(line.utf8)
+            guard let open = bytes.firstIndex(of: UInt8(ascii: "<")),
+                let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: ">"))
+            else { continue }
+            let address = bytes[(open + 1)..<close]
+            if !address.isEmpty && !address.contains(UInt8(ascii: " ")) && address.contains(UInt8(ascii: "@")) {
+                return String(decoding: address, as: UTF8.self)
+            }
         }
         return nil
     }
