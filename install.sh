@@ -318,9 +318,11 @@ build_apus() {
     fi
     command -v swift >/dev/null \
         || die "no Swift toolchain: swift is neither on PATH nor in /opt/swift/usr/bin (install Swift 6.1 or later from https://www.swift.org/install/linux/, or install a built binary with --binary FILE)"
-    # Static Swift runtime; stripped, and without the runtime's -export-dynamic:
-    # fewer pages and symbols for the loader, ~13% off every start (docs/performance.md).
-    local flags=(-c release --static-swift-stdlib -Xlinker -s -Xlinker --no-export-dynamic)
+    # Static Swift runtime (and libstdc++), stripped, without -export-dynamic:
+    # packaging/release-link-flags says why; docs/performance.md what it saves.
+    local link=()
+    mapfile -t link < <(./packaging/release-link-flags)
+    local flags=(-c release --static-swift-stdlib "${link[@]}")
     local log
     log=$(mktemp)
     say "building apus (swift build ${flags[*]} --product apus)"

@@ -171,7 +171,7 @@ struct EnvelopeParser {
     mutating func parse(_ bytes: [UInt8]) throws(EnvelopeFormatError) -> Envelope {
         guard !bytes.isEmpty else { throw fail("empty file", wholeFile: true) }
         guard bytes.last == 0x0A else { throw fail("incomplete: no end line", wholeFile: true) }
-        var lines = bytes.dropLast().split(separator: 0x0A, omittingEmptySubsequences: false)
+        var lines = Self.pieces(bytes.dropLast(), separatedBy: 0x0A)
         guard lines.last.map({ $0.elementsEqual("end".utf8) }) == true else {
             throw fail("incomplete: no end line", wholeFile: true)
         }
@@ -295,8 +295,27 @@ struct EnvelopeParser {
         return n
     }
 
+    /// `bytes` cut at every `separator`, empty pieces kept: what
+    /// `split(separator:omittingEmptySubsequences: false)` gives, without its
+    /// closure calls (this parser runs for every queued message, twice per run).
+    static func pieces(_ bytes: ArraySlice<UInt8>, separatedBy separator: UInt8) -> [ArraySlice<UInt8>] {
+        var result: [ArraySlice<UInt8>] = []
+        result.reserveCapacity(16)
+        var start = bytes.startIndex
+        var index = start
+        while index < bytes.endIndex {
+            if bytes[index] == separator {
+                result.append(bytes[start..<index])
+                start = index + 1
+            }
+            index += 1
+        }
+        result.append(bytes[start..<bytes.endIndex])
+        return result
+    }
+
     func recipient(_ value: ArraySlice<UInt8>) throws(EnvelopeFormatError) -> QueueRecipient {
-        let tokens = value.split(separator: 0x20, omittingEmptySubsequences: false)
+        let tokens = Self.pieces(value, separatedBy: 0x20)
         guard tokens.count >= 2, tokens.count <= 5 else { throw fail("bad rcpt line") }
         guard let state = RecipientState(rawValue: String(decoding: tokens[0], as: UTF8.self)) else {
             throw fail("bad recipient state")
