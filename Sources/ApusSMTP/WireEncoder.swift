@@ -17,33 +17,71 @@ public struct WireEncoder: Sendable {
     }
 
     /// Appends the wire form of `chunk` to `output`.
+    ///
+    /// Contiguous input (arrays, slices, buffers) takes a fast path that copies
+    /// each run of ordinary bytes in one go and steps byte by byte only at line
+    /// boundaries; other sequences go byte by byte. Both give the same bytes.
     public mutating func encode(_ chunk: some Sequence<UInt8>, into output: inout [UInt8]) {
-        for byte in chunk {
-            if pendingCR {
-                pendingCR = false
-                if byte == UInt8(ascii: "\n") {
-                    output.append(UInt8(ascii: "\r"))
-                    output.append(UInt8(ascii: "\n"))
-                    atLineStart = true
-                    continue
-                }
-                output.append(UInt8(ascii: "\r"))
-                atLineStart = false
+        let done: Void? = chunk.withContiguousStorageIfAvailable { buffer in
+            encodeRuns(buffer, into: &output)
+        }
+        if done == nil {
+            for byte in chunk { step(byte, into: &output) }
+        }
+    }
+
+    /// The fast path: runs without CR or LF in the middle of a line are copied whole.
+    private mutating func encodeRuns(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
+        output.reserveCapacity(output.count + buffer.count + buffer.count / 32 + 8)
+        let count = buffer.count
+        var index = 0
+        while index < count {
+            if pendingCR || atLineStart {
+                step(buffer[index], into: &output)
+                index += 1
+                continue
             }
-            switch byte {
-            case UInt8(ascii: "\r"):
-                pendingCR = true
-            case UInt8(ascii: "\n"):
+            var end = index
+            while end < count {
+                let byte = buffer[end]
+                if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { break }
+                end += 1
+            }
+            if end > index {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index..<end]))
+            }
+            if end < count { step(buffer[end], into: &output) }
+            index = end + 1
+        }
+    }
+
+    /// One byte through the state machine: CR held until we know whether LF
+    /// follows, bare LF → CRLF, a dot at a line start doubled.
+    private mutating func step(_ byte: UInt8, into output: inout [UInt8]) {
+        if pendingCR {
+            pendingCR = false
+            if byte == UInt8(ascii: "\n") {
                 output.append(UInt8(ascii: "\r"))
                 output.append(UInt8(ascii: "\n"))
                 atLineStart = true
-            default:
-                if atLineStart && dotStuffing && byte == UInt8(ascii: ".") {
-                    output.append(UInt8(ascii: "."))
-                }
-                output.append(byte)
-                atLineStart = false
+                return
             }
+            output.append(UInt8(ascii: "\r"))
+            atLineStart = false
+        }
+        switch byte {
+        case UInt8(ascii: "\r"):
+            pendingCR = true
+        case UInt8(ascii: "\n"):
+            output.append(UInt8(ascii: "\r"))
+            output.append(UInt8(ascii: "\n"))
+            atLineStart = true
+        default:
+            if atLineStart && dotStuffing && byte == UInt8(ascii: ".") {
+                output.append(UInt8(ascii: "."))
+            }
+            output.append(byte)
+            atLineStart = false
         }
     }
 

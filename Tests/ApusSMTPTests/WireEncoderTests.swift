@@ -37,4 +37,32 @@ struct WireEncoderTests {
         encoder.finish(into: &out)
         #expect(out == whole)
     }
+
+    /// Contiguous input takes the run-copying fast path; a lazy sequence goes
+    /// byte by byte. Random bytes rich in CR, LF and dots, cut at random
+    /// points, must encode the same both ways.
+    @Test(arguments: [false, true])
+    func fastPathMatchesByteByByte(dotStuffing: Bool) {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [13, 10, 46, 46, 120, 121, 32, 0, 200]
+        for _ in 0..<200 {
+            let input = (0..<Int.random(in: 0...300, using: &generator)).map { _ in
+                alphabet.randomElement(using: &generator) ?? 120
+            }
+            var fast = WireEncoder(dotStuffing: dotStuffing)
+            var slow = WireEncoder(dotStuffing: dotStuffing)
+            var fastOut: [UInt8] = []
+            var slowOut: [UInt8] = []
+            var start = 0
+            while start < input.count {
+                let end = min(input.count, start + Int.random(in: 1...64, using: &generator))
+                fast.encode(input[start..<end], into: &fastOut)
+                slow.encode(input[start..<end].lazy.map { $0 }, into: &slowOut)
+                start = end
+            }
+            fast.finish(into: &fastOut)
+            slow.finish(into: &slowOut)
+            #expect(fastOut == slowOut, "input \(input)")
+        }
+    }
 }
