@@ -70,6 +70,23 @@ struct SMTPTests {
         #expect(server.connections.first?.verbBatches.contains(["MAIL", "RCPT", "BDAT", "QUIT"]) == true)
     }
 
+    /// Issue 3's "done when": three recipients to a CHUNKING server go in one
+    /// flight (MAIL, 3 × RCPT, BDAT LAST with the message, QUIT in one write).
+    @Test func threeRecipientsToAChunkingServerInOneFlight() throws {
+        let server = try ScriptableSMTPServer()
+        defer { server.stop() }
+        let result = try SMTP.sendMail(
+            from: "a@x.test", to: ["b@x.test", "c@x.test", "d@x.test"], headers: .fields([("Subject", "three")]),
+            body: .string("one flight\n"), server: "\(server.host):\(server.port)", timeout: 5)
+        #expect(result.accepted.count == 3)
+        #expect(server.waitForClosedConnections(1))
+        let batches = server.connections.first?.verbBatches ?? []
+        #expect(batches.contains(["MAIL", "RCPT", "RCPT", "RCPT", "BDAT", "QUIT"]), "\(batches)")
+        #expect(server.messages.first?.viaBDAT == true)
+        #expect(server.messages.first?.chunkSizes.count == 1)
+        #expect(server.messages.first?.recipientAddresses == ["b@x.test", "c@x.test", "d@x.test"])
+    }
+
     @Test func hangingServerTimesOut() throws {
         var configuration = ScriptableSMTPServer.Configuration()
         configuration.on("MAIL", .hang)
