@@ -203,10 +203,8 @@ public enum ApusCommand {
     static func smtpSession(_ configuration: Configuration, _ invocation: Invocation) throws -> ExitStatus {
         let submission = try submission(configuration, invocation)
         let domain = configuration.defaultAccount.domain
-        let spoolDirectory =
-            access(configuration.host.queueDirectory, W_OK | X_OK) == 0 ? configuration.host.queueDirectory : "/tmp"
         let server = SubmissionServer(
-            input: .standardInput, output: .standardOutput, domain: domain, spoolDirectory: spoolDirectory,
+            input: .standardInput, output: .standardOutput, domain: domain, spoolDirectory: submission.spoolDirectory,
             sizeLimit: 256 << 20)
         try server.run { message in
             var request = request(invocation)

@@ -93,7 +93,7 @@ public struct Submission {
 
     /// Where a message being received is spooled: the queue directory when
     /// apus may write it (an unnamed file there is freed if apus dies), else /tmp.
-    var spoolDirectory: String {
+    public var spoolDirectory: String {
         access(configuration.host.queueDirectory, W_OK | X_OK) == 0 ? configuration.host.queueDirectory : "/tmp"
     }
 
