@@ -132,7 +132,7 @@ import Testing
             let alphabet: [UInt8] = [0x0A, 0x0D, 0x3A, 0x20, 0x2E, 0x41, 0x09, 0x80, 0xFF, 0x00]
             let input = (0..<n).map { _ in alphabet.randomElement(using: &rng) ?? 0 }
             let dot = Bool.random(using: &rng)
-            let r = try #require(try readAllWays(input, dotTerminates: dot), "\(input) dot \(dot)")
+            let r = try readAllWays(input, dotTerminates: dot)
             // Headers plus body never hold more lines than the input plus one.
             #expect(r.headers.reduce(0) { $0 + $1.lineCount } + r.stats.bodyLines <= input.filter { $0 == 0x0A }.count + 1)
         }
