@@ -30,19 +30,20 @@ public enum MessageIntake {
     }
 
     /// Reads everything from `input` (stdin for `-bm`). With `dotTerminates` a lone `.` line
-    /// ends the message (sendmail without `-i`).
+    /// ends the message (sendmail without `-i`). With a `sizeLimit` (octets, 0 = none) reading
+    /// stops as soon as the input passes it.
     public static func read(
-        from input: FileDescriptor, dotTerminates: Bool, spoolDirectory: String
+        from input: FileDescriptor, dotTerminates: Bool, spoolDirectory: String, sizeLimit: Int = 0
     ) throws(Failure) -> ReceivedMessage {
-        try read(dotTerminates: dotTerminates, spoolDirectory: spoolDirectory) { buffer in
+        try read(dotTerminates: dotTerminates, spoolDirectory: spoolDirectory, sizeLimit: sizeLimit) { buffer in
             try input.read(into: buffer)
         }
     }
 
     /// Reads a spooled message (`-bs`, a queued data file copy): no lone-dot rule.
-    public static func read(spool: Spool, spoolDirectory: String) throws(Failure) -> ReceivedMessage {
+    public static func read(spool: Spool, spoolDirectory: String, sizeLimit: Int = 0) throws(Failure) -> ReceivedMessage {
         var offset = 0
-        return try read(dotTerminates: false, spoolDirectory: spoolDirectory) { buffer in
+        return try read(dotTerminates: false, spoolDirectory: spoolDirectory, sizeLimit: sizeLimit) { buffer in
             let n = try spool.read(from: offset, into: buffer)
             offset += n
             return n
@@ -50,8 +51,14 @@ public enum MessageIntake {
     }
 
     /// Reads everything `readChunk` gives (0 = end of input).
+    ///
+    /// Line ends are made CRLF (a lone CR or LF ends a line: see ``MessageReader``).
+    /// Throws `.data(.tooLarge)` as soon as more than `sizeLimit` octets (0 = no
+    /// limit) came in, and `.data(.nulByte)` at the end when a NUL byte was seen
+    /// (so a stream of NULs still meets the size limit first). Nothing is left on
+    /// disk either way: the spool's file has no name.
     public static func read(
-        dotTerminates: Bool, spoolDirectory: String,
+        dotTerminates: Bool, spoolDirectory: String, sizeLimit: Int = 0,
         readChunk: (UnsafeMutableRawBufferPointer) throws -> Int
     ) throws(Failure) -> ReceivedMessage {
         var reader = MessageReader(dotTerminates: dotTerminates)
@@ -61,6 +68,7 @@ public enum MessageIntake {
         defer { chunk.deallocate() }
         var finished = false
         var ended = false
+        var total = 0
         while !ended {
             if !finished {
                 let n: Int
@@ -71,6 +79,8 @@ public enum MessageIntake {
                 } catch {
                     throw .read(Errno(EIO, operation: "read", object: "\(error)"))
                 }
+                total += n
+                if sizeLimit > 0 && total > sizeLimit { throw .data(.tooLarge(limit: sizeLimit)) }
                 if n == 0 {
                     reader.finish()
                     finished = true
@@ -95,6 +105,7 @@ public enum MessageIntake {
             }
             if finished && !ended { break }
         }
+        if reader.stats.hasNUL { throw .data(.nulByte) }
         return ReceivedMessage(headers: headers, body: body, stats: reader.stats)
     }
 }

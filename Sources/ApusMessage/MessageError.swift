@@ -15,6 +15,10 @@ public enum MessageError: Error, Equatable, Sendable, CustomStringConvertible {
     case lineTooLong
     /// The randomness source failed (`getentropy`).
     case randomUnavailable(errno: Int32)
+    /// The message holds a NUL byte, which may never reach the wire.
+    case nulByte
+    /// The message is larger than `message_size_limit` (octets).
+    case tooLarge(limit: Int)
 
     /// A one-line description for `apus: what: why`.
     public var description: String {
@@ -27,6 +31,8 @@ public enum MessageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidAddressHeader(let name, let error): return "bad address in \(name): header: \(error)"
         case .lineTooLong: return "a line is longer than 998 octets and the message is not single-part text"
         case .randomUnavailable(let errno): return "no random bytes (errno \(errno))"
+        case .nulByte: return "the message holds a NUL byte"
+        case .tooLarge(let limit): return "the message is larger than message_size_limit (\(limit) octets)"
         }
     }
 }

@@ -8,7 +8,12 @@
 /// ```
 ///
 /// Rules (delivery.md "Reading the message"):
-/// - Lines end in LF or CRLF; a CR not followed by LF is kept inside the line.
+/// - Lines end in LF, CRLF or a lone CR (a CR not followed by LF): each of
+///   them ends a line, so a bare CR or LF can never reach the wire inside a
+///   line (no SMTP smuggling through `\r.\r` or `\n.\r\n`). A CR at the end
+///   of the input so far waits for the next byte to tell CRLF from a lone CR.
+/// - A NUL byte anywhere is noted in `stats.hasNUL` (the caller refuses the
+///   message); the reader goes on, so a size limit is still seen first.
 /// - With `dotTerminates` (sendmail without `-i`), a line holding only `.` ends
 ///   the input; whatever follows is ignored. Other lines starting with a dot are
 ///   data as written (no un-stuffing: that is an SMTP matter).
@@ -59,6 +64,10 @@ public struct MessageReader: Sendable {
         public var bodyHasLongLines = false
         /// A body line holds a NUL byte.
         public var bodyHasNUL = false
+        /// A header line holds a NUL byte.
+        public var headersHaveNUL = false
+        /// A NUL byte was seen anywhere (header or body): the message cannot be sent.
+        public var hasNUL: Bool { bodyHasNUL || headersHaveNUL }
         /// The number of body lines.
         public var bodyLines = 0
         /// The body's size on the wire: its octets with every line ending in CRLF.
@@ -164,25 +173,45 @@ public struct MessageReader: Sendable {
     // MARK: - Lines
 
     /// The next complete line (content without ending), or the unterminated rest
-    /// at end of input; nil when more input is needed.
+    /// at end of input; nil when more input is needed. LF, CRLF and a lone CR
+    /// each end a line.
     private mutating func takeLine() -> [UInt8]? {
         // Bytes before `scannedUpTo` were searched already: feeding a long line in
         // small chunks stays linear.
-        if let lf = buffer[max(position, scannedUpTo)...].firstIndex(of: ASCII.lf) {
-            var end = lf
-            if end > position, buffer[end - 1] == ASCII.cr { end -= 1 }
+        let end = buffer.count
+        let index = buffer.withUnsafeBufferPointer { bytes in
+            var index = max(position, scannedUpTo)
+            while index < end {
+                let byte = bytes[index]
+                if byte == ASCII.lf || byte == ASCII.cr { break }
+                index += 1
+            }
+            return index
+        }
+        if index < end {
+            let line = Array(buffer[position..<index])
+            if buffer[index] == ASCII.lf {
+                position = index + 1
+                return line
+            }
+            // A CR: CRLF, or a lone CR when the next byte is anything else.
+            if index + 1 < end {
+                position = buffer[index + 1] == ASCII.lf ? index + 2 : index + 1
+                return line
+            }
+            if inputFinished {
+                position = end  // a CR ending the input is a line ending
+                return line
+            }
+            scannedUpTo = index  // look at this CR again when more input comes
+            return nil
+        }
+        if inputFinished, position < end {
             let line = Array(buffer[position..<end])
-            position = lf + 1
+            position = end
             return line
         }
-        if inputFinished, position < buffer.count {
-            var end = buffer.count
-            if buffer[end - 1] == ASCII.cr { end -= 1 }  // a CR ending the input is a line ending
-            let line = Array(buffer[position..<end])
-            position = buffer.count
-            return line
-        }
-        scannedUpTo = buffer.count
+        scannedUpTo = end
         return nil
     }
 
@@ -233,6 +262,7 @@ public struct MessageReader: Sendable {
         }
         if line.count > HeaderFormat.maximumLineLength { stats.headersHaveLongLines = true }
         if !stats.headersHaveEightBit, line.contains(where: { $0 >= 0x80 }) { stats.headersHaveEightBit = true }
+        if !stats.headersHaveNUL, line.contains(0) { stats.headersHaveNUL = true }
         headerLines.append(line)
         return true
     }
@@ -275,6 +305,8 @@ public struct MessageReader: Sendable {
     /// The message has no header block: what was buffered becomes body.
     private mutating func switchToBody(with line: [UInt8]? = nil) {
         stats.headerBlockMissing = true
+        if stats.headersHaveNUL { stats.bodyHasNUL = true }
+        stats.headersHaveNUL = false
         stats.headersHaveEightBit = false
         stats.headersHaveLongLines = false
         pending.append(.endOfHeaders)

@@ -1,9 +1,10 @@
 /// Streaming conversion of message bytes to their SMTP wire form.
 ///
-/// Lines may end in LF or CRLF; on the wire every line ends in CRLF. A bare
-/// CR (not followed by LF) is kept. With dot-stuffing (DATA, RFC 5321
-/// §4.5.2) a line starting with `.` gets a second `.`; BDAT sends lines as
-/// they are. ``finish(into:)`` ends an unterminated last line with CRLF. Input
+/// Lines may end in LF, CRLF or a lone CR; on the wire every line ends in
+/// CRLF, so the output never holds a CR without LF or an LF without CR (no
+/// SMTP smuggling through `\r.\r\n` or `\n.\r\n`). The conversion comes
+/// first: with dot-stuffing (DATA, RFC 5321 §4.5.2) a line starting with `.`
+/// gets a second `.`, also after a lone CR; BDAT sends lines as they are. ``finish(into:)`` ends an unterminated last line with CRLF. Input
 /// may be split anywhere (even between CR and LF): the output is the same.
 public struct WireEncoder: Sendable {
     /// Whether lines starting with `.` are doubled.
@@ -56,18 +57,14 @@ public struct WireEncoder: Sendable {
     }
 
     /// One byte through the state machine: CR held until we know whether LF
-    /// follows, bare LF → CRLF, a dot at a line start doubled.
+    /// follows, bare LF and lone CR → CRLF, a dot at a line start doubled.
     private mutating func step(_ byte: UInt8, into output: inout [UInt8]) {
         if pendingCR {
             pendingCR = false
-            if byte == UInt8(ascii: "\n") {
-                output.append(UInt8(ascii: "\r"))
-                output.append(UInt8(ascii: "\n"))
-                atLineStart = true
-                return
-            }
             output.append(UInt8(ascii: "\r"))
-            atLineStart = false
+            output.append(UInt8(ascii: "\n"))
+            atLineStart = true
+            if byte == UInt8(ascii: "\n") { return }
         }
         switch byte {
         case UInt8(ascii: "\r"):
@@ -85,13 +82,14 @@ public struct WireEncoder: Sendable {
         }
     }
 
-    /// Ends the message: a held CR is written, and an unterminated last line
+    /// Ends the message: a held CR becomes CRLF, and an unterminated last line
     /// gets its CRLF. The encoder is then at the start of a new message.
     public mutating func finish(into output: inout [UInt8]) {
         if pendingCR {
             output.append(UInt8(ascii: "\r"))
+            output.append(UInt8(ascii: "\n"))
             pendingCR = false
-            atLineStart = false
+            atLineStart = true
         }
         if !atLineStart {
             output.append(UInt8(ascii: "\r"))

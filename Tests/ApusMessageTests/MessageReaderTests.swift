@@ -11,7 +11,13 @@ import Testing
         ("Subject: a\n\nline\n.\nafter\n", false, ["Subject"], "line\r\n.\r\nafter\r\n"),
         ("Subject: a\n\nline\n..\n.x\n", true, ["Subject"], "line\r\n..\r\n.x\r\n"),
         ("Subject: a\n\nno final newline", true, ["Subject"], "no final newline\r\n"),
-        ("Subject: a\n\nbare\rCR\n", true, ["Subject"], "bare\rCR\r\n"),
+        ("Subject: a\n\nbare\rCR\n", true, ["Subject"], "bare\r\nCR\r\n"),
+        // A lone CR ends a line like LF and CRLF (no smuggling through \r.\r).
+        ("Subject: a\n\na\r.\r\nMAIL FROM:<x@y>\r\n", false, ["Subject"], "a\r\n.\r\nMAIL FROM:<x@y>\r\n"),
+        ("Subject: a\n\na\r.\rafter\n", true, ["Subject"], "a\r\n"),
+        ("Subject: a\rBcc: secret@x\r\rbody\r", true, ["Subject", "Bcc"], "body\r\n"),
+        ("Subject: hi\rRCPT TO:<evil@x>\n\n", true, [], "Subject: hi\r\nRCPT TO:<evil@x>\r\n\r\n"),
+        ("Subject: a\r\r\n\r\nx\n", true, ["Subject"], "\r\nx\r\n"),
         ("Subject: a\n\nends in CR\r", true, ["Subject"], "ends in CR\r\n"),
         // No empty line: all headers when every line looks like one…
         ("Subject: a\nTo: b\n", true, ["Subject", "To"], ""),
@@ -133,8 +139,10 @@ import Testing
             let input = (0..<n).map { _ in alphabet.randomElement(using: &rng) ?? 0 }
             let dot = Bool.random(using: &rng)
             let r = try readAllWays(input, dotTerminates: dot)
-            // Headers plus body never hold more lines than the input plus one.
-            #expect(r.headers.reduce(0) { $0 + $1.lineCount } + r.stats.bodyLines <= input.filter { $0 == 0x0A }.count + 1)
+            // Headers plus body never hold more lines than the input's line ends (LF, CR) plus one.
+            #expect(
+                r.headers.reduce(0) { $0 + $1.lineCount } + r.stats.bodyLines
+                    <= input.filter { $0 == 0x0A || $0 == 0x0D }.count + 1)
         }
     }
 
@@ -222,5 +230,17 @@ import Testing
             }
         }
         #expect(elapsed < .seconds(20))
+    }
+}
+
+@Suite struct MessageReaderNULTests {
+    /// A NUL anywhere is noted (the caller refuses the message), in headers and body alike.
+    @Test(arguments: [
+        "Subject: a\n\nbo\u{0}dy\n", "Subj\u{0}ect: a\n\nbody\n", "X-A: \u{0}\n\nbody\n",
+        "X-A: b\n\u{0}", "Subject: a\n\nbody\n", "\u{0}",
+    ])
+    func notesNUL(input: String) throws {
+        let r = try readAllWays(bytes(input), dotTerminates: false)
+        #expect(r.stats.hasNUL == input.contains("\u{0}"))
     }
 }

@@ -7,17 +7,38 @@ struct WireEncoderTests {
         ("a\nb\n", "a\r\nb\r\n", "a\r\nb\r\n"),
         ("a\r\nb\r\n", "a\r\nb\r\n", "a\r\nb\r\n"),
         ("no end", "no end\r\n", "no end\r\n"),
-        ("bare\rcr\n", "bare\rcr\r\n", "bare\rcr\r\n"),
-        ("ends with cr\r", "ends with cr\r\r\n", "ends with cr\r\r\n"),
+        ("bare\rcr\n", "bare\r\ncr\r\n", "bare\r\ncr\r\n"),
+        ("ends with cr\r", "ends with cr\r\n", "ends with cr\r\n"),
         (".\n..x\n.", "..\r\n...x\r\n..\r\n", ".\r\n..x\r\n.\r\n"),
         ("a\n.b\r\n.\r\n", "a\r\n..b\r\n..\r\n", "a\r\n.b\r\n.\r\n"),
-        ("\r.x\n", "\r.x\r\n", "\r.x\r\n"),
+        ("\r.x\n", "\r\n..x\r\n", "\r\n.x\r\n"),
+        // SMTP smuggling: a lone CR or LF ends the line before dot-stuffing.
+        ("a\r.\r\nMAIL FROM:<x@y>\r\n", "a\r\n..\r\nMAIL FROM:<x@y>\r\n", "a\r\n.\r\nMAIL FROM:<x@y>\r\n"),
+        ("a\n.\r\nRSET\n", "a\r\n..\r\nRSET\r\n", "a\r\n.\r\nRSET\r\n"),
+        ("a\r\n.\rRSET\r", "a\r\n..\r\nRSET\r\n", "a\r\n.\r\nRSET\r\n"),
+        ("\r\r\n\n\r", "\r\n\r\n\r\n\r\n", "\r\n\r\n\r\n\r\n"),
         ("", "", ""),
         ("\n\n", "\r\n\r\n", "\r\n\r\n"),
     ])
     func encodes(input: String, stuffed: String, plain: String) {
         #expect(WireEncoder.encode(Array(input.utf8), dotStuffing: true) == Array(stuffed.utf8))
         #expect(WireEncoder.encode(Array(input.utf8), dotStuffing: false) == Array(plain.utf8))
+    }
+
+    /// Whatever the input, the output holds no CR without LF and no LF without CR.
+    @Test func neverABareCROrLF() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [13, 10, 46, 120]
+        for _ in 0..<300 {
+            let input = (0..<Int.random(in: 0...64, using: &generator)).map { _ in
+                alphabet.randomElement(using: &generator) ?? 120
+            }
+            let out = WireEncoder.encode(input, dotStuffing: true)
+            for (i, byte) in out.enumerated() {
+                if byte == 13 { #expect(i + 1 < out.count && out[i + 1] == 10, "\(input)") }
+                if byte == 10 { #expect(i > 0 && out[i - 1] == 13, "\(input)") }
+            }
+        }
     }
 
     @Test func splitAnywhereGivesTheSameOutput() {
