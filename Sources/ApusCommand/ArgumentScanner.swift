@@ -231,11 +231,22 @@ public struct ArgumentScanner {
             current.append(byte)
         }
         pieces.append(String(decoding: current, as: UTF8.self))
-        return pieces.map { $0.trimmingBlanks() }.filter { !$0.isEmpty }
+        // Only spaces and tabs are trimmed: a CR or LF stays, so the address is
+        // refused (exit 65) as an -f address holding one is.
+        return pieces.map { $0.trimmingSpacesAndTabs() }.filter { !$0.isEmpty }
     }
 }
 
 extension String {
+    /// The string without leading and trailing spaces and tabs.
+    func trimmingSpacesAndTabs() -> String {
+        let bytes = Array(utf8)
+        let blank = { (b: UInt8) in b == 0x20 || b == 0x09 }
+        guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) })
+        else { return "" }
+        return String(decoding: bytes[first...last], as: UTF8.self)
+    }
+
     /// The string without leading and trailing blanks (space, tab, CR, LF).
     func trimmingBlanks() -> String {
         let blanks: Set<UInt8> = [0x20, 0x09, 0x0D, 0x0A]

@@ -56,6 +56,15 @@ public struct Account: Equatable, Sendable {
     public var dsnReturn: DSNReturn?
     /// `eight_bit` (default ``EightBitPolicy/convert``).
     public var eightBit: EightBitPolicy
+    /// `message_size_limit`: the largest message accepted, in octets; 0 = no limit (default 256 MiB).
+    public var messageSizeLimit: Int
+    /// `recipient_limit`: the most recipients one message may have; 0 = no limit (default 1000).
+    public var recipientLimit: Int
+
+    /// The default `message_size_limit`: 256 MiB.
+    public static let defaultMessageSizeLimit = 256 << 20
+    /// The default `recipient_limit`.
+    public static let defaultRecipientLimit = 1000
 
     /// Whether ``from`` is a pattern (holds `*` or `?`) rather than an address.
     public var fromIsPattern: Bool {
@@ -121,6 +130,8 @@ extension Account: CustomStringConvertible {
         if let dsnNotify { lines.append("dsn_notify \(dsnNotify.parameterValue.lowercased())") }
         if let dsnReturn { lines.append("dsn_return \(dsnReturn.rawValue)") }
         lines.append("eight_bit \(eightBit.rawValue)")
+        lines.append("message_size_limit \(messageSizeLimit)")
+        lines.append("recipient_limit \(recipientLimit)")
         return lines.joined(separator: "\n")
     }
 }

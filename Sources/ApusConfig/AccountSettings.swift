@@ -32,13 +32,15 @@ struct AccountSettings: Sendable {
     var dsnNotify: DSNNotify??
     var dsnReturn: DSNReturn??
     var eightBit: EightBitPolicy?
+    var messageSizeLimit: Int?
+    var recipientLimit: Int?
 
     /// Every key an account (or the defaults) may set, for error messages and tests.
     static let keys: Set<String> = [
         "host", "port", "fallback", "tls", "tls_verify", "tls_trust_file", "tls_fingerprint", "tls_cert_file",
         "tls_key_file", "tls_min_version", "auth", "user", "password", "passwordeval", "password_file", "from",
         "domain", "default_domain", "aliases", "from_header", "allow_from_override", "timeout", "dsn_notify",
-        "dsn_return", "eight_bit",
+        "dsn_return", "eight_bit", "message_size_limit", "recipient_limit",
     ]
 
     /// The keys whose values are secret and never quoted back.
@@ -93,6 +95,8 @@ struct AccountSettings: Sendable {
         case "dsn_notify": dsnNotify = .some(clears ? nil : try ValueParsing.dsnNotify(value))
         case "dsn_return": dsnReturn = .some(clears ? nil : try ValueParsing.choice(value, DSNReturn.self))
         case "eight_bit": eightBit = try ValueParsing.choice(value, EightBitPolicy.self)
+        case "message_size_limit": messageSizeLimit = try ValueParsing.byteSize(value)
+        case "recipient_limit": recipientLimit = try ValueParsing.count(value)
         default: preconditionFailure("apply called with a key not in AccountSettings.keys: \(key)")
         }
     }
@@ -141,6 +145,8 @@ struct AccountSettings: Sendable {
             timeout: timeout ?? 60,
             dsnNotify: dsnNotify ?? nil,
             dsnReturn: dsnReturn ?? nil,
-            eightBit: eightBit ?? .convert)
+            eightBit: eightBit ?? .convert,
+            messageSizeLimit: messageSizeLimit ?? Account.defaultMessageSizeLimit,
+            recipientLimit: recipientLimit ?? Account.defaultRecipientLimit)
     }
 }

@@ -34,6 +34,32 @@ enum ValueParsing {
         return number
     }
 
+    /// A size in octets: decimal digits with an optional `K`, `M` or `G` suffix
+    /// (any case; powers of 1024), up to 1 TiB; `0` means no limit.
+    static func byteSize(_ value: String) throws(ValueError) -> Int {
+        var digits = Substring(value)
+        var unit = 1
+        switch value.utf8.last {
+        case UInt8(ascii: "k"), UInt8(ascii: "K"): unit = 1 << 10
+        case UInt8(ascii: "m"), UInt8(ascii: "M"): unit = 1 << 20
+        case UInt8(ascii: "g"), UInt8(ascii: "G"): unit = 1 << 30
+        default: break
+        }
+        if unit > 1 { digits = digits.dropLast() }
+        guard !digits.isEmpty, digits.utf8.count <= 13, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let number = Int(digits), number <= (1 << 40) / unit
+        else { throw ValueError("\(quoted(value)) is not a size in bytes (a number with K, M or G allowed, up to 1T)") }
+        return number * unit
+    }
+
+    /// A count: decimal digits, 0 to 100,000,000; `0` means no limit.
+    static func count(_ value: String) throws(ValueError) -> Int {
+        guard !value.isEmpty, value.utf8.count <= 9, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let number = Int(value)
+        else { throw ValueError("\(quoted(value)) is not a count (0 to 999999999)") }
+        return number
+    }
+
     /// A host name, an IPv4 address, or an IPv6 address (bare or in brackets).
     /// Returns it without brackets.
     static func host(_ value: String) throws(ValueError) -> String {

@@ -179,10 +179,9 @@ public struct QueueRunner {
                     bodyType: envelope.bodyType, eightBit: account.eightBit, over: relay,
                     policy: .deliverToAccepted, quitAfter: false, resetFirst: reuse && !relay.session.isClosed)
                 var entries: [DeliveryLog.Entry] = []
+                let indexOf = envelope.recipientIndex
                 for outcome in result.recipients {
-                    guard let i = envelope.recipients.firstIndex(where: { $0.address == outcome.recipient }) else {
-                        continue
-                    }
+                    guard let i = indexOf[outcome.recipient] else { continue }
                     let reply = outcome.isAccepted ? result.dataReply.description : outcome.finalReply.description
                     envelope.recipients[i].lastReply = reply
                     let status: DeliveryLog.Status
@@ -220,10 +219,9 @@ public struct QueueRunner {
                 failAll(id, &envelope, reason: error.message, relay: relay, lock: lock, delay: delay)
             } else if error.kind == .recipientsRejected, !error.rejectedRecipients.isEmpty {
                 var entries: [DeliveryLog.Entry] = []
+                let indexOf = envelope.recipientIndex
                 for rejected in error.rejectedRecipients {
-                    guard let i = envelope.recipients.firstIndex(where: { $0.address == rejected.recipient }) else {
-                        continue
-                    }
+                    guard let i = indexOf[rejected.recipient] else { continue }
                     envelope.recipients[i].lastReply = rejected.reply.description
                     if rejected.reply.isPermanent { envelope.recipients[i].state = .failed }
                     entries.append(

@@ -79,7 +79,8 @@ public struct Submission {
         let account = chooseAccount(request)
         let message = try Self.receive {
             try MessageIntake.read(
-                from: input, dotTerminates: !request.ignoreDots, spoolDirectory: spoolDirectory)
+                from: input, dotTerminates: !request.ignoreDots, spoolDirectory: spoolDirectory,
+                sizeLimit: account.messageSizeLimit)
         }
         return try submit(message, request: request, account: account)
     }
@@ -87,7 +88,9 @@ public struct Submission {
     /// Submits a message already received (`-bs`).
     public func run(_ request: SubmissionRequest, spool: Spool) throws(CommandFailure) -> SubmissionReport {
         let account = chooseAccount(request)
-        let message = try Self.receive { try MessageIntake.read(spool: spool, spoolDirectory: spoolDirectory) }
+        let message = try Self.receive {
+            try MessageIntake.read(spool: spool, spoolDirectory: spoolDirectory, sizeLimit: account.messageSizeLimit)
+        }
         return try submit(message, request: request, account: account)
     }
 
@@ -133,8 +136,10 @@ public struct Submission {
         if text.isEmpty { text = "<>" }
         do {
             var address = try EnvelopeAddress.parse(text)
-            if case .mailbox(let mailbox) = address, !mailbox.isQualified {
-                address = .mailbox(try mailbox.qualified(with: Array(account.domain.utf8)))
+            if case .mailbox(let mailbox) = address {
+                let qualified = mailbox.isQualified ? mailbox : try mailbox.qualified(with: Array(account.domain.utf8))
+                try qualified.checkSMTPSyntax()
+                address = .mailbox(qualified)
             }
             return address
         } catch {
@@ -167,24 +172,38 @@ public struct Submission {
         } catch {
             throw CommandFailure(.config, "\(error)")
         }
+        // Qualify the parsed mailbox itself (its local part stays quoted as
+        // written); only alias targets, which are text, are parsed here.
         var result: [Mailbox] = []
+        let defaultDomain = Array(account.defaultDomain.utf8)
         for mailbox in given {
             if mailbox.isQualified {
                 result.append(mailbox)
                 continue
             }
             let local = String(decoding: mailbox.localPart, as: UTF8.self)
-            let expanded =
-                aliases?.expand([local], qualifyingWith: account.defaultDomain) ?? ["\(local)@\(account.defaultDomain)"]
+            let expanded = aliases?.expand([local]) ?? [local]
             for text in expanded {
                 do {
+                    if text == local {
+                        result.append(try mailbox.qualified(with: defaultDomain))
+                        continue
+                    }
                     guard var target = try EnvelopeAddress.parse(text).mailbox else { continue }
-                    if !target.isQualified { target = try target.qualified(with: Array(account.defaultDomain.utf8)) }
+                    if !target.isQualified { target = try target.qualified(with: defaultDomain) }
                     result.append(target)
                 } catch {
                     throw CommandFailure(
                         .dataError, "bad recipient address '\(Self.printable(text))' (from aliases): \(error)")
                 }
+            }
+        }
+        for mailbox in result {
+            do {
+                try mailbox.checkSMTPSyntax()
+            } catch {
+                throw CommandFailure(
+                    .dataError, "bad recipient address '\(Self.printable(mailbox.description))': \(error)")
             }
         }
         return Recipients.removingDuplicates(result)
@@ -199,6 +218,10 @@ public struct Submission {
         let senderAddress = try sender(request, account: account)
         let mailboxes = try recipients(request, headers: received.headers, account: account)
         guard !mailboxes.isEmpty else { throw CommandFailure(.usage, "no recipients") }
+        if account.recipientLimit > 0 && mailboxes.count > account.recipientLimit {
+            throw CommandFailure(
+                .usage, "too many recipients: \(mailboxes.count) (recipient_limit is \(account.recipientLimit))")
+        }
         if received.stats.headersHaveLongLines {
             throw CommandFailure(.dataError, "cannot send the message: a header line is longer than 998 octets")
         }
@@ -230,6 +253,12 @@ public struct Submission {
             account: account.name, arrivalTime: arrival,
             dsnReturn: request.dsnReturn ?? account.dsnReturn?.rawValue, dsnEnvelopeID: request.envelopeID,
             bodyType: request.bodyType)
+        guard envelope.fitsInFile else {
+            throw CommandFailure(
+                .usage,
+                "too many recipients: \(mailboxes.count) would not fit in one queue file of \(Envelope.maximumFileSize >> 20) MiB"
+            )
+        }
         let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
         let localID = (try? QueueID.random().rawValue) ?? "NOQUEUE"
 
@@ -265,9 +294,10 @@ public struct Submission {
         // Sent to some or all.
         let delay = Double(Int64(time(nil)) - arrival)
         var entries: [DeliveryLog.Entry] = []
+        let indexOf = envelope.recipientIndex
         for outcome in result.recipients {
             let address = outcome.recipient
-            guard let index = envelope.recipients.firstIndex(where: { $0.address == address }) else { continue }
+            guard let index = indexOf[address] else { continue }
             envelope.recipients[index].lastReply = outcome.finalReply.description
             if outcome.isAccepted {
                 envelope.recipients[index].state = .sent

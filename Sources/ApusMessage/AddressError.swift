@@ -26,6 +26,8 @@ public struct AddressError: Error, Equatable, Sendable, CustomStringConvertible 
         case missingAddress
         /// More than one address where one is required.
         case multipleAddresses
+        /// Valid RFC 5322 but not sendable in RFC 5321 syntax; the text says why.
+        case invalidForSMTP(String)
     }
 
     /// The octet offset in the input where the problem was found.
@@ -55,6 +57,7 @@ public struct AddressError: Error, Equatable, Sendable, CustomStringConvertible 
         case .emptyAddress: what = "empty address <>"
         case .missingAddress: what = "no address"
         case .multipleAddresses: what = "more than one address"
+        case .invalidForSMTP(let s): what = "not a valid SMTP address: \(s)"
         }
         return "\(what) at offset \(offset)"
     }

@@ -24,7 +24,7 @@ struct AddressScanner {
         var tokenIndex: Int
     }
 
-    private enum State { case normal, quoted, quotedEscape, comment, commentEscape, literal, literalEscape }
+    private enum State { case normal, quoted, quotedEscape, comment, commentEscape, literal }
 
     /// Scans `input` into tokens and comments.
     static func scan(_ input: some Collection<UInt8>) throws(AddressError) -> (tokens: [Token], comments: [Comment]) {
@@ -100,29 +100,24 @@ struct AddressScanner {
                 state = .comment
             case .literal:
                 switch b {
-                case ASCII.backslash: state = .literalEscape
                 case UInt8(ascii: "]"):
                     current.append(b)
                     tokens.append(Token(kind: .literal, bytes: current, offset: start))
                     state = .normal
-                case UInt8(ascii: "["): throw AddressError(offset: i, reason: .unexpectedCharacter(b))
-                case ASCII.space, ASCII.tab: break
+                // An escape or white space inside a literal would change the address on
+                // the way (`[a\ b]` is not `[a b]` nor `[ab]`), and RFC 5321 allows
+                // neither: refused, so what is sent is what was written.
+                case UInt8(ascii: "["), ASCII.backslash, ASCII.space, ASCII.tab:
+                    throw AddressError(offset: i, reason: .unexpectedCharacter(b))
                 default: current.append(b)
                 }
-            case .literalEscape:
-                // An escaped bracket or backslash could not be written back inside a literal.
-                if b == UInt8(ascii: "[") || b == UInt8(ascii: "]") || b == ASCII.backslash {
-                    throw AddressError(offset: i, reason: .unexpectedCharacter(b))
-                }
-                current.append(b)
-                state = .literal
             }
         }
         switch state {
         case .normal: endAtom()
         case .quoted, .quotedEscape: throw AddressError(offset: start, reason: .unterminatedQuotedString)
         case .comment, .commentEscape: throw AddressError(offset: start, reason: .unterminatedComment)
-        case .literal, .literalEscape: throw AddressError(offset: start, reason: .unterminatedDomainLiteral)
+        case .literal: throw AddressError(offset: start, reason: .unterminatedDomainLiteral)
         }
         return (tokens, comments)
     }

@@ -24,6 +24,13 @@
 // the space as `%20`. One recipient per line, at least one. The parser treats
 // the file as hostile: any deviation is an ``EnvelopeFormatError`` naming the
 // file and line, never a crash.
+//
+// Size: the reader accepts files up to `Envelope.maximumFileSize` (16 MiB), and
+// the writer never makes a larger one: `last-error` is cut to 4096 octets, and
+// when the whole would still pass the maximum the `reply=` tokens (diagnostics
+// only) are cut to an equal share of what is left. An envelope whose other
+// fields alone pass it is refused by the store (EFBIG); submission checks this
+// before sending (``Envelope/fitsInFile``).
 
 /// A queue envelope file that does not follow the format.
 public struct EnvelopeFormatError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -48,10 +55,36 @@ public struct EnvelopeFormatError: Error, Equatable, CustomStringConvertible, Se
 }
 
 extension Envelope {
+    /// The largest envelope file the reader accepts (and the writer makes).
+    public static let maximumFileSize = 16 << 20
+    /// The longest `last-error` kept, in octets (a longer one is cut).
+    public static let maximumErrorLength = 4096
+
     /// The envelope as file bytes, in the format described at the top of
     /// `Envelope+Codec.swift`. Always parses back (with ``decode(_:path:)``) to an
-    /// equal value when every recipient address is non-empty and extra keys are valid.
+    /// equal value when every recipient address is non-empty, extra keys are valid,
+    /// `lastError` is at most ``maximumErrorLength`` octets and the result fits in
+    /// ``maximumFileSize`` with every reply whole; otherwise replies are cut so it
+    /// fits, as long as the other fields allow (see ``fitsInFile``).
     public func encode() -> [UInt8] {
+        let whole = encode(replyLimit: nil)
+        if whole.count <= Envelope.maximumFileSize { return whole }
+        let withoutReplies = encode(replyLimit: 0)
+        let replies = recipients.reduce(0) { $0 + ($1.lastReply.isEmpty ? 0 : 1) }
+        let budget = Envelope.maximumFileSize - withoutReplies.count
+        guard replies > 0, budget > 0 else { return withoutReplies }
+        // Each kept reply costs " reply=" and at most three octets per byte escaped.
+        return encode(replyLimit: max(0, (budget / replies - 8) / 3))
+    }
+
+    /// Whether the envelope, replies aside, fits in ``maximumFileSize`` with room
+    /// for a last error: what a submission checks before it promises to queue.
+    public var fitsInFile: Bool {
+        encode(replyLimit: 0).count + 3 * Envelope.maximumErrorLength <= Envelope.maximumFileSize
+    }
+
+    /// The file bytes with each reply cut to `replyLimit` octets (nil = whole; 0 = none).
+    private func encode(replyLimit: Int?) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + recipients.count * 96)
         func line(_ key: String, _ value: String) {
@@ -67,7 +100,7 @@ extension Envelope {
         line("account", account)
         line("attempts", String(attempts))
         line("next-attempt", String(nextAttempt))
-        line("last-error", lastError)
+        line("last-error", EnvelopeEscaping.prefix(lastError, maximum: Envelope.maximumErrorLength))
         if let dsnReturn { line("ret", dsnReturn) }
         if let dsnEnvelopeID { line("envid", dsnEnvelopeID) }
         if let bodyType { line("body", bodyType) }
@@ -85,7 +118,9 @@ extension Envelope {
             }
             token("notify", recipient.notify)
             token("orcpt", recipient.originalRecipient)
-            token("reply", recipient.lastReply.isEmpty ? nil : recipient.lastReply)
+            var reply = recipient.lastReply
+            if let replyLimit { reply = EnvelopeEscaping.prefix(reply, maximum: replyLimit) }
+            token("reply", reply.isEmpty ? nil : reply)
             out.append(0x0A)
         }
         for field in extraFields {
@@ -111,6 +146,15 @@ extension Envelope {
 /// Percent-encoding of envelope values.
 enum EnvelopeEscaping {
     static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    /// `text` cut to at most `maximum` UTF-8 octets, at a character boundary.
+    static func prefix(_ text: String, maximum: Int) -> String {
+        let utf8 = text.utf8
+        guard utf8.count > maximum else { return text }
+        var end = utf8.index(utf8.startIndex, offsetBy: maximum)
+        while end > utf8.startIndex, UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
+        return String(decoding: utf8[..<end], as: UTF8.self)
+    }
 
     /// Appends `value`, with `%`, control bytes (and spaces when asked) as `%XX`.
     static func escape(_ value: String, encodeSpace: Bool, into out: inout [UInt8]) {

@@ -104,6 +104,18 @@ public struct Envelope: Equatable, Sendable {
     /// The recipients still waiting for delivery.
     public var pendingRecipients: [QueueRecipient] { recipients.filter { $0.state == .pending } }
 
+    /// Each recipient address and its index in ``recipients`` (the first when an
+    /// address appears twice): built once, so matching per-recipient replies
+    /// back to the envelope is linear, not quadratic, in the recipient count.
+    public var recipientIndex: [String: Int] {
+        var index: [String: Int] = [:]
+        index.reserveCapacity(recipients.count)
+        for (i, recipient) in recipients.enumerated() where index[recipient.address] == nil {
+            index[recipient.address] = i
+        }
+        return index
+    }
+
     /// Whether no recipient is pending any more (the message can be removed).
     public var isFinished: Bool { !recipients.contains { $0.state == .pending } }
 

@@ -177,12 +177,17 @@ public struct QueueStore: Sendable {
         _ envelope: Envelope, id: QueueID, temp: FaultPoint, renamed: FaultPoint
     ) throws(Errno) {
         let tempPath = envelopeTempPath(id)
+        let bytes = envelope.encode()
+        // Never write what the reader would refuse (a message stuck for good).
+        guard bytes.count <= Envelope.maximumFileSize else {
+            throw Errno(EFBIG, operation: "write envelope", object: envelopePath(id))
+        }
         try FileSystem.unlinkIfPresent(tempPath)
         let fd = try createFile(tempPath)
         do throws(Errno) {
             try fd.closeAfter { () throws(Errno) in
                 do throws(Errno) {
-                    try fd.writeAll(envelope.encode())
+                    try fd.writeAll(bytes)
                     try fd.sync()
                 } catch {
                     throw Errno(error.code, operation: error.operation, object: tempPath)
@@ -216,7 +221,7 @@ public struct QueueStore: Sendable {
     /// - Throws: ``Errno`` (`ENOENT` when the message is gone) or ``EnvelopeFormatError``.
     public func loadEnvelopeFile(_ id: QueueID) throws -> (envelope: Envelope, fileSize: Int) {
         let path = envelopePath(id)
-        let bytes = try readSmallFile(path, limit: 16 << 20)
+        let bytes = try readSmallFile(path, limit: Envelope.maximumFileSize)
         return (try Envelope.decode(bytes, path: path), bytes.count)
     }
 

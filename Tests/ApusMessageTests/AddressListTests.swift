@@ -77,7 +77,7 @@ import Testing
         ("john . doe @ example . com", "john.doe@example.com", "john.doe"),
         ("a.\"b c\".d@x", "\"a.b c.d\"@x", "a.b c.d"),
         ("user@[192.0.2.1]", "user@[192.0.2.1]", "user"),
-        ("user@[ IPv6:2001:db8::1 ]", "user@[IPv6:2001:db8::1]", "user"),
+        ("user@[IPv6:2001:db8::1]", "user@[IPv6:2001:db8::1]", "user"),
         ("jörg@bücher.example", "jörg@bücher.example", "jörg"),
         ("root", "root", "root"),
         ("Name <root>", "root", "root"),
@@ -112,6 +112,11 @@ import Testing
         ("a)b@c", .unexpectedCharacter(41), 1),
         ("a@[x]y]", .unexpectedCharacter(93), 6),
         ("x@y\\z", .unexpectedCharacter(92), 3),
+        // An escape or white space inside a domain literal would change the address on the way.
+        ("test@[a\\ b]", .unexpectedCharacter(92), 7),
+        ("test@[a\\\tb]", .unexpectedCharacter(92), 7),
+        ("test@[a b]", .unexpectedCharacter(32), 7),
+        ("test@[ 1.2.3.4]", .unexpectedCharacter(32), 6),
     ])
     func refusesWithTheOffset(input: String, reason: AddressError.Reason, offset: Int) {
         #expect(throws: AddressError(offset: offset, reason: reason)) { try AddressList.parse(input) }
