@@ -11,7 +11,7 @@ let package = Package(
         .library(name: "ApusSMTP", targets: ["ApusSMTP", "ApusMessage", "ApusTransport"]),
         .executable(name: "apus", targets: ["apus"]),
         // For the Fuzz/ and Benchmarks/ packages only: the parsers that are not in the library product.
-        .library(name: "ApusInternals", targets: ["ApusConfig", "ApusQueue"]),
+        .library(name: "ApusInternals", targets: ["ApusConfig", "ApusQueue", "ApusCommand"]),
     ],
     targets: [
         // OpenSSL's headers; every call resolved from libssl.so.3 / libcrypto.so.3 on first use.

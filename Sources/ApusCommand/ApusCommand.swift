@@ -204,8 +204,11 @@ public enum ApusCommand {
         let submission = try submission(configuration, invocation)
         let domain = configuration.defaultAccount.domain
         let server = SubmissionServer(
-            input: .standardInput, output: .standardOutput, domain: domain, spoolDirectory: submission.spoolDirectory,
-            sizeLimit: 256 << 20)
+            input: .standardInput, output: .standardOutput, domain: domain, spoolDirectory: submission.spoolDirectory
+        ) { sender in
+            let account = sender.isEmpty ? configuration.defaultAccount : configuration.account(forSender: sender)
+            return .init(messageSize: account.messageSizeLimit, recipients: account.recipientLimit)
+        }
         try server.run { message in
             var request = request(invocation)
             request.sender = message.sender.isEmpty ? "<>" : message.sender

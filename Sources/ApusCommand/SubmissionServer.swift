@@ -1,4 +1,5 @@
 import ApusDelivery
+import ApusMessage
 import ApusPOSIX
 
 /// `-bs`: an SMTP server on standard input and output, as Postfix's
@@ -9,8 +10,12 @@ import ApusPOSIX
 /// Supported: EHLO/HELO, MAIL (SIZE, BODY, SMTPUTF8, RET, ENVID), RCPT
 /// (NOTIFY, ORCPT ignored), DATA, BDAT (CHUNKING), RSET, NOOP, VRFY (252),
 /// HELP, QUIT, with PIPELINING: replies are written together just before the
-/// server waits for more input. Lines over 4096 octets get 500; the session
-/// ends on QUIT, end of input, or after 20 bad commands.
+/// server waits for more input. The bytes are parsed by ``SMTPCommandReader``
+/// (bounded lines, every parameter checked); this type adds the transaction
+/// rules: `552 5.3.4` for a SIZE or a message over `message_size_limit`,
+/// `452 4.5.3` for a RCPT past `recipient_limit`, `501` for an address that
+/// does not parse. The session ends on QUIT, end of input, or after 20 bad
+/// commands.
 public struct SubmissionServer {
     /// One message as the client gave it.
     public struct Message {
@@ -47,125 +52,182 @@ public struct SubmissionServer {
     private let output: FileDescriptor
     private let domain: String
     private let spoolDirectory: String
-    private let sizeLimit: Int
+    private let limits: (String) -> Limits
 
-    /// A server reading `input` and writing `output`, naming itself `domain`.
-    public init(input: FileDescriptor, output: FileDescriptor, domain: String, spoolDirectory: String, sizeLimit: Int) {
+    /// The bounds of one transaction: `message_size_limit` and `recipient_limit`
+    /// of the account the sender chooses (0 = none).
+    public struct Limits: Sendable {
+        /// The most octets of a message (0 = none).
+        public var messageSize: Int
+        /// The most recipients of a message (0 = none).
+        public var recipients: Int
+        /// Creates limits.
+        public init(messageSize: Int, recipients: Int) {
+            self.messageSize = messageSize
+            self.recipients = recipients
+        }
+    }
+
+    /// A server reading `input` and writing `output`, naming itself `domain`;
+    /// `limits` gives the bounds for a MAIL FROM address (`""` for the EHLO reply).
+    public init(
+        input: FileDescriptor, output: FileDescriptor, domain: String, spoolDirectory: String,
+        limits: @escaping (String) -> Limits
+    ) {
         self.input = input
         self.output = output
         self.domain = domain
         self.spoolDirectory = spoolDirectory
-        self.sizeLimit = sizeLimit
+        self.limits = limits
     }
 
     /// Runs the session until QUIT or end of input; `deliver` is called once
     /// per complete message.
     public func run(deliver: (Message) -> Reply) throws {
-        var io = LineIO(input: input, output: output)
+        var io = ReplyWriter(output: output)
+        var reader = SMTPCommandReader()
         var current: Message? = nil
-        var bdatSpool: Spool? = nil
+        var currentLimits = limits("")
+        var bdatTooLarge = false
         var errors = 0
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
+        defer { chunk.deallocate() }
         io.queue("220 \(domain) ESMTP apus")
-        while let line = try io.readLine(limit: 4096) {
-            guard let text = line else {
-                io.queue("500 5.5.0 Line too long")
-                errors += 1
-                if errors >= 20 { break }
+        session: while true {
+            guard let event = reader.next() else {
+                try io.flush()
+                let n = try input.read(into: chunk)
+                if n == 0 { break session }
+                reader.append(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
                 continue
             }
-            let (verb, argument) = Self.split(text)
-            switch verb {
-            case "EHLO":
-                current = nil
-                io.queue(
-                    "250-\(domain)", "250-PIPELINING", "250-SIZE \(sizeLimit)", "250-8BITMIME", "250-SMTPUTF8",
-                    "250-CHUNKING", "250-DSN", "250 ENHANCEDSTATUSCODES")
-            case "HELO":
-                current = nil
-                io.queue("250 \(domain)")
-            case "MAIL":
-                if current != nil { io.queue("503 5.5.1 Error: nested MAIL command"); break }
-                guard let (address, parameters) = Self.pathAndParameters(argument, prefix: "FROM:") else {
-                    io.queue("501 5.5.4 Syntax: MAIL FROM:<address>")
-                    break
-                }
-                if let size = parameters["SIZE"].flatMap({ Int($0) }), size > sizeLimit {
-                    io.queue("552 5.3.4 Message size exceeds fixed limit")
-                    break
-                }
-                current = Message(
-                    sender: address, recipients: [], content: Spool(directory: spoolDirectory),
-                    bodyType: parameters["BODY"], dsnReturn: parameters["RET"], envelopeID: parameters["ENVID"],
-                    dsnNotify: nil)
-                io.queue("250 2.1.0 Ok")
-            case "RCPT":
-                guard current != nil else { io.queue("503 5.5.1 Error: need MAIL command"); break }
-                guard let (address, parameters) = Self.pathAndParameters(argument, prefix: "TO:"), !address.isEmpty
-                else {
-                    io.queue("501 5.5.4 Syntax: RCPT TO:<address>")
-                    break
-                }
-                current?.recipients.append(address)
-                if current?.dsnNotify == nil { current?.dsnNotify = parameters["NOTIFY"] }
-                io.queue("250 2.1.5 Ok")
-            case "DATA":
-                guard let message = current else { io.queue("503 5.5.1 Error: need MAIL command"); break }
-                guard !message.recipients.isEmpty else { io.queue("554 5.5.1 Error: no valid recipients"); break }
-                io.queue("354 End data with <CR><LF>.<CR><LF>")
-                guard let tooBig = try io.readData(into: message.content, limit: sizeLimit) else { return }
-                if tooBig {
-                    io.queue("552 5.3.4 Message size exceeds fixed limit")
-                } else {
-                    io.queue(Self.format(deliver(message)))
-                }
-                current = nil
-            case "BDAT":
-                let words = argument.split(separator: " ")
-                guard let first = words.first, let size = Int(first), size >= 0,
-                    words.count == 1 || (words.count == 2 && words[1].uppercased() == "LAST")
-                else {
-                    io.queue("501 5.5.4 Syntax: BDAT size [LAST]")
-                    break
-                }
-                let spool = bdatSpool ?? current?.content ?? Spool(directory: spoolDirectory)
-                guard try io.readChunk(size, into: spool) else { return }
-                guard let message = current, !message.recipients.isEmpty else {
-                    bdatSpool = words.count == 2 ? nil : spool
-                    io.queue(current == nil ? "503 5.5.1 Error: need MAIL command" : "554 5.5.1 Error: no valid recipients")
-                    break
-                }
-                if words.count == 2 {
-                    if spool.count > sizeLimit {
-                        io.queue("552 5.3.4 Message size exceeds fixed limit")
-                    } else {
-                        io.queue(Self.format(deliver(message)))
-                    }
-                    current = nil
-                    bdatSpool = nil
-                } else {
-                    io.queue("250 2.0.0 \(size) octets received")
-                }
-            case "RSET":
-                current = nil
-                bdatSpool = nil
-                io.queue("250 2.0.0 Ok")
-            case "NOOP": io.queue("250 2.0.0 Ok")
-            case "VRFY": io.queue("252 2.0.0 Send some mail, I'll try my best")
-            case "HELP": io.queue("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT")
-            case "QUIT":
-                io.queue("221 2.0.0 Bye")
-                try io.flush()
-                return
-            default:
-                io.queue("502 5.5.2 Error: command not recognized")
+            switch event {
+            case .syntaxError(let code, let text):
+                io.queue("\(code) \(text)")
                 errors += 1
+            case .data(let bytes):
+                try current?.content.append(bytes)
+            case .endOfData(let tooLarge):
+                if let message = current {
+                    io.queue(tooLarge ? Self.tooLarge : Self.format(deliver(message)))
+                }
+                current = nil
+            case .chunk, .endOfChunk:
+                break  // BDAT content is read by drainChunk right after its command
+            case .command(let command):
+                switch command {
+                case .ehlo:
+                    current = nil
+                    let size = currentLimits.messageSize > 0 ? "250-SIZE \(currentLimits.messageSize)" : "250-SIZE"
+                    io.queue(
+                        "250-\(domain)", "250-PIPELINING", size, "250-8BITMIME", "250-SMTPUTF8", "250-CHUNKING",
+                        "250-DSN", "250 ENHANCEDSTATUSCODES")
+                case .helo:
+                    current = nil
+                    io.queue("250 \(domain)")
+                case .mail(let address, let parameters):
+                    if current != nil { io.queue("503 5.5.1 Error: nested MAIL command"); break }
+                    if !address.isEmpty && (try? EnvelopeAddress.parse(address)) == nil {
+                        io.queue("501 5.1.7 Bad sender address syntax")
+                        break
+                    }
+                    let limits = self.limits(address)
+                    if let size = parameters.size, limits.messageSize > 0, size > limits.messageSize {
+                        io.queue(Self.tooLarge)
+                        break
+                    }
+                    currentLimits = limits
+                    current = Message(
+                        sender: address, recipients: [], content: Spool(directory: spoolDirectory),
+                        bodyType: parameters.body, dsnReturn: parameters.dsnReturn,
+                        envelopeID: parameters.envelopeID, dsnNotify: nil)
+                    bdatTooLarge = false
+                    io.queue("250 2.1.0 Ok")
+                case .rcpt(let address, let parameters):
+                    guard let message = current else { io.queue("503 5.5.1 Error: need MAIL command"); break }
+                    guard case .mailbox = try? EnvelopeAddress.parse(address) else {
+                        io.queue("501 5.1.3 Bad recipient address syntax")
+                        break
+                    }
+                    if currentLimits.recipients > 0 && message.recipients.count >= currentLimits.recipients {
+                        io.queue("452 4.5.3 Error: too many recipients")
+                        break
+                    }
+                    current?.recipients.append(address)
+                    if message.dsnNotify == nil { current?.dsnNotify = parameters.notify }
+                    io.queue("250 2.1.5 Ok")
+                case .data:
+                    guard let message = current else { io.queue("503 5.5.1 Error: need MAIL command"); break }
+                    guard !message.recipients.isEmpty else {
+                        io.queue("554 5.5.1 Error: no valid recipients")
+                        break
+                    }
+                    io.queue("354 End data with <CR><LF>.<CR><LF>")
+                    reader.beginData(limit: currentLimits.messageSize)
+                case .bdat(_, let last):
+                    // The chunk's octets follow whatever the answer; outside a
+                    // transaction they are read and dropped.
+                    let accepting = current.map { !$0.recipients.isEmpty } ?? false
+                    try drainChunk(
+                        &reader, into: accepting ? current?.content : nil, limit: currentLimits.messageSize,
+                        tooLarge: &bdatTooLarge, input: chunk)
+                    guard accepting, let message = current else {
+                        io.queue(
+                            current == nil ? "503 5.5.1 Error: need MAIL command" : "554 5.5.1 Error: no valid recipients")
+                        break
+                    }
+                    if last {
+                        io.queue(bdatTooLarge ? Self.tooLarge : Self.format(deliver(message)))
+                        current = nil
+                        bdatTooLarge = false
+                    } else {
+                        io.queue("250 2.0.0 Ok")
+                    }
+                case .rset:
+                    current = nil
+                    bdatTooLarge = false
+                    io.queue("250 2.0.0 Ok")
+                case .noop: io.queue("250 2.0.0 Ok")
+                case .vrfy: io.queue("252 2.0.0 Send some mail, I'll try my best")
+                case .help: io.queue("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT")
+                case .quit:
+                    io.queue("221 2.0.0 Bye")
+                    try io.flush()
+                    return
+                }
             }
             if errors >= 20 {
                 io.queue("421 4.7.0 \(domain) Error: too many errors")
-                break
+                break session
             }
         }
         try io.flush()
+    }
+
+    static let tooLarge = "552 5.3.4 Message size exceeds fixed limit"
+
+    /// Reads the rest of a BDAT chunk (its octets are due now, whatever the
+    /// reply) into `spool`, counting it against the size limit. Returns at the
+    /// end of the chunk, or at end of input.
+    private func drainChunk(
+        _ reader: inout SMTPCommandReader, into spool: Spool?, limit: Int, tooLarge: inout Bool,
+        input buffer: UnsafeMutableRawBufferPointer
+    ) throws {
+        while true {
+            guard let event = reader.next() else {
+                let n = try input.read(into: buffer)
+                if n == 0 { return }
+                reader.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                continue
+            }
+            switch event {
+            case .chunk(let bytes):
+                guard let spool, !tooLarge else { continue }
+                if limit > 0 && spool.count + bytes.count > limit { tooLarge = true } else { try spool.append(bytes) }
+            case .endOfChunk: return
+            default: preconditionFailure("SMTPCommandReader gave \(event) inside a BDAT chunk")
+            }
+        }
     }
 
     static func format(_ reply: Reply) -> String {
@@ -173,52 +235,15 @@ public struct SubmissionServer {
         let text = reply.text.hasPrefix(String(reply.code / 100) + ".") ? reply.text : "\(enhanced) \(reply.text)"
         return "\(reply.code) \(text)"
     }
-
-    /// "MAIL FROM:<a@b> SIZE=10" → ("MAIL", "FROM:<a@b> SIZE=10").
-    static func split(_ line: String) -> (String, String) {
-        guard let space = line.firstIndex(of: " ") else { return (line.uppercased(), "") }
-        return (line[..<space].uppercased(), String(line[line.index(after: space)...]).trimmingBlanks())
-    }
-
-    /// Parses `FROM:<addr> KEY=VALUE…` (the prefix case-insensitive, blanks
-    /// after the colon tolerated); returns the address without brackets.
-    static func pathAndParameters(_ argument: String, prefix: String) -> (String, [String: String])? {
-        guard argument.uppercased().hasPrefix(prefix) else { return nil }
-        let rest = argument.dropFirst(prefix.count).drop(while: { $0 == " " })
-        let address: Substring
-        let tail: Substring
-        if rest.first == "<" {
-            guard let close = rest.firstIndex(of: ">") else { return nil }
-            address = rest[rest.index(after: rest.startIndex)..<close]
-            tail = rest[rest.index(after: close)...]
-        } else {
-            let end = rest.firstIndex(of: " ") ?? rest.endIndex
-            address = rest[..<end]
-            tail = rest[end...]
-        }
-        var parameters: [String: String] = [:]
-        for word in tail.split(separator: " ") {
-            let parts = word.split(separator: "=", maxSplits: 1)
-            parameters[parts[0].uppercased()] = parts.count == 2 ? String(parts[1]) : ""
-        }
-        return (String(address), parameters)
-    }
 }
 
-/// Line-oriented buffered I/O for ``SubmissionServer``: replies are queued and
-/// written in one go whenever the server is about to wait for input.
-struct LineIO {
-    let input: FileDescriptor
+/// Replies for ``SubmissionServer``: queued, and written in one go whenever
+/// the server is about to wait for input (PIPELINING).
+struct ReplyWriter {
     let output: FileDescriptor
-    private var buffer: [UInt8] = []
-    private var start = 0
     private var pending: [UInt8] = []
-    private var atEnd = false
 
-    init(input: FileDescriptor, output: FileDescriptor) {
-        self.input = input
-        self.output = output
-    }
+    init(output: FileDescriptor) { self.output = output }
 
     mutating func queue(_ lines: String...) {
         for line in lines {
@@ -231,95 +256,5 @@ struct LineIO {
         guard !pending.isEmpty else { return }
         try output.writeAll(pending)
         pending = []
-    }
-
-    /// Reads more input, flushing queued replies first when the buffer is empty.
-    private mutating func fill() throws -> Bool {
-        if atEnd { return false }
-        if start > 0 {
-            buffer.removeFirst(start)
-            start = 0
-        }
-        try flush()
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
-        defer { chunk.deallocate() }
-        let n = try input.read(into: chunk)
-        if n == 0 {
-            atEnd = true
-            return false
-        }
-        buffer.append(contentsOf: chunk[0..<n])
-        return true
-    }
-
-    /// The next line without its CRLF or LF; `.some(nil)` for a line over
-    /// `limit` (skipped); nil at end of input.
-    mutating func readLine(limit: Int) throws -> String?? {
-        var scanned = start
-        while true {
-            if let nl = buffer[scanned...].firstIndex(of: 10) {
-                var end = nl
-                if end > start && buffer[end - 1] == 13 { end -= 1 }
-                let line = buffer[start..<end]
-                start = nl + 1
-                if line.count > limit { return .some(nil) }
-                return .some(String(decoding: line, as: UTF8.self))
-            }
-            // How far past `start` was searched: fill() moves `start` to 0.
-            let searched = buffer.count - start
-            if buffer.count - start > limit {
-                // Discard the overlong line up to its end.
-                start = buffer.count
-                while true {
-                    guard try fill() else { return nil }
-                    if let nl = buffer[start...].firstIndex(of: 10) {
-                        start = nl + 1
-                        return .some(nil)
-                    }
-                    start = buffer.count
-                }
-            }
-            guard try fill() else { return nil }
-            scanned = min(start + searched, buffer.count)
-        }
-    }
-
-    /// Reads DATA up to the lone dot, unstuffing, into `spool` (CRLF line
-    /// ends). Returns whether it exceeded `limit` (the rest is read and
-    /// dropped), or nil when the input ended first.
-    mutating func readData(into spool: Spool, limit: Int) throws -> Bool? {
-        var tooBig = false
-        while true {
-            guard let nl = buffer[start...].firstIndex(of: 10) else {
-                guard try fill() else { return nil }
-                continue
-            }
-            var end = nl
-            if end > start && buffer[end - 1] == 13 { end -= 1 }
-            var lineStart = start
-            start = nl + 1
-            if end - lineStart == 1 && buffer[lineStart] == UInt8(ascii: ".") { return tooBig }
-            if end > lineStart && buffer[lineStart] == UInt8(ascii: ".") { lineStart += 1 }
-            if tooBig || spool.count + (end - lineStart) + 2 > limit {
-                tooBig = true
-                continue
-            }
-            let slice = buffer[lineStart..<end] + [13, 10]
-            try spool.append(Array(slice))
-        }
-    }
-
-    /// Reads exactly `size` bytes of a BDAT chunk into `spool`; false when the
-    /// input ended first.
-    mutating func readChunk(_ size: Int, into spool: Spool) throws -> Bool {
-        var left = size
-        while left > 0 {
-            if start == buffer.count { guard try fill() else { return false } }
-            let n = min(left, buffer.count - start)
-            try spool.append(Array(buffer[start..<start + n]))
-            start += n
-            left -= n
-        }
-        return true
     }
 }
