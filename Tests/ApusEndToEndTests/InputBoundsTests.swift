@@ -63,7 +63,7 @@ import Testing
             $0.on("RCPT", "452 4.5.3 Too many recipients")
         }
         defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: ProcessInfo.processInfo.environment["OLD_APUS"] == nil ? "recipient_limit 0" : "")
+        let sandbox = try ApusSandbox(port: server.port, settings: "recipient_limit 0")
         let recipients = (0..<count).map { "user\($0)@y.example" }
         let started = Date()
         let submitted = try sandbox.run(recipients, input: "Subject: many\n\nx\n", timeout: 240)
