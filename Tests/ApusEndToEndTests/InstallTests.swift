@@ -17,7 +17,7 @@ import Testing
         "tls_cert_file", "tls_key_file", "tls_min_version", "auth", "user", "password",
         "passwordeval", "password_file", "from", "domain", "default_domain", "aliases",
         "from_header", "allow_from_override", "timeout", "queue", "queue_dir", "queue_lifetime",
-        "retry", "bounce", "log", "dsn_notify", "dsn_return", "eight_bit",
+        "retry", "bounce", "log", "dsn_notify", "dsn_return", "eight_bit", "message_size_limit", "recipient_limit",
     ]
 
     struct Run {
