@@ -77,10 +77,16 @@ public struct Submission {
     /// Reads the message from `input` and submits it.
     public func run(_ request: SubmissionRequest, input: FileDescriptor) throws(CommandFailure) -> SubmissionReport {
         let account = chooseAccount(request)
-        let message = try Self.receive {
-            try MessageIntake.read(
-                from: input, dotTerminates: !request.ignoreDots, spoolDirectory: spoolDirectory,
-                sizeLimit: account.messageSizeLimit)
+        let message: ReceivedMessage
+        do {
+            message = try Self.receive {
+                try MessageIntake.read(
+                    from: input, dotTerminates: !request.ignoreDots, spoolDirectory: spoolDirectory,
+                    sizeLimit: account.messageSizeLimit)
+            }
+        } catch {
+            if error.status == .dataError { logRefusal(error.summary, request: request, account: account) }
+            throw error
         }
         return try submit(message, request: request, account: account)
     }
@@ -219,8 +225,10 @@ public struct Submission {
         let mailboxes = try recipients(request, headers: received.headers, account: account)
         guard !mailboxes.isEmpty else { throw CommandFailure(.usage, "no recipients") }
         if account.recipientLimit > 0 && mailboxes.count > account.recipientLimit {
-            throw CommandFailure(
+            let failure = CommandFailure(
                 .usage, "too many recipients: \(mailboxes.count) (recipient_limit is \(account.recipientLimit))")
+            logRefusal(failure.summary, request: request, account: account, recipients: mailboxes)
+            throw failure
         }
         if received.stats.headersHaveLongLines {
             throw CommandFailure(.dataError, "cannot send the message: a header line is longer than 998 octets")
@@ -254,10 +262,12 @@ public struct Submission {
             dsnReturn: request.dsnReturn ?? account.dsnReturn?.rawValue, dsnEnvelopeID: request.envelopeID,
             bodyType: request.bodyType)
         guard envelope.fitsInFile else {
-            throw CommandFailure(
+            let failure = CommandFailure(
                 .usage,
                 "too many recipients: \(mailboxes.count) would not fit in one queue file of \(Envelope.maximumFileSize >> 20) MiB"
             )
+            logRefusal(failure.summary, request: request, account: account, recipients: mailboxes)
+            throw failure
         }
         let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
         let localID = (try? QueueID.random().rawValue) ?? "NOQUEUE"
@@ -312,6 +322,20 @@ public struct Submission {
         let deferred = envelope.pendingRecipients.map { "<\($0.address)>: \($0.lastReply)" }.joined(separator: ", ")
         log.record(entries)
         return try queue(message, envelope: envelope, reason: deferred, relay: relay.relay, log: log)
+    }
+
+    /// Logs a local refusal (size or recipient limit, a NUL): one line naming
+    /// the first recipient and the reason, with `NOQUEUE` for the id, since
+    /// nothing was queued or sent (delivery.md "Logging").
+    func logRefusal(_ reason: String, request: SubmissionRequest, account: Account, recipients: [Mailbox] = []) {
+        let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
+        let sender = (try? sender(request, account: account))?.mailbox.map { String(decoding: $0.addrSpec, as: UTF8.self) }
+        let first = recipients.first.map { String(decoding: $0.addrSpec, as: UTF8.self) } ?? request.recipients.first
+        log.record([
+            DeliveryLog.Entry(
+                queueID: "NOQUEUE", sender: sender ?? "", recipient: first ?? "", relay: nil, delay: 0, tls: nil,
+                status: .bounced, reason: reason)
+        ])
     }
 
     /// Maps an engine error to the outcome table of delivery.md.

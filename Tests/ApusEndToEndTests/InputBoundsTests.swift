@@ -31,6 +31,12 @@ import Testing
         #expect(large.stderrLines.first?.contains("message_size_limit (2048 octets)") == true, "\(large.summary)")
         #expect(server.waitForMessages(1).count == 1)
         #expect(sandbox.queueFiles().isEmpty)
+        // A local refusal is logged too (delivery.md "Logging").
+        #expect(
+            sandbox.logLines().contains {
+                $0.contains(" NOQUEUE: ") && $0.contains("to=<r@y.example>") && $0.contains("status=bounced")
+                    && $0.contains("message_size_limit")
+            }, "\(sandbox.logLines())")
     }
 
     @Test func moreRecipientsThanTheLimitIsAUsageError() throws {
@@ -42,6 +48,7 @@ import Testing
         #expect(result.stderrLines.first?.contains("recipient_limit is 3") == true, "\(result.summary)")
         #expect(server.connections.isEmpty)
         #expect(sandbox.queueFiles().isEmpty)
+        #expect(sandbox.logLines().contains { $0.contains(" NOQUEUE: ") && $0.contains("recipient_limit is 3") })
         let three = try sandbox.run(["a@y.example", "b@y.example", "c@y.example"], input: "Subject: x\n\nx\n")
         #expect(three.status == 0, "\(three.summary)")
     }
