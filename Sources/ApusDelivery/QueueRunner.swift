@@ -164,6 +164,10 @@ public struct QueueRunner {
                 defer { fd.close() }
                 message = try MessageIntake.read(
                     from: fd, dotTerminates: false, spoolDirectory: runner.configuration.host.queueDirectory)
+            } catch MessageIntake.Failure.data(let error) {
+                // Bytes that can never be sent (a NUL, from an older apus): retrying cannot help.
+                failAll(id, &envelope, reason: "the queued message cannot be sent: \(error)", relay: relay, lock: lock, delay: delay)
+                return
             } catch {
                 defer_(id, &envelope, reason: "cannot read the queued message: \(error)", relay: nil, lock: lock, delay: delay)
                 return

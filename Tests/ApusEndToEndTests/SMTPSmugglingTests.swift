@@ -111,6 +111,35 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
         expectCleanWire(server)
     }
 
+    /// A queued data file holding a NUL (written by an older apus) can never be
+    /// sent: it fails at once (notice to the sender) instead of being retried.
+    @Test func aQueuedMessageWithANULFails() throws {
+        let sandbox = try ApusSandbox(refusing: "")
+        let queued = try sandbox.run(["-i", "-f", "s@src.example", "r@y.example"], input: "Subject: q\n\nfirst\n")
+        #expect(queued.status == 0, "\(queued.summary)")
+        let dataFile = try #require(sandbox.queueFiles().first { $0.hasSuffix(".data") })
+        let path = sandbox.queueDirectory + "/" + dataFile
+        var tampered = try Data(contentsOf: URL(fileURLWithPath: path))
+        tampered.append(contentsOf: [0x61, 0x00, 0x0D, 0x0A])
+        try tampered.write(to: URL(fileURLWithPath: path))
+
+        let server = try scriptedServer()
+        defer { server.stop() }
+        try sandbox.writeConfig(sandbox.settings.replacing(#/port \d+/#, with: "port \(server.port)"))
+        let run = try sandbox.run(["-qf"])
+        #expect(run.status == 0, "\(run.summary)")
+        #expect(sandbox.logLines().last?.contains("status=bounced (the queued message cannot be sent") == true)
+        // Only the failure notice goes out (queued by that run, sent by this one), to the sender, from <>.
+        let again = try sandbox.run(["-qf"])
+        #expect(again.status == 0, "\(again.summary)")
+        let notice = try #require(server.waitForMessages(1).first, "\(sandbox.queueFiles()) \(sandbox.logLines())")
+        #expect(notice.sender == "" && notice.recipientAddresses == ["s@src.example"], "\(notice)")
+        #expect(notice.text.contains("NUL"))
+        #expect(!server.messages.contains { $0.recipientAddresses.contains("r@y.example") })
+        #expect(!sandbox.queueFiles().contains(dataFile))
+        expectCleanWire(server)
+    }
+
     /// The -bs path: a lone CR inside DATA is a line end on the relay's side too.
     @Test func theBsPathIsNormalisedToo() throws {
         let server = try scriptedServer { $0.extensions = CommandExitStatusTests.withoutChunking }
