@@ -127,7 +127,7 @@ public struct SubmissionServer {
                     io.queue("250 \(domain)")
                 case .mail(let address, let parameters):
                     if current != nil { io.queue("503 5.5.1 Error: nested MAIL command"); break }
-                    if !address.isEmpty && (try? EnvelopeAddress.parse(address)) == nil {
+                    if !address.isEmpty && !Self.isSendable(address) {
                         io.queue("501 5.1.7 Bad sender address syntax")
                         break
                     }
@@ -145,7 +145,7 @@ public struct SubmissionServer {
                     io.queue("250 2.1.0 Ok")
                 case .rcpt(let address, let parameters):
                     guard let message = current else { io.queue("503 5.5.1 Error: need MAIL command"); break }
-                    guard case .mailbox = try? EnvelopeAddress.parse(address) else {
+                    guard Self.isSendable(address) else {
                         io.queue("501 5.1.3 Bad recipient address syntax")
                         break
                     }
@@ -205,6 +205,13 @@ public struct SubmissionServer {
     }
 
     static let tooLarge = "552 5.3.4 Message size exceeds fixed limit"
+
+    /// Whether `address` parses as one mailbox and, when it has a domain, is valid
+    /// RFC 5321 (an unqualified one is checked once qualified, when the message goes).
+    static func isSendable(_ address: String) -> Bool {
+        guard case .mailbox(let mailbox) = try? EnvelopeAddress.parse(address) else { return false }
+        return !mailbox.isQualified || (try? mailbox.checkSMTPSyntax()) != nil
+    }
 
     /// Reads the rest of a BDAT chunk (its octets are due now, whatever the
     /// reply) into `spool`, counting it against the size limit. Returns at the

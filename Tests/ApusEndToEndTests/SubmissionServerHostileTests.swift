@@ -60,6 +60,20 @@ import Testing
         #expect(rss > 0 && rss < 48 * 1024, "max RSS \(rss) KiB for 64 MiB of input")
     }
 
+    @Test func addressesThatCannotBeSentGet501() throws {
+        let sandbox = try ApusSandbox(refusing: "")
+        let (_, replies) = try Self.session(
+            sandbox,
+            Array(
+                ("EHLO x\r\nMAIL FROM:<s@[a b]>\r\nMAIL FROM:<s@src.example>\r\nRCPT TO:<r@[300.1.1.1]>\r\n"
+                    + "RCPT TO:<\"a b\"@y.example>\r\nRCPT TO:<root>\r\nQUIT\r\n").utf8))
+        #expect(
+            replies.suffix(6) == [
+                "501 5.1.7 Bad sender address syntax", "250 2.1.0 Ok", "501 5.1.3 Bad recipient address syntax",
+                "250 2.1.5 Ok", "250 2.1.5 Ok", "221 2.0.0 Bye",
+            ], "\(replies)")
+    }
+
     @Test func aLongCommandLineGets500() throws {
         let sandbox = try ApusSandbox(refusing: "")
         let (_, replies) = try Self.session(
