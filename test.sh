@@ -12,6 +12,7 @@ packages=(
     sasl2-bin libsasl2-modules libsasl2-modules-db
     msmtp                                   # the baseline the benchmarks compare with
     s-nail bsd-mailx git-email swaks cron   # real clients that pipe into sendmail
+    libmailtools-perl                       # git send-email needs Mail::Address (only a Recommends)
     python3 mandoc time hyperfine
 )
 
