@@ -13,6 +13,7 @@ packages=(
     msmtp                                   # the baseline the benchmarks compare with
     s-nail bsd-mailx git-email swaks cron   # real clients that pipe into sendmail
     python3 mandoc time hyperfine
+    dpkg-dev lintian debootstrap            # CI's package stage: build-deb, lintian, test-deb's throwaway root
 )
 
 install_packages() {
