@@ -81,7 +81,8 @@ Options:
   --purge             with --uninstall (or alone): also remove /etc/apus.conf,
                       the queue even if it holds mail (it says how many
                       messages), the log file apus wrote, and the group apus
-                      (the package: apt-get purge apus)
+                      (the package: apt-get purge apus; the direct install:
+                      the group only if install.sh created it)
   -h, --help          this text
 
 After installing: edit /etc/apus.conf (man 5 apus.conf), check it with
@@ -572,14 +573,15 @@ do_deb_install() {
     fi
     local file=$deb_file
     if [ -z "$file" ]; then
-        build=yes
-        [ -n "$binary" ] && build=no
         if [ "$build" = yes ] && ! installed_package libssl-dev; then
             say "installing libssl-dev (OpenSSL headers, to build; apt-get)"
             apt-get update -qq
             DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null
         fi
-        if [ -z "$binary" ] && [ "$build" = no ]; then binary=$PWD/.build/release/apus; fi
+        if [ -z "$binary" ] && [ "$build" = no ]; then
+            binary=$PWD/.build/release/apus
+            [ -x "$binary" ] || die "--no-build: $binary does not exist (run packaging/build-release)"
+        fi
         file=$(./packaging/build-deb ${binary:+--binary "$binary"} | tail -n 1) || die "building the package failed (output above)"
     fi
     [ -f "$file" ] || die "no package file at $file"
