@@ -590,7 +590,8 @@ do_deb_install() {
     if ! installed_package ca-certificates || ! { installed_package libssl3 || installed_package libssl3t64; }; then
         apt-get update -qq
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$file" \
+    # --reinstall: a rebuild with the same version (uncommitted changes) is installed too.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --reinstall "$file" \
         || die "apt-get install $file failed (output above)"
     local target
     target=$(readlink -f /usr/sbin/sendmail 2>/dev/null || true)
