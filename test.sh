@@ -13,6 +13,7 @@ packages=(
     msmtp                                   # the baseline the benchmarks compare with
     s-nail bsd-mailx git-email swaks cron   # real clients that pipe into sendmail
     python3 mandoc time hyperfine
+    strace                                  # the fault-injection stage (strace -e inject=)
 )
 
 install_packages() {
