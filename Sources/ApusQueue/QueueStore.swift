@@ -470,8 +470,8 @@ public struct QueueStore: Sendable {
     /// Sweeps what killed processes leave: `.tmp` and `.envtmp` files, data
     /// files without an envelope, and `.apus-spool-*` files (the named spool
     /// used where `O_TMPFILE` is missing), last modified more than `age`
-    /// seconds before `now` (runs use ``staleAge``). Locked orphans are left
-    /// alone (their submitter is still at work); `corrupt/` is never touched.
+    /// seconds before `now` (runs use ``staleAge``). Locked `.tmp` and `.data`
+    /// files are left alone (their process is still at work); `corrupt/` is never touched.
     /// - Throws: ``Errno`` when the directory cannot be read.
     public func sweep(olderThan age: Int64, now: Int64) throws(Errno) -> Sweep {
         let names = try FileSystem.contentsOfDirectory(directory)
@@ -495,13 +495,14 @@ public struct QueueStore: Sendable {
             do throws(Errno) {
                 let status = try FileSystem.status(path)
                 guard status.isRegularFile, now - status.modificationTime > age else { continue }
-                if name.hasSuffix(".data") {
-                    // An orphan: remove it only under its lock, and only if still without envelope.
+                if name.hasSuffix(".data") || name.hasSuffix(".tmp") {
+                    // An orphan or a data file being written: remove it only under its
+                    // lock (a living submitter or runner holds it), and a data file only
+                    // if it is still without envelope.
                     let fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
                     defer { fd.close() }
-                    guard try fd.tryLockExclusive(), let id = QueueID(String(stem)),
-                        try !FileSystem.exists(envelopePath(id))
-                    else { continue }
+                    guard try fd.tryLockExclusive(), let id = QueueID(String(stem)) else { continue }
+                    if name.hasSuffix(".data"), try FileSystem.exists(envelopePath(id)) { continue }
                     try FileSystem.unlink(path)
                 } else {
                     try FileSystem.unlink(path)
