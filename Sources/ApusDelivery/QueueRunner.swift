@@ -157,7 +157,8 @@ public struct QueueRunner {
         do throws(Errno) {
             let sweep = try store.sweep(olderThan: QueueStore.staleAge, now: now)
             if !sweep.removed.isEmpty {
-                report.note("removed \(sweep.removed.count) leftover file(s) of dead processes: \(sweep.removed.joined(separator: " "))")
+                let names = sweep.removed.joined(separator: " ")
+                report.note("removed \(sweep.removed.count) leftover file(s) of dead processes: \(names)")
             }
             for failure in sweep.failures { report.storageFailure("cannot remove a leftover file: \(failure)") }
         } catch {
@@ -201,9 +202,8 @@ public struct QueueRunner {
             return .failure(ConfigurationProblem(message: "configuration file \(path) (given with -C): \(error.reason)"))
         }
         guard status.isRegularFile, status.userID == 0, status.permissions & 0o022 == 0 else {
-            return .failure(
-                ConfigurationProblem(
-                    message: "configuration file \(path) (given with -C) is no longer safe: not root's, or writable by others"))
+            let reason = "is no longer safe: not root's, or writable by others"
+            return .failure(ConfigurationProblem(message: "configuration file \(path) (given with -C) \(reason)"))
         }
         do {
             return .success(try Configuration.load(path: path))
@@ -289,7 +289,10 @@ public struct QueueRunner {
         /// Failure notices this group queued, still to be sent in this run.
         var created: [QueueID] = []
 
-        init(runner: QueueRunner, configuration: Configuration, store: QueueStore, account: Account, report: QueueRunReport) {
+        init(
+            runner: QueueRunner, configuration: Configuration, store: QueueStore, account: Account,
+            report: QueueRunReport
+        ) {
             self.runner = runner
             self.configuration = configuration
             self.store = store
@@ -394,7 +397,9 @@ public struct QueueRunner {
             } catch {
                 // Safe action: keep it, deferred with the reason; logged, exit 74.
                 report.storageFailure("\(id.rawValue): cannot read the queued message, kept: \(error)")
-                defer_(id, &envelope, reason: "cannot read the queued message: \(error)", relay: nil, lock: lock, delay: delay)
+                defer_(
+                    id, &envelope, reason: "cannot read the queued message: \(error)", relay: nil, lock: lock,
+                    delay: delay)
                 return
             }
             let pending = envelope.pendingRecipients.map {
@@ -519,7 +524,9 @@ public struct QueueRunner {
 
         /// Removes a message with nothing pending (queueing a failure notice
         /// first when recipients failed), or saves its new state.
-        mutating func finishMessage(_ id: QueueID, envelope: Envelope, lock: MessageLock, remoteMTA: String?, expired: Bool) {
+        mutating func finishMessage(
+            _ id: QueueID, envelope: Envelope, lock: MessageLock, remoteMTA: String?, expired: Bool
+        ) {
             let sentTo = envelope.recipients.filter { $0.state == .sent && !$0.lastReply.isEmpty }.map(\.address)
             guard envelope.pendingRecipients.isEmpty else {
                 if save(id, envelope, lock: lock) {
@@ -538,11 +545,14 @@ public struct QueueRunner {
             if !failed.isEmpty && configuration.host.bounce && !envelope.sender.isEmpty {
                 // The notice is queued before the message goes: if queueing it fails, keep the message.
                 do {
+                    // Tried twice: a failed attempt leaves nothing behind (MessageWriter).
                     let notice: QueueID
                     do {
-                        notice = try queueNotice(for: id, envelope: envelope, failed: failed, remoteMTA: remoteMTA, expired: expired)
+                        notice = try queueNotice(
+                            for: id, envelope: envelope, failed: failed, remoteMTA: remoteMTA, expired: expired)
                     } catch {
-                        notice = try queueNotice(for: id, envelope: envelope, failed: failed, remoteMTA: remoteMTA, expired: expired)
+                        notice = try queueNotice(
+                            for: id, envelope: envelope, failed: failed, remoteMTA: remoteMTA, expired: expired)
                     }
                     created.append(notice)
                     noticeText = "; failure notice \(notice.rawValue) queued"
@@ -560,9 +570,8 @@ public struct QueueRunner {
                     // recipients pending again, so the notice is tried by the next run.
                     report.storageFailure("\(id.rawValue): cannot queue the failure notice, kept: \(error)")
                     if save(id, kept, lock: lock) {
-                        report.message(
-                            id, "kept: cannot queue the failure notice; next attempt \(DeliveryLog.localTime(kept.nextAttempt))",
-                            deferred: true)
+                        let next = DeliveryLog.localTime(kept.nextAttempt)
+                        report.message(id, "kept: cannot queue the failure notice; next attempt \(next)", deferred: true)
                     }
                     return
                 }

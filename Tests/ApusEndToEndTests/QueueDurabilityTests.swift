@@ -159,8 +159,9 @@ import Glibc
         let server = try dataServer()
         defer { server.stop() }
         let config = try harness.config(port: server.port)
-        // Submission fsyncs: data file, envelope, directory (the 3rd): stall 4 s, then EIO.
-        let inject = "inject=fsync:error=EIO:delay_enter=4000000:when=3"
+        // Submission fsyncs: data file, envelope, directory (the 3rd): stall 8 s, then
+        // EIO (a wide window: the run must start inside it).
+        let inject = "inject=fsync:error=EIO:delay_enter=8000000:when=3"
         let results = concurrently(2) { index -> SubprocessResult? in
             if index == 0 {
                 return try harness.traced(
