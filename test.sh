@@ -15,6 +15,7 @@ packages=(
     libmailtools-perl                       # git send-email needs Mail::Address (only a Recommends)
     python3 mandoc time hyperfine
     dpkg-dev lintian debootstrap            # CI's package stage: build-deb, lintian, test-deb's throwaway root
+    strace                                  # the fault-injection stage (strace -e inject=)
 )
 
 install_packages() {

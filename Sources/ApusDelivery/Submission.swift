@@ -65,13 +65,31 @@ public struct Submission {
     public var trace: SMTPTrace?
     /// The group queue files get (the apus group when setgid), or nil.
     public var queueGroup: gid_t?
+    /// The `-C FILE` of a root caller, recorded in the envelope of a queued
+    /// message so that runs retry it with that file; nil otherwise.
+    public var recordedConfigurationFile: String?
+    /// `-v`: where warnings go (stderr), or nil.
+    public var verbose: ((String) -> Void)?
 
     /// Creates a submission context.
-    public init(configuration: Configuration, submitter: Submitter, trace: SMTPTrace?, queueGroup: gid_t?) {
+    public init(
+        configuration: Configuration, submitter: Submitter, trace: SMTPTrace?, queueGroup: gid_t?,
+        recordedConfigurationFile: String? = nil, verbose: ((String) -> Void)? = nil
+    ) {
         self.configuration = configuration
         self.submitter = submitter
         self.trace = trace
         self.queueGroup = queueGroup
+        self.recordedConfigurationFile = recordedConfigurationFile
+        self.verbose = verbose
+    }
+
+    /// Writes delivery log lines; a log file that cannot be written sent them
+    /// to syslog instead (``DeliveryLog/record(_:)``), which `-v` mentions.
+    func record(_ log: DeliveryLog, _ entries: [DeliveryLog.Entry]) {
+        if let error = log.record(entries) {
+            verbose?("apus: warning: cannot write the log: \(error); its lines went to syslog\n")
+        }
     }
 
     /// Reads the message from `input` and submits it.
@@ -229,7 +247,7 @@ public struct Submission {
             recipients: recipients.map { QueueRecipient(address: $0.address, notify: notify.text) },
             account: account.name, arrivalTime: arrival,
             dsnReturn: request.dsnReturn ?? account.dsnReturn?.rawValue, dsnEnvelopeID: request.envelopeID,
-            bodyType: request.bodyType)
+            bodyType: request.bodyType, configurationFile: recordedConfigurationFile)
         let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
         let localID = (try? QueueID.random().rawValue) ?? "NOQUEUE"
 
@@ -276,11 +294,11 @@ public struct Submission {
             }
         }
         if envelope.pendingRecipients.isEmpty {
-            log.record(entries)
+            record(log, entries)
             return SubmissionReport(id: localID, notices: [])
         }
         let deferred = envelope.pendingRecipients.map { "<\($0.address)>: \($0.lastReply)" }.joined(separator: ", ")
-        log.record(entries)
+        record(log, entries)
         return try queue(message, envelope: envelope, reason: deferred, relay: relay.relay, log: log)
     }
 
@@ -297,7 +315,7 @@ public struct Submission {
             && error.rejectedRecipients.allSatisfy({ $0.reply.isPermanent })
         {
             let rejected = error.rejectedRecipients
-            log.record(
+            record(log, 
                 rejected.map {
                     entry(localID, envelope.sender, $0.recipient, relay, delay, .bounced, $0.reply.description)
                 })
@@ -312,7 +330,7 @@ public struct Submission {
             command.hasPrefix("MAIL") || command.hasPrefix("DATA") || command.hasPrefix("BDAT") || command == "."
                 || command == "END OF DATA"
         {
-            log.record(
+            record(log, 
                 envelope.recipients.map {
                     entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reply.description)
                 })
@@ -343,22 +361,35 @@ public struct Submission {
             if envelope.recipients[index].lastReply.isEmpty { envelope.recipients[index].lastReply = reason }
         }
         let id: QueueID
+        // The writer holds the message's lock from its first file until it is
+        // released at the end of this function: after the success below, or
+        // after abort() removed every file, so a concurrent run never sends a
+        // message reported here as failed.
+        var writer: ApusQueue.MessageWriter? = nil
+        defer { writer?.release() }
         do {
             try Self.ensureQueueDirectory(configuration.host.queueDirectory, group: queueGroup)
             let store = try QueueStore(directory: configuration.host.queueDirectory, groupID: queueGroup)
-            let writer = try store.beginMessage()
+            let started = try store.beginMessage()
+            writer = started
             do {
-                try message.forEachStoredChunk { try writer.write($0) }
-                id = try writer.commit(envelope)
+                try message.forEachStoredChunk { try started.write($0) }
+                id = try started.commit(envelope)
             } catch {
-                writer.abort()
+                started.abort()
                 throw error
             }
         } catch {
-            throw CommandFailure(failureStatus, "cannot queue the message (\(error)) after: \(reason)")
+            var summary = "cannot queue the message (\(error)) after: \(reason)"
+            if let left = writer?.removalFailure {
+                // Two failures in a row: a file may be left. A temporary one is
+                // swept; a visible envelope is a complete, queued message.
+                summary += "; some of its files could not be removed (\(left))"
+            }
+            throw CommandFailure(failureStatus, summary)
         }
         let delay = Double(now - envelope.arrivalTime)
-        log.record(
+        record(log, 
             envelope.pendingRecipients.map {
                 DeliveryLog.Entry(
                     queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay, delay: delay,
@@ -372,15 +403,15 @@ public struct Submission {
     /// install.sh creates it; this covers a hand-built apus and `-C` files
     /// naming a new `queue_dir`.
     static func ensureQueueDirectory(_ path: String, group: gid_t?) throws(Errno) {
-        if (try? FileSystem.exists(path)) == true { return }
+        if try FileSystem.exists(path) { return }
         do {
             try FileSystem.makeDirectory(path, mode: group == nil ? 0o700 : 0o770)
         } catch where error.code == EEXIST {
             return
         }
         if let group {
-            _ = chown(path, uid_t.max, group)
-            _ = chmod(path, 0o2770)
+            _ = try systemCall("chown", path) { chown(path, uid_t.max, group) }
+            _ = try systemCall("chmod", path) { chmod(path, 0o2770) }
         }
     }
 
