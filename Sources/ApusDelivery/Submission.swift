@@ -205,9 +205,11 @@ public struct Submission {
         var headers = received.headers
         do {
             let fullName = request.fullName ?? (submitter.fullName.isEmpty ? nil : submitter.fullName)
-            let changes = HeaderChanges(
+            var changes = HeaderChanges(
                 fromMode: Self.fromMode(account.fromHeader), sender: senderAddress, fullName: fullName,
                 date: MessageDate.now(), messageID: try MessageID.generate(domain: account.domain))
+            changes.senderDomain = Array(account.domain.utf8)
+            changes.recipientDomain = Array(account.defaultDomain.utf8)
             try changes.apply(to: &headers)
         } catch {
             throw CommandFailure(.dataError, "cannot fix the headers: \(error)")
