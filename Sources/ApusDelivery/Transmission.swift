@@ -76,7 +76,12 @@ public enum Transmission {
             source = headerSource(message.headers, size: message.storedSize) + bodySource(message.body)
         case .quotedPrintable:
             let headers = BodyTransfer.convertingHeadersToQuotedPrintable(message.headers)
-            source = headerSource(headers, size: nil) + quotedPrintableSource(message.body)
+            // SIZE is the size actually sent: the encoded body is measured
+            // first, in one streaming pass over the spool.
+            let bodySize = try measure(quotedPrintableChunks(message.body))
+            let size = headers.bytes.count + 2 + bodySize
+            parameters.size = size
+            source = headerSource(headers, size: size) + .chunks(size: bodySize, quotedPrintableChunks(message.body))
         }
         let envelope = SMTPEnvelope(sender: sender, recipients: recipients, parameters: parameters)
         var options = SendOptions()
@@ -118,17 +123,24 @@ public enum Transmission {
         }
     }
 
+    /// The number of octets `next` produces (a dry run of a re-encoding, for SIZE).
+    static func measure(_ next: () throws -> [UInt8]?) throws -> Int {
+        var total = 0
+        while let chunk = try next() { total += chunk.count }
+        return total
+    }
+
     /// The body re-encoded as quoted-printable, streamed: line pieces go
     /// through the encoder as they come, so a long line never sits in memory.
     /// Only a CR at a chunk's end is held back, to see whether an LF follows.
-    static func quotedPrintableSource(_ spool: Spool) -> MessageSource {
+    static func quotedPrintableChunks(_ spool: Spool) -> () throws -> [UInt8]? {
         var offset = 0
         var encoder = QuotedPrintableEncoder()
         var heldCR = false
         var lineOpen = false
         var finished = false
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        return .chunks {
+        return {
             if finished { return nil }
             var out: [UInt8] = []
             while out.count < 1 << 16 {
