@@ -130,6 +130,18 @@ public struct QueueRunner {
             }
         }
 
+        /// A session to the first relay after `current` in the account's list
+        /// (relay, then fallbacks) that can be opened, or nil.
+        func openFallback(after current: RelaySession) -> RelaySession? {
+            let relays = [account.relay] + account.fallbacks
+            guard let index = relays.firstIndex(of: current.configured) else { return nil }
+            let connector = RelayConnector(account: account, trace: runner.trace)
+            for configured in relays[(index + 1)...] {
+                if let opened = try? connector.open(configured) { return opened }
+            }
+            return nil
+        }
+
         mutating func deliver(_ id: QueueID) {
             guard let lock = try? store.tryLock(id) else { return }
             defer { lock.release() }
@@ -152,7 +164,7 @@ public struct QueueRunner {
             }
 
             let reuse = relay != nil && used
-            guard case .success(let relay) = session() else {
+            guard case .success(let opened) = session() else {
                 let failure = unreachable?.message ?? "relay unavailable"
                 defer_(id, &envelope, reason: failure, relay: unreachable?.relay, lock: lock, delay: delay)
                 return
@@ -172,12 +184,28 @@ public struct QueueRunner {
                 SMTPRecipient($0.address, notify: Submission.notifyValue($0.notify), originalRecipient: $0.originalRecipient)
             }
             let outgoing = OutgoingMessage(headers: message.headers, body: message.body, stats: message.stats)
+            var relay = opened
+            var resetFirst = reuse && !relay.session.isClosed
             do {
-                let result = try Transmission.send(
-                    outgoing, sender: envelope.sender, recipients: pending,
-                    dsnReturn: Submission.dsnReturn(envelope.dsnReturn), envelopeID: envelope.dsnEnvelopeID,
-                    bodyType: envelope.bodyType, eightBit: account.eightBit, over: relay,
-                    policy: .deliverToAccepted, quitAfter: false, resetFirst: reuse && !relay.session.isClosed)
+                var attempt: SMTPSendResult? = nil
+                while attempt == nil {
+                    do {
+                        attempt = try Transmission.send(
+                            outgoing, sender: envelope.sender, recipients: pending,
+                            dsnReturn: Submission.dsnReturn(envelope.dsnReturn), envelopeID: envelope.dsnEnvelopeID,
+                            bodyType: envelope.bodyType, eightBit: account.eightBit, over: relay,
+                            policy: .deliverToAccepted, quitAfter: false, resetFirst: resetFirst)
+                    } catch let error as SMTPError where error.isTransient {
+                        // A 4xx to MAIL, to every RCPT or after the data: the
+                        // next fallback relay, if one answers, gets the message.
+                        guard let next = openFallback(after: relay) else { throw error }
+                        relay.session.close()
+                        relay = next
+                        self.relay = next
+                        resetFirst = false
+                    }
+                }
+                guard let result = attempt else { return }
                 var entries: [DeliveryLog.Entry] = []
                 for outcome in result.recipients {
                     guard let i = envelope.recipients.firstIndex(where: { $0.address == outcome.recipient }) else {

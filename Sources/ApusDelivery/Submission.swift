@@ -235,34 +235,58 @@ public struct Submission {
         let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
         let localID = (try? QueueID.random().rawValue) ?? "NOQUEUE"
 
-        // Deliver now.
-        let relay: RelaySession
-        do {
-            relay = try RelayConnector(account: account, trace: trace).open()
-        } catch {
-            if error.isLocal { throw CommandFailure(.osError, error.message) }
+        // Deliver now: the relay, then each fallback while the attempt fails
+        // temporarily (connection, greeting, TLS, AUTH, and also a 4xx to
+        // MAIL, to every RCPT or after the data).
+        let connector = RelayConnector(account: account, trace: trace)
+        let relays = [account.relay] + account.fallbacks
+        var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
+        var lastRefusal: (error: SMTPError, relay: RelaySession)? = nil
+        var delivered: (relay: RelaySession, result: SMTPSendResult)? = nil
+        for (index, configured) in relays.enumerated() {
+            let isLast = index == relays.count - 1
+            let relay: RelaySession
+            do {
+                relay = try connector.open(configured)
+            } catch {
+                if error.isLocal { throw CommandFailure(.osError, error.message) }
+                lastFailure = error
+                lastRefusal = nil
+                continue
+            }
+            do {
+                let result = try Transmission.send(
+                    message, sender: sender, recipients: recipients,
+                    dsnReturn: Self.dsnReturn(envelope.dsnReturn), envelopeID: request.envelopeID,
+                    bodyType: request.bodyType, eightBit: account.eightBit, over: relay,
+                    policy: .abortIfAnyPermanent, quitAfter: true)
+                relay.session.close()
+                delivered = (relay, result)
+                break
+            } catch let error as Transmission.Unsendable {
+                relay.session.close()
+                throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
+            } catch let error as SMTPError {
+                relay.session.close()
+                if error.isTransient && !isLast {
+                    lastRefusal = (error, relay)
+                    continue
+                }
+                return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
+            } catch {
+                relay.session.close()
+                lastFailure = RelayFailure(message: "\(relay.relay): \(error)", relay: relay.relay)
+                lastRefusal = nil
+            }
+        }
+        guard let (relay, result) = delivered else {
+            if let (error, relay) = lastRefusal {
+                return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
+            }
             return try queue(
-                message, envelope: envelope, reason: error.message, relay: error.relay, log: log,
-                protocolError: error.underlying?.kind == .protocolViolation)
+                message, envelope: envelope, reason: lastFailure.message, relay: lastFailure.relay, log: log,
+                protocolError: lastFailure.underlying?.kind == .protocolViolation)
         }
-        let result: SMTPSendResult
-        do {
-            result = try Transmission.send(
-                message, sender: sender, recipients: recipients,
-                dsnReturn: Self.dsnReturn(envelope.dsnReturn), envelopeID: request.envelopeID,
-                bodyType: request.bodyType, eightBit: account.eightBit, over: relay,
-                policy: .abortIfAnyPermanent, quitAfter: true)
-        } catch let error as Transmission.Unsendable {
-            relay.session.close()
-            throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
-        } catch let error as SMTPError {
-            relay.session.close()
-            return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
-        } catch {
-            relay.session.close()
-            return try queue(message, envelope: envelope, reason: "\(error)", relay: relay.relay, log: log)
-        }
-        relay.session.close()
 
         // Sent to some or all.
         let delay = Double(Int64(time(nil)) - arrival)
