@@ -181,7 +181,9 @@ public struct QueueRunner {
                 return
             }
             let pending = envelope.pendingRecipients.map {
-                SMTPRecipient($0.address, notify: Submission.notifyValue($0.notify), originalRecipient: $0.originalRecipient)
+                SMTPRecipient(
+                    $0.address, notify: Submission.notifyValue($0.notify),
+                    originalRecipient: Submission.orcptAddress($0.originalRecipient))
             }
             let outgoing = OutgoingMessage(headers: message.headers, body: message.body, stats: message.stats)
             var relay = opened
@@ -211,8 +213,13 @@ public struct QueueRunner {
                     guard let i = envelope.recipients.firstIndex(where: { $0.address == outcome.recipient }) else {
                         continue
                     }
-                    let reply = outcome.isAccepted ? result.dataReply.description : outcome.finalReply.description
-                    envelope.recipients[i].lastReply = reply
+                    // Pending recipients keep Postfix's words (mailq shows them); a
+                    // failed one keeps the bare reply for its failure notice.
+                    let reply =
+                        outcome.isAccepted
+                        ? result.dataReply.description
+                        : PostfixWording.said(outcome.finalReply, relay: relay.relay, command: "RCPT TO")
+                    envelope.recipients[i].lastReply = outcome.isRefused ? outcome.finalReply.description : reply
                     let status: DeliveryLog.Status
                     if outcome.isAccepted {
                         envelope.recipients[i].state = .sent
@@ -252,12 +259,13 @@ public struct QueueRunner {
                     guard let i = envelope.recipients.firstIndex(where: { $0.address == rejected.recipient }) else {
                         continue
                     }
-                    envelope.recipients[i].lastReply = rejected.reply.description
+                    let words = PostfixWording.said(rejected.reply, relay: relay.relay, command: "RCPT TO")
+                    envelope.recipients[i].lastReply = rejected.reply.isPermanent ? rejected.reply.description : words
                     if rejected.reply.isPermanent { envelope.recipients[i].state = .failed }
                     entries.append(
                         logEntry(
                             id, envelope, rejected.recipient, relay.relay, delay, relay.tlsVersion,
-                            rejected.reply.isPermanent ? .bounced : .deferred, rejected.reply.description))
+                            rejected.reply.isPermanent ? .bounced : .deferred, words))
                 }
                 runner.log.record(entries)
                 if !envelope.pendingRecipients.isEmpty {
@@ -266,34 +274,41 @@ public struct QueueRunner {
                 }
                 finishMessage(id, envelope: envelope, lock: lock, remoteMTA: relay.relay, expired: false)
             } else if !error.isTransient, let reply = error.reply, reply.isPermanent {
-                failAll(id, &envelope, reason: reply.description, relay: relay, lock: lock, delay: delay)
+                failAll(
+                    id, &envelope, reason: reply.description, relay: relay, lock: lock, delay: delay,
+                    logReason: PostfixWording.said(reply, relay: relay.relay, command: error.command))
             } else {
                 // The connection may be unusable now: the next message reconnects.
                 relay.session.close()
                 self.relay = nil
-                defer_(id, &envelope, reason: "\(relay.relay): \(error.description)", relay: relay.relay, lock: lock, delay: delay)
+                defer_(
+                    id, &envelope, reason: PostfixWording.reason(for: error, relay: relay.relay), relay: relay.relay,
+                    tls: relay.tlsVersion, lock: lock, delay: delay)
             }
         }
 
         func defer_(
-            _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: String?, lock: MessageLock, delay: Double
+            _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: String?, tls: String? = nil,
+            lock: MessageLock, delay: Double
         ) {
             envelope.recordDeferral(error: reason, now: Int64(time(nil)), policy: runner.policy)
             runner.log.record(
-                envelope.pendingRecipients.map { logEntry(id, envelope, $0.address, relay, delay, nil, .deferred, reason) })
+                envelope.pendingRecipients.map { logEntry(id, envelope, $0.address, relay, delay, tls, .deferred, reason) })
             try? store.update(envelope, for: lock)
         }
 
         func failAll(
             _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: RelaySession, lock: MessageLock,
-            delay: Double
+            delay: Double, logReason: String? = nil
         ) {
             var entries: [DeliveryLog.Entry] = []
             for i in envelope.recipients.indices where envelope.recipients[i].state == .pending {
                 envelope.recipients[i].state = .failed
                 envelope.recipients[i].lastReply = reason
                 entries.append(
-                    logEntry(id, envelope, envelope.recipients[i].address, relay.relay, delay, relay.tlsVersion, .bounced, reason))
+                    logEntry(
+                        id, envelope, envelope.recipients[i].address, relay.relay, delay, relay.tlsVersion, .bounced,
+                        logReason ?? reason))
             }
             runner.log.record(entries)
             finishMessage(id, envelope: envelope, lock: lock, remoteMTA: relay.relay, expired: false)

@@ -223,12 +223,21 @@ public struct Submission {
 
         let sender = String(decoding: senderAddress.mailbox?.addrSpec ?? [], as: UTF8.self)
         let notify = Self.notify(request.dsnNotify, account: account)
+        // A user who asked for DSN (NOTIFY, RET or ENVID) gets ORCPT on every
+        // RCPT too (sent only when the server offers DSN).
+        let askedForDSN =
+            notify.text != nil || request.dsnReturn != nil || account.dsnReturn != nil || request.envelopeID != nil
         let recipients = mailboxes.map { mailbox in
-            SMTPRecipient(String(decoding: mailbox.addrSpec, as: UTF8.self), notify: notify.smtp)
+            let address = String(decoding: mailbox.addrSpec, as: UTF8.self)
+            return SMTPRecipient(address, notify: notify.smtp, originalRecipient: askedForDSN ? address : nil)
         }
         var envelope = Envelope(
             sender: sender,
-            recipients: recipients.map { QueueRecipient(address: $0.address, notify: notify.text) },
+            recipients: recipients.map {
+                QueueRecipient(
+                    address: $0.address, notify: notify.text,
+                    originalRecipient: $0.originalRecipient.map { "rfc822;" + $0 })
+            },
             account: account.name, arrivalTime: arrival,
             dsnReturn: request.dsnReturn ?? account.dsnReturn?.rawValue, dsnEnvelopeID: request.envelopeID,
             bodyType: request.bodyType)
@@ -264,10 +273,12 @@ public struct Submission {
                 delivered = (relay, result)
                 break
             } catch let error as Transmission.Unsendable {
-                relay.session.close()
+                // A local refusal: nothing was sent; end the session politely and log it.
+                relay.session.quitWithoutWaiting()
+                logRefusal(error.message, dsn: error.dsn, envelope: envelope, relay: relay, log: log, localID: localID)
                 throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
             } catch let error as SMTPError {
-                relay.session.close()
+                if error.kind == .messageTooLarge { relay.session.quitWithoutWaiting() } else { relay.session.close() }
                 if error.isTransient && !isLast {
                     lastRefusal = (error, relay)
                     continue
@@ -294,7 +305,10 @@ public struct Submission {
         for outcome in result.recipients {
             let address = outcome.recipient
             guard let index = envelope.recipients.firstIndex(where: { $0.address == address }) else { continue }
-            envelope.recipients[index].lastReply = outcome.finalReply.description
+            envelope.recipients[index].lastReply =
+                outcome.isAccepted
+                ? outcome.finalReply.description
+                : PostfixWording.said(outcome.finalReply, relay: relay.relay, command: "RCPT TO")
             if outcome.isAccepted {
                 envelope.recipients[index].state = .sent
                 entries.append(
@@ -306,8 +320,11 @@ public struct Submission {
             return SubmissionReport(id: localID, notices: [])
         }
         let deferred = envelope.pendingRecipients.map { "<\($0.address)>: \($0.lastReply)" }.joined(separator: ", ")
-        log.record(entries)
-        return try queue(message, envelope: envelope, reason: deferred, relay: relay.relay, log: log)
+        // The sent lines are logged with the queue id of the rest, so every
+        // line of this submission carries the same id.
+        return try queue(
+            message, envelope: envelope, reason: deferred, relay: relay.relay, tls: relay.tlsVersion, log: log,
+            alsoLogging: entries)
     }
 
     /// Maps an engine error to the outcome table of delivery.md.
@@ -317,6 +334,7 @@ public struct Submission {
     ) throws(CommandFailure) -> SubmissionReport {
         let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
         if error.kind == .messageTooLarge {
+            logRefusal(error.message, dsn: "5.3.4", envelope: envelope, relay: relay, log: log, localID: localID)
             throw CommandFailure(.dataError, "message too large for \(relay.relay): \(error.message)")
         }
         if error.kind == .recipientsRejected && !error.rejectedRecipients.isEmpty
@@ -325,7 +343,9 @@ public struct Submission {
             let rejected = error.rejectedRecipients
             log.record(
                 rejected.map {
-                    entry(localID, envelope.sender, $0.recipient, relay, delay, .bounced, $0.reply.description)
+                    entry(
+                        localID, envelope.sender, $0.recipient, relay, delay, .bounced,
+                        PostfixWording.said($0.reply, relay: relay.relay, command: "RCPT TO"))
                 })
             let summary =
                 rejected.count == 1
@@ -340,21 +360,49 @@ public struct Submission {
         {
             log.record(
                 envelope.recipients.map {
-                    entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reply.description)
+                    entry(
+                        localID, envelope.sender, $0.address, relay, delay, .bounced,
+                        PostfixWording.said(reply, relay: relay.relay, command: error.command))
                 })
             throw CommandFailure(.unavailable, "\(relay.relay) refused the message: \(reply.description)")
         }
+        var envelope = envelope
+        for rejected in error.rejectedRecipients {
+            guard let index = envelope.recipients.firstIndex(where: { $0.address == rejected.recipient }) else {
+                continue
+            }
+            envelope.recipients[index].lastReply = PostfixWording.said(
+                rejected.reply, relay: relay.relay, command: "RCPT TO")
+        }
         return try queue(
-            message, envelope: envelope, reason: "\(relay.relay): \(error.description)", relay: relay.relay, log: log,
+            message, envelope: envelope, reason: PostfixWording.reason(for: error, relay: relay.relay),
+            relay: relay.relay, tls: relay.tlsVersion, log: log,
             protocolError: error.kind == .protocolViolation)
+    }
+
+    /// Logs a local refusal (SIZE, SMTPUTF8: the message cannot go to this
+    /// relay as it is) as bounced for every recipient.
+    func logRefusal(
+        _ reason: String, dsn: String, envelope: Envelope, relay: RelaySession, log: DeliveryLog, localID: String
+    ) {
+        let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
+        log.record(
+            envelope.recipients.map {
+                var line = entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reason)
+                line.dsn = dsn
+                return line
+            })
     }
 
     /// Puts the message in the queue (durably: fsync'd and renamed before
     /// this returns) for a later run, or fails with 75 (76 for a protocol
     /// error) when it cannot, leaving nothing behind.
+    ///
+    /// `alsoLogging` (the lines of recipients already sent to) are logged
+    /// with the queue id, so that one submission has one id in the log.
     func queue(
-        _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, log: DeliveryLog,
-        protocolError: Bool = false
+        _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, tls: String? = nil,
+        log: DeliveryLog, protocolError: Bool = false, alsoLogging sent: [DeliveryLog.Entry] = []
     ) throws(CommandFailure) -> SubmissionReport {
         let failureStatus: ExitStatus = protocolError ? .protocolError : .tempFail
         guard configuration.host.queue else {
@@ -381,15 +429,21 @@ public struct Submission {
                 throw error
             }
         } catch {
+            log.record(sent)
             throw CommandFailure(failureStatus, "cannot queue the message (\(error)) after: \(reason)")
         }
         let delay = Double(now - envelope.arrivalTime)
         log.record(
-            envelope.pendingRecipients.map {
-                DeliveryLog.Entry(
-                    queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay, delay: delay,
-                    tls: nil, status: .deferred, reason: $0.lastReply)
-            })
+            sent.map {
+                var line = $0
+                line.queueID = id.rawValue
+                return line
+            }
+                + envelope.pendingRecipients.map {
+                    DeliveryLog.Entry(
+                        queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay,
+                        delay: delay, tls: tls, status: .deferred, reason: $0.lastReply)
+                })
         return SubmissionReport(id: id.rawValue, notices: ["queued \(id.rawValue): \(reason)"])
     }
 
@@ -477,6 +531,14 @@ public struct Submission {
             text = words.isEmpty ? "never" : words.joined(separator: ",")
         }
         return (notifyValue(text), text)
+    }
+
+    /// The address of a queued ORCPT (`rfc822;addr`, as the envelope and
+    /// the failure notice hold it), for the engine, which adds `rfc822;`.
+    static func orcptAddress(_ stored: String?) -> String? {
+        guard let stored else { return nil }
+        if stored.lowercased().hasPrefix("rfc822;") { return String(stored.dropFirst(7)) }
+        return stored
     }
 
     /// The engine's NOTIFY for `never` or a comma list.

@@ -39,6 +39,8 @@ public enum Transmission {
     public struct Unsendable: Error, CustomStringConvertible {
         /// One line.
         public var message: String
+        /// The RFC 3463 status for the log (`5.6.7` for SMTPUTF8, `5.6.3` for content).
+        public var dsn = "5.6.3"
         public var description: String { message }
     }
 
@@ -54,15 +56,16 @@ public enum Transmission {
         if needsUTF8 && !extensions.smtpUTF8 {
             throw Unsendable(
                 message:
-                    "an address is not ASCII and \(relay.relay) does not offer SMTPUTF8; use an ASCII address or a relay that supports SMTPUTF8"
-            )
+                    "an address is not ASCII and \(relay.relay) does not offer SMTPUTF8; use an ASCII address or a relay that supports SMTPUTF8",
+                dsn: "5.6.7")
         }
         let declared8Bit = bodyType?.uppercased() == "8BITMIME"
         let transfer = BodyTransfer.decide(
             headers: message.headers, stats: message.stats, serverHas8BITMIME: extensions.eightBitMIME,
             convertEightBit: eightBit == .convert)
         var parameters = MailParameters()
-        parameters.smtpUTF8 = needsUTF8
+        // SMTPUTF8 also when only the headers hold UTF-8 and the server offers it.
+        parameters.smtpUTF8 = needsUTF8 || (message.stats.headersHaveEightBit && extensions.smtpUTF8)
         parameters.dsnReturn = dsnReturn
         parameters.envelopeID = envelopeID
         let source: MessageSource

@@ -68,7 +68,7 @@ import Testing
         #expect(result.stderr.isEmpty, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.mailArguments == "<bob@src.example> BODY=8BITMIME RET=HDRS ENVID=env-42")
-        #expect(saved.recipientArguments == ["<rcpt@dst.example> NOTIFY=SUCCESS,FAILURE"])
+        #expect(saved.recipientArguments == ["<rcpt@dst.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;rcpt@dst.example"])
         #expect(saved.header("From") == ["\"Bob Builder\" <bob@src.example>"])
     }
 
