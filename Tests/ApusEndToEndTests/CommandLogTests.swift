@@ -82,6 +82,24 @@ import Testing
         #expect(text.stdout.contains("(\(words))"), "\(text.stdout)")
     }
 
+    /// A deferral over STARTTLS: the deferred line says tls= too.
+    @Test func deferredLineOverTLSSaysTLS() throws {
+        let certificates = try TestCertificates.shared()
+        let server = try scriptedServer {
+            $0.extensions.append("STARTTLS")
+            $0.startTLS = TLSServerStream.wrapper(certificates.server)
+            $0.on("RCPT", "451 4.3.0 Try again later")
+        }
+        defer { server.stop() }
+        let sandbox = try ApusSandbox(
+            port: server.port, host: "localhost", settings: "tls starttls\ntls_trust_file \(certificates.caFile)")
+        let result = try sandbox.run(["a@y.example"], input: Self.input)
+        #expect(result.status == 0 && result.stderr.contains("queued"), "\(result.summary)")
+        let line = try #require(sandbox.logLines().first)
+        #expect(line.wholeMatch(of: Self.line) != nil, "not Postfix style: \(line)")
+        #expect(line.contains(", tls=TLSv1.3, dsn=4.3.0, status=deferred (host "), "\(line)")
+    }
+
     /// A 452 to one recipient and 250 to the other: the sent and the
     /// deferred line carry the same queue id (the one mailq shows).
     @Test func splitSubmissionHasOneQueueID() throws {
