@@ -367,10 +367,12 @@ public struct Submission {
             throw CommandFailure(.unavailable, "\(relay.relay) refused the message: \(reply.description)")
         }
         var envelope = envelope
+        var indexOf: [String: Int] = [:]
+        for (index, recipient) in envelope.recipients.enumerated() where indexOf[recipient.address] == nil {
+            indexOf[recipient.address] = index
+        }
         for rejected in error.rejectedRecipients {
-            guard let index = envelope.recipients.firstIndex(where: { $0.address == rejected.recipient }) else {
-                continue
-            }
+            guard let index = indexOf[rejected.recipient] else { continue }
             envelope.recipients[index].lastReply = PostfixWording.said(
                 rejected.reply, relay: relay.relay, command: "RCPT TO")
         }
