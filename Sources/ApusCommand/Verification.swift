@@ -24,6 +24,21 @@ struct Verification {
         say("configuration: \(configuration.file ?? "(built-in defaults)")")
         say("account: \(account.name); relay \(relays); tls \(account.tls.rawValue); auth \(authText(account))")
         if !account.tlsVerify { say("warning: tls_verify is off: the relay's certificate is not checked") }
+        if !Self.isFullyQualified(account.domain) {
+            say(
+                "warning: domain \(account.domain) is not fully qualified: relays refuse senders like root@\(account.domain); set domain to a name with a dot (e.g. the host's DNS name)"
+            )
+        }
+        // A port that keeps silent where a greeting is due may want implicit
+        // TLS: find out in a few seconds rather than after the whole timeout.
+        if account.tls != .implicit, Self.probeSeconds < Double(account.timeout), plainBanner(account.relay) == nil,
+            speaksTLSRightAway(account.relay)
+        {
+            throw CommandFailure(
+                .unavailable,
+                "relay not usable: \(account.relay) sent no greeting within \(Int(Self.probeSeconds)) seconds",
+                details: ["hint: \(account.relay) expects TLS at once (implicit TLS, RFC 8314): set tls on"])
+        }
         let relay: RelaySession
         do {
             relay = try RelayConnector(account: account, trace: trace).open()
@@ -48,8 +63,19 @@ struct Verification {
             say("auth: accepted for \(account.user ?? "")")
         }
         say("server offers:")
-        for line in relay.session.ehloLines.dropFirst() { say("  \(line)") }
+        // A bare "250 " line adds nothing to the list.
+        for line in relay.session.ehloLines.dropFirst() where !line.allSatisfy(\.isWhitespace) { say("  \(line)") }
         return .ok
+    }
+
+    /// How long the probes wait for a greeting or a TLS handshake.
+    static let probeSeconds = 3.0
+
+    /// Whether `domain` has a dot between non-empty labels (or is an address literal).
+    static func isFullyQualified(_ domain: String) -> Bool {
+        if domain.hasPrefix("[") { return true }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
     }
 
     func authText(_ account: Account) -> String {
@@ -71,6 +97,10 @@ struct Verification {
         let text = failure.message
         if text.contains("offers no AUTH mechanism") && account.tls == .off {
             return "the relay offers AUTH only after STARTTLS: set tls starttls"
+        }
+        if let error = failure.underlying, error.kind == .authenticationFailed, error.reply?.code == 535 {
+            return
+                "the relay refused the credentials (535): check user (\(account.user ?? "not set")) and the password setting (\(account.password))"
         }
         if let tlsFailure = failure.underlying?.underlying, case .tls(let detail) = tlsFailure,
             detail.kind == .nameMismatch
@@ -96,7 +126,7 @@ struct Verification {
     /// The first line a relay sends on a plain connection, if any within 3 s.
     func plainBanner(_ relay: Relay) -> String? {
         guard let address = try? ServerAddress(host: relay.host, port: UInt16(relay.port)),
-            let stream = try? TCPStream.connect(to: address, timeout: 3)
+            let stream = try? TCPStream.connect(to: address, timeout: Self.probeSeconds)
         else { return nil }
         defer { stream.close() }
         var buffer = [UInt8](repeating: 0, count: 512)
@@ -107,7 +137,7 @@ struct Verification {
     /// Whether a relay stays silent on a plain connection but completes a TLS handshake.
     func speaksTLSRightAway(_ relay: Relay) -> Bool {
         guard let address = try? ServerAddress(host: relay.host, port: UInt16(relay.port)),
-            let stream = try? TCPStream.connect(to: address, timeout: 3)
+            let stream = try? TCPStream.connect(to: address, timeout: Self.probeSeconds)
         else { return false }
         var configuration = TLSConfiguration(serverName: relay.host)
         configuration.verify = false

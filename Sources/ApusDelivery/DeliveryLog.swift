@@ -5,9 +5,10 @@ import Glibc
 /// (delivery.md "Logging"), to syslog facility mail, to a file, or nowhere:
 ///
 ///     4F2A9C01E3: from=<a@x>, to=<b@y>, relay=smtp.example.com[203.0.113.5]:587,
-///         delay=0.42, tls=TLSv1.3, status=sent (250 2.0.0 Ok: queued as ABC)
+///         delay=0.42, tls=TLSv1.3, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as ABC)
 ///
-/// (one line; wrapped here). `relay=none` when no connection was made. Lines
+/// (one line; wrapped here). `relay=none` when no connection was made;
+/// reasons in Postfix's words (``PostfixWording``). Lines
 /// never hold passwords or tokens: only envelope addresses and server replies.
 public struct DeliveryLog: Sendable {
     /// Where lines go.
@@ -48,6 +49,9 @@ public struct DeliveryLog: Sendable {
         public var status: Status
         /// The server's reply or the local reason, one line.
         public var reason: String
+        /// The RFC 3463 status (`dsn=` field); nil: taken from the reply in
+        /// `reason`, else from the status (2.0.0, 4.0.0, 5.0.0).
+        public var dsn: String? = nil
 
         /// Creates an entry.
         public init(
@@ -69,6 +73,7 @@ public struct DeliveryLog: Sendable {
             var text = "\(queueID): from=<\(sender)>, to=<\(recipient)>, relay=\(relay ?? "none"), delay="
             text += DeliveryLog.formatDelay(delay)
             if let tls { text += ", tls=\(tls)" }
+            text += ", dsn=\(dsn ?? PostfixWording.dsn(reason: reason, status: status))"
             text += ", status=\(status.rawValue) (\(DeliveryLog.oneLine(reason)))"
             return text
         }

@@ -328,6 +328,18 @@ public struct QueueRunner {
             }
         }
 
+        /// A session to the first relay after `current` in the account's list
+        /// (relay, then fallbacks) that can be opened, or nil.
+        func openFallback(after current: RelaySession) -> RelaySession? {
+            let relays = [account.relay] + account.fallbacks
+            guard let index = relays.firstIndex(of: current.configured) else { return nil }
+            let connector = RelayConnector(account: account, trace: runner.trace)
+            for configured in relays[(index + 1)...] {
+                if let opened = try? connector.open(configured) { return opened }
+            }
+            return nil
+        }
+
         mutating func deliver(_ id: QueueID) {
             let lock: MessageLock
             do throws(Errno) {
@@ -382,7 +394,7 @@ public struct QueueRunner {
             }
 
             let reuse = relay != nil && used
-            guard case .success(let relay) = session() else {
+            guard case .success(let opened) = session() else {
                 let failure = unreachable?.message ?? "relay unavailable"
                 defer_(id, &envelope, reason: failure, relay: unreachable?.relay, lock: lock, delay: delay)
                 return
@@ -403,22 +415,45 @@ public struct QueueRunner {
                 return
             }
             let pending = envelope.pendingRecipients.map {
-                SMTPRecipient($0.address, notify: Submission.notifyValue($0.notify), originalRecipient: $0.originalRecipient)
+                SMTPRecipient(
+                    $0.address, notify: Submission.notifyValue($0.notify),
+                    originalRecipient: Submission.orcptAddress($0.originalRecipient))
             }
             let outgoing = OutgoingMessage(headers: message.headers, body: message.body, stats: message.stats)
+            var relay = opened
+            var resetFirst = reuse && !relay.session.isClosed
             do {
-                let result = try Transmission.send(
-                    outgoing, sender: envelope.sender, recipients: pending,
-                    dsnReturn: Submission.dsnReturn(envelope.dsnReturn), envelopeID: envelope.dsnEnvelopeID,
-                    bodyType: envelope.bodyType, eightBit: account.eightBit, over: relay,
-                    policy: .deliverToAccepted, quitAfter: false, resetFirst: reuse && !relay.session.isClosed)
+                var attempt: SMTPSendResult? = nil
+                while attempt == nil {
+                    do {
+                        attempt = try Transmission.send(
+                            outgoing, sender: envelope.sender, recipients: pending,
+                            dsnReturn: Submission.dsnReturn(envelope.dsnReturn), envelopeID: envelope.dsnEnvelopeID,
+                            bodyType: envelope.bodyType, eightBit: account.eightBit, over: relay,
+                            policy: .deliverToAccepted, quitAfter: false, resetFirst: resetFirst)
+                    } catch let error as SMTPError where error.isTransient {
+                        // A 4xx to MAIL, to every RCPT or after the data: the
+                        // next fallback relay, if one answers, gets the message.
+                        guard let next = openFallback(after: relay) else { throw error }
+                        relay.session.close()
+                        relay = next
+                        self.relay = next
+                        resetFirst = false
+                    }
+                }
+                guard let result = attempt else { return }
                 var entries: [DeliveryLog.Entry] = []
                 for outcome in result.recipients {
                     guard let i = envelope.recipients.firstIndex(where: { $0.address == outcome.recipient }) else {
                         continue
                     }
-                    let reply = outcome.isAccepted ? result.dataReply.description : outcome.finalReply.description
-                    envelope.recipients[i].lastReply = reply
+                    // Pending recipients keep Postfix's words (mailq shows them); a
+                    // failed one keeps the bare reply for its failure notice.
+                    let reply =
+                        outcome.isAccepted
+                        ? result.dataReply.description
+                        : PostfixWording.said(outcome.finalReply, relay: relay.relay, command: "RCPT TO")
+                    envelope.recipients[i].lastReply = outcome.isRefused ? outcome.finalReply.description : reply
                     let status: DeliveryLog.Status
                     if outcome.isAccepted {
                         envelope.recipients[i].state = .sent
@@ -458,12 +493,13 @@ public struct QueueRunner {
                     guard let i = envelope.recipients.firstIndex(where: { $0.address == rejected.recipient }) else {
                         continue
                     }
-                    envelope.recipients[i].lastReply = rejected.reply.description
+                    let words = PostfixWording.said(rejected.reply, relay: relay.relay, command: "RCPT TO")
+                    envelope.recipients[i].lastReply = rejected.reply.isPermanent ? rejected.reply.description : words
                     if rejected.reply.isPermanent { envelope.recipients[i].state = .failed }
                     entries.append(
                         logEntry(
                             id, envelope, rejected.recipient, relay.relay, delay, relay.tlsVersion,
-                            rejected.reply.isPermanent ? .bounced : .deferred, rejected.reply.description))
+                            rejected.reply.isPermanent ? .bounced : .deferred, words))
                 }
                 report.record(entries)
                 if !envelope.pendingRecipients.isEmpty {
@@ -472,35 +508,42 @@ public struct QueueRunner {
                 }
                 finishMessage(id, envelope: envelope, lock: lock, remoteMTA: relay.relay, expired: false)
             } else if !error.isTransient, let reply = error.reply, reply.isPermanent {
-                failAll(id, &envelope, reason: reply.description, relay: relay, lock: lock, delay: delay)
+                failAll(
+                    id, &envelope, reason: reply.description, relay: relay, lock: lock, delay: delay,
+                    logReason: PostfixWording.said(reply, relay: relay.relay, command: error.command))
             } else {
                 // The connection may be unusable now: the next message reconnects.
                 relay.session.close()
                 self.relay = nil
-                defer_(id, &envelope, reason: "\(relay.relay): \(error.description)", relay: relay.relay, lock: lock, delay: delay)
+                defer_(
+                    id, &envelope, reason: PostfixWording.reason(for: error, relay: relay.relay), relay: relay.relay,
+                    tls: relay.tlsVersion, lock: lock, delay: delay)
             }
         }
 
         func defer_(
-            _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: String?, lock: MessageLock, delay: Double
+            _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: String?, tls: String? = nil,
+            lock: MessageLock, delay: Double
         ) {
             envelope.recordDeferral(error: reason, now: Int64(time(nil)), policy: policy)
             report.record(
-                envelope.pendingRecipients.map { logEntry(id, envelope, $0.address, relay, delay, nil, .deferred, reason) })
+                envelope.pendingRecipients.map { logEntry(id, envelope, $0.address, relay, delay, tls, .deferred, reason) })
             save(id, envelope, lock: lock)
             report.message(id, "deferred until \(DeliveryLog.localTime(envelope.nextAttempt)): \(reason)", deferred: true)
         }
 
         mutating func failAll(
             _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: RelaySession, lock: MessageLock,
-            delay: Double
+            delay: Double, logReason: String? = nil
         ) {
             var entries: [DeliveryLog.Entry] = []
             for i in envelope.recipients.indices where envelope.recipients[i].state == .pending {
                 envelope.recipients[i].state = .failed
                 envelope.recipients[i].lastReply = reason
                 entries.append(
-                    logEntry(id, envelope, envelope.recipients[i].address, relay.relay, delay, relay.tlsVersion, .bounced, reason))
+                    logEntry(
+                        id, envelope, envelope.recipients[i].address, relay.relay, delay, relay.tlsVersion, .bounced,
+                        logReason ?? reason))
             }
             report.record(entries)
             finishMessage(id, envelope: envelope, lock: lock, remoteMTA: relay.relay, expired: false)

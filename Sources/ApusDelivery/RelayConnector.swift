@@ -126,7 +126,7 @@ public struct RelayConnector {
         } catch let error as SMTPError {
             session?.close()
             stream.close()
-            throw RelayFailure(message: "\(peer): \(error.description)", relay: peer, underlying: error)
+            throw RelayFailure(message: PostfixWording.reason(for: error, relay: peer), relay: peer, underlying: error)
         } catch {
             session?.close()
             stream.close()

@@ -223,9 +223,11 @@ public struct Submission {
         var headers = received.headers
         do {
             let fullName = request.fullName ?? (submitter.fullName.isEmpty ? nil : submitter.fullName)
-            let changes = HeaderChanges(
+            var changes = HeaderChanges(
                 fromMode: Self.fromMode(account.fromHeader), sender: senderAddress, fullName: fullName,
                 date: MessageDate.now(), messageID: try MessageID.generate(domain: account.domain))
+            changes.senderDomain = Array(account.domain.utf8)
+            changes.recipientDomain = Array(account.defaultDomain.utf8)
             try changes.apply(to: &headers)
         } catch {
             throw CommandFailure(.dataError, "cannot fix the headers: \(error)")
@@ -239,46 +241,81 @@ public struct Submission {
 
         let sender = String(decoding: senderAddress.mailbox?.addrSpec ?? [], as: UTF8.self)
         let notify = Self.notify(request.dsnNotify, account: account)
+        // A user who asked for DSN (NOTIFY, RET or ENVID) gets ORCPT on every
+        // RCPT too (sent only when the server offers DSN).
+        let askedForDSN =
+            notify.text != nil || request.dsnReturn != nil || account.dsnReturn != nil || request.envelopeID != nil
         let recipients = mailboxes.map { mailbox in
-            SMTPRecipient(String(decoding: mailbox.addrSpec, as: UTF8.self), notify: notify.smtp)
+            let address = String(decoding: mailbox.addrSpec, as: UTF8.self)
+            return SMTPRecipient(address, notify: notify.smtp, originalRecipient: askedForDSN ? address : nil)
         }
         var envelope = Envelope(
             sender: sender,
-            recipients: recipients.map { QueueRecipient(address: $0.address, notify: notify.text) },
+            recipients: recipients.map {
+                QueueRecipient(
+                    address: $0.address, notify: notify.text,
+                    originalRecipient: $0.originalRecipient.map { "rfc822;" + $0 })
+            },
             account: account.name, arrivalTime: arrival,
             dsnReturn: request.dsnReturn ?? account.dsnReturn?.rawValue, dsnEnvelopeID: request.envelopeID,
             bodyType: request.bodyType, configurationFile: recordedConfigurationFile)
         let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
         let localID = (try? QueueID.random().rawValue) ?? "NOQUEUE"
 
-        // Deliver now.
-        let relay: RelaySession
-        do {
-            relay = try RelayConnector(account: account, trace: trace).open()
-        } catch {
-            if error.isLocal { throw CommandFailure(.osError, error.message) }
+        // Deliver now: the relay, then each fallback while the attempt fails
+        // temporarily (connection, greeting, TLS, AUTH, and also a 4xx to
+        // MAIL, to every RCPT or after the data).
+        let connector = RelayConnector(account: account, trace: trace)
+        let relays = [account.relay] + account.fallbacks
+        var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
+        var lastRefusal: (error: SMTPError, relay: RelaySession)? = nil
+        var delivered: (relay: RelaySession, result: SMTPSendResult)? = nil
+        for (index, configured) in relays.enumerated() {
+            let isLast = index == relays.count - 1
+            let relay: RelaySession
+            do {
+                relay = try connector.open(configured)
+            } catch {
+                if error.isLocal { throw CommandFailure(.osError, error.message) }
+                lastFailure = error
+                lastRefusal = nil
+                continue
+            }
+            do {
+                let result = try Transmission.send(
+                    message, sender: sender, recipients: recipients,
+                    dsnReturn: Self.dsnReturn(envelope.dsnReturn), envelopeID: request.envelopeID,
+                    bodyType: request.bodyType, eightBit: account.eightBit, over: relay,
+                    policy: .abortIfAnyPermanent, quitAfter: true)
+                relay.session.close()
+                delivered = (relay, result)
+                break
+            } catch let error as Transmission.Unsendable {
+                // A local refusal: nothing was sent; end the session politely and log it.
+                relay.session.quitWithoutWaiting()
+                logRefusal(error.message, dsn: error.dsn, envelope: envelope, relay: relay, log: log, localID: localID)
+                throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
+            } catch let error as SMTPError {
+                if error.kind == .messageTooLarge { relay.session.quitWithoutWaiting() } else { relay.session.close() }
+                if error.isTransient && !isLast {
+                    lastRefusal = (error, relay)
+                    continue
+                }
+                return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
+            } catch {
+                relay.session.close()
+                lastFailure = RelayFailure(message: "\(relay.relay): \(error)", relay: relay.relay)
+                lastRefusal = nil
+            }
+        }
+        guard let (relay, result) = delivered else {
+            if let (error, relay) = lastRefusal {
+                return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
+            }
             return try queue(
-                message, envelope: envelope, reason: error.message, relay: error.relay, log: log,
-                protocolError: error.underlying?.kind == .protocolViolation)
+                message, envelope: envelope, reason: lastFailure.message, relay: lastFailure.relay, log: log,
+                protocolError: lastFailure.underlying?.kind == .protocolViolation)
         }
-        let result: SMTPSendResult
-        do {
-            result = try Transmission.send(
-                message, sender: sender, recipients: recipients,
-                dsnReturn: Self.dsnReturn(envelope.dsnReturn), envelopeID: request.envelopeID,
-                bodyType: request.bodyType, eightBit: account.eightBit, over: relay,
-                policy: .abortIfAnyPermanent, quitAfter: true)
-        } catch let error as Transmission.Unsendable {
-            relay.session.close()
-            throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
-        } catch let error as SMTPError {
-            relay.session.close()
-            return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
-        } catch {
-            relay.session.close()
-            return try queue(message, envelope: envelope, reason: "\(error)", relay: relay.relay, log: log)
-        }
-        relay.session.close()
 
         // Sent to some or all.
         let delay = Double(Int64(time(nil)) - arrival)
@@ -286,7 +323,10 @@ public struct Submission {
         for outcome in result.recipients {
             let address = outcome.recipient
             guard let index = envelope.recipients.firstIndex(where: { $0.address == address }) else { continue }
-            envelope.recipients[index].lastReply = outcome.finalReply.description
+            envelope.recipients[index].lastReply =
+                outcome.isAccepted
+                ? outcome.finalReply.description
+                : PostfixWording.said(outcome.finalReply, relay: relay.relay, command: "RCPT TO")
             if outcome.isAccepted {
                 envelope.recipients[index].state = .sent
                 entries.append(
@@ -298,8 +338,11 @@ public struct Submission {
             return SubmissionReport(id: localID, notices: [])
         }
         let deferred = envelope.pendingRecipients.map { "<\($0.address)>: \($0.lastReply)" }.joined(separator: ", ")
-        record(log, entries)
-        return try queue(message, envelope: envelope, reason: deferred, relay: relay.relay, log: log)
+        // The sent lines are logged with the queue id of the rest, so every
+        // line of this submission carries the same id.
+        return try queue(
+            message, envelope: envelope, reason: deferred, relay: relay.relay, tls: relay.tlsVersion, log: log,
+            alsoLogging: entries)
     }
 
     /// Maps an engine error to the outcome table of delivery.md.
@@ -309,15 +352,19 @@ public struct Submission {
     ) throws(CommandFailure) -> SubmissionReport {
         let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
         if error.kind == .messageTooLarge {
+            logRefusal(error.message, dsn: "5.3.4", envelope: envelope, relay: relay, log: log, localID: localID)
             throw CommandFailure(.dataError, "message too large for \(relay.relay): \(error.message)")
         }
         if error.kind == .recipientsRejected && !error.rejectedRecipients.isEmpty
             && error.rejectedRecipients.allSatisfy({ $0.reply.isPermanent })
         {
             let rejected = error.rejectedRecipients
-            record(log, 
+            record(
+                log,
                 rejected.map {
-                    entry(localID, envelope.sender, $0.recipient, relay, delay, .bounced, $0.reply.description)
+                    entry(
+                        localID, envelope.sender, $0.recipient, relay, delay, .bounced,
+                        PostfixWording.said($0.reply, relay: relay.relay, command: "RCPT TO"))
                 })
             let summary =
                 rejected.count == 1
@@ -330,23 +377,54 @@ public struct Submission {
             command.hasPrefix("MAIL") || command.hasPrefix("DATA") || command.hasPrefix("BDAT") || command == "."
                 || command == "END OF DATA"
         {
-            record(log, 
+            record(
+                log,
                 envelope.recipients.map {
-                    entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reply.description)
+                    entry(
+                        localID, envelope.sender, $0.address, relay, delay, .bounced,
+                        PostfixWording.said(reply, relay: relay.relay, command: error.command))
                 })
             throw CommandFailure(.unavailable, "\(relay.relay) refused the message: \(reply.description)")
         }
+        var envelope = envelope
+        var indexOf: [String: Int] = [:]
+        for (index, recipient) in envelope.recipients.enumerated() where indexOf[recipient.address] == nil {
+            indexOf[recipient.address] = index
+        }
+        for rejected in error.rejectedRecipients {
+            guard let index = indexOf[rejected.recipient] else { continue }
+            envelope.recipients[index].lastReply = PostfixWording.said(
+                rejected.reply, relay: relay.relay, command: "RCPT TO")
+        }
         return try queue(
-            message, envelope: envelope, reason: "\(relay.relay): \(error.description)", relay: relay.relay, log: log,
+            message, envelope: envelope, reason: PostfixWording.reason(for: error, relay: relay.relay),
+            relay: relay.relay, tls: relay.tlsVersion, log: log,
             protocolError: error.kind == .protocolViolation)
+    }
+
+    /// Logs a local refusal (SIZE, SMTPUTF8: the message cannot go to this
+    /// relay as it is) as bounced for every recipient.
+    func logRefusal(
+        _ reason: String, dsn: String, envelope: Envelope, relay: RelaySession, log: DeliveryLog, localID: String
+    ) {
+        let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
+        log.record(
+            envelope.recipients.map {
+                var line = entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reason)
+                line.dsn = dsn
+                return line
+            })
     }
 
     /// Puts the message in the queue (durably: fsync'd and renamed before
     /// this returns) for a later run, or fails with 75 (76 for a protocol
     /// error) when it cannot, leaving nothing behind.
+    ///
+    /// `alsoLogging` (the lines of recipients already sent to) are logged
+    /// with the queue id, so that one submission has one id in the log.
     func queue(
-        _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, log: DeliveryLog,
-        protocolError: Bool = false
+        _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, tls: String? = nil,
+        log: DeliveryLog, protocolError: Bool = false, alsoLogging sent: [DeliveryLog.Entry] = []
     ) throws(CommandFailure) -> SubmissionReport {
         let failureStatus: ExitStatus = protocolError ? .protocolError : .tempFail
         guard configuration.host.queue else {
@@ -380,6 +458,7 @@ public struct Submission {
                 throw error
             }
         } catch {
+            record(log, sent)
             var summary = "cannot queue the message (\(error)) after: \(reason)"
             if let left = writer?.removalFailure {
                 // Two failures in a row: a file may be left. A temporary one is
@@ -389,12 +468,20 @@ public struct Submission {
             throw CommandFailure(failureStatus, summary)
         }
         let delay = Double(now - envelope.arrivalTime)
-        record(log, 
-            envelope.pendingRecipients.map {
-                DeliveryLog.Entry(
-                    queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay, delay: delay,
-                    tls: nil, status: .deferred, reason: $0.lastReply)
-            })
+        // The sent lines carry the queue id of the rest, so every line of this
+        // submission has the same id.
+        record(
+            log,
+            sent.map {
+                var line = $0
+                line.queueID = id.rawValue
+                return line
+            }
+                + envelope.pendingRecipients.map {
+                    DeliveryLog.Entry(
+                        queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay,
+                        delay: delay, tls: tls, status: .deferred, reason: $0.lastReply)
+                })
         return SubmissionReport(id: id.rawValue, notices: ["queued \(id.rawValue): \(reason)"])
     }
 
@@ -482,6 +569,14 @@ public struct Submission {
             text = words.isEmpty ? "never" : words.joined(separator: ",")
         }
         return (notifyValue(text), text)
+    }
+
+    /// The address of a queued ORCPT (`rfc822;addr`, as the envelope and
+    /// the failure notice hold it), for the engine, which adds `rfc822;`.
+    static func orcptAddress(_ stored: String?) -> String? {
+        guard let stored else { return nil }
+        if stored.lowercased().hasPrefix("rfc822;") { return String(stored.dropFirst(7)) }
+        return stored
     }
 
     /// The engine's NOTIFY for `never` or a comma list.
