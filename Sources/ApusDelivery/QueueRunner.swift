@@ -120,7 +120,9 @@ public struct QueueRunner {
             }
             if let relay { return .success(relay) }
             do {
-                let opened = try RelayConnector(account: account, trace: runner.trace).open()
+                let opened = try RelayConnector(
+                    account: account, trace: runner.trace,
+                    tokenCacheDirectory: runner.configuration.host.queueDirectory, tokenCacheGroup: runner.queueGroup).open()
                 relay = opened
                 used = false
                 return .success(opened)

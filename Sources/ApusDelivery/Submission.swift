@@ -236,7 +236,9 @@ public struct Submission {
         // Deliver now.
         let relay: RelaySession
         do {
-            relay = try RelayConnector(account: account, trace: trace).open()
+            relay = try RelayConnector(
+                account: account, trace: trace, tokenCacheDirectory: configuration.host.queueDirectory,
+                tokenCacheGroup: queueGroup).open()
         } catch {
             if error.isLocal { throw CommandFailure(.osError, error.message) }
             return try queue(
