@@ -12,7 +12,7 @@ packages=(
     sasl2-bin libsasl2-modules libsasl2-modules-db
     msmtp                                   # the baseline the benchmarks compare with
     s-nail bsd-mailx git-email swaks cron   # real clients that pipe into sendmail
-    python3 mandoc time hyperfine
+    python3 python3-cryptography mandoc time hyperfine   # python3-cryptography: the OAuth2 tests verify RS256
 )
 
 install_packages() {

@@ -90,6 +90,12 @@ public struct HTTPSURL: Equatable, Sendable, CustomStringConvertible {
         self.path = path
     }
 
+    /// Parses `text`, or `nil` when apus.conf would refuse it.
+    public init?(_ text: String) {
+        guard let url = try? HTTPSURL(parsing: text) else { return nil }
+        self = url
+    }
+
     /// `https://host[:port]/path` (the port only when not 443).
     public var description: String {
         let name = host.containsByte(0x3A) ? "[\(host)]" : host
