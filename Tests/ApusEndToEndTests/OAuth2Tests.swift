@@ -385,3 +385,76 @@ final class OAuthWorld: @unchecked Sendable {
         #expect(world.endpoint?.forms().isEmpty == true)
     }
 }
+
+/// OAuth2 through the setgid binary for an unprivileged user: the system
+/// configuration and the client secret file are readable only by the group,
+/// the token is cached in the queue directory for the group only, and a
+/// system file holding `oauth2_client_secret` that every user can read is refused.
+@Suite(.serialized, .enabled(if: runningAsRoot, "needs root to make a setgid copy and a test user"))
+struct OAuth2SetgidTests {
+    @Test(.enabled(if: SetgidFixture.namespacesWork, "no private mount namespace (unshare/overlay) here"))
+    func unprivilegedUserGetsATokenThroughTheGroup() throws {
+        let fixture = try SetgidFixture()
+        defer { fixture.remove() }
+        let certificates = try TestCertificates.shared()
+        let recorder = BearerRecorder()
+        let server = try dataServer {
+            $0.extensions += ["AUTH XOAUTH2"]
+            $0.authenticate = recorder.authenticator
+        }
+        defer { server.stop() }
+        let endpoint = try TokenEndpoint(certificates: certificates)
+        defer { endpoint.stop() }
+        let queue = try fixture.directory.makeDirectory("q", mode: 0o770)
+        #expect(chown(queue, 0, fixture.groupID) == 0 && chmod(queue, 0o2770) == 0)
+        let secretFile = try fixture.writeGroupFile("client-secret", OAuthWorld.clientSecret + "\n", mode: 0o640)
+        let system = """
+            queue_dir \(queue)
+            log off
+            host 127.0.0.1
+            port \(server.port)
+            tls off
+            timeout 5
+            domain test.example
+            user \(OAuthWorld.mailbox)
+            oauth2_token_url \(endpoint.url)
+            oauth2_client_id client-123
+            oauth2_client_secret_file \(secretFile)
+            tls_trust_file \(certificates.caFile)
+
+            """
+        let input = "Subject: setgid-oauth\n\nhello\n"
+        let sent = try fixture.runWithSystemConfig(system, mode: "0640", ["-i", "rcpt@example.com"], input: input)
+        #expect(sent.status == 0, "\(sent.summary)")
+        #expect(endpoint.forms().first?["client_secret"] == OAuthWorld.clientSecret)
+        #expect(recorder.tokens == ["tok-1"])
+        #expect(server.waitForMessages(1).count == 1)
+        #expect(!(sent.stdout + sent.stderr).contains(OAuthWorld.clientSecret))
+
+        let names = try FileManager.default.contentsOfDirectory(atPath: queue).filter { $0.hasPrefix("oauth2-") }
+        #expect(names.count == 1)
+        let cacheFile = queue + "/" + (try #require(names.first))
+        var status = stat()
+        #expect(stat(cacheFile, &status) == 0)
+        #expect(status.st_mode & 0o7777 == 0o660)
+        #expect(status.st_gid == fixture.groupID)
+        // The user cannot read the cache or the secret without apus.
+        for path in [cacheFile, secretFile] {
+            let peek = try Subprocess.run("/usr/sbin/runuser", arguments: ["-u", fixture.user, "--", "/bin/cat", path], timeout: 20)
+            #expect(peek.status != 0, "\(path) readable by the user: \(peek.stdout)")
+        }
+        // A second message reuses the cached token.
+        let again = try fixture.runWithSystemConfig(system, mode: "0640", ["-i", "rcpt@example.com"], input: input)
+        #expect(again.status == 0, "\(again.summary)")
+        #expect(endpoint.forms().count == 1)
+        #expect(recorder.tokens == ["tok-1", "tok-1"])
+
+        // The secret in a world-readable system file: refused before anything is sent.
+        let inline = system.replacingOccurrences(
+            of: "oauth2_client_secret_file \(secretFile)", with: "oauth2_client_secret \(OAuthWorld.clientSecret)")
+        let exposed = try fixture.runWithSystemConfig(inline, mode: "0644", ["-bv"])
+        #expect(exposed.status == 78, "\(exposed.summary)")
+        #expect(!exposed.stderr.contains(OAuthWorld.clientSecret))
+        #expect(endpoint.forms().count == 1)
+    }
+}
