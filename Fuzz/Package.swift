@@ -5,7 +5,7 @@
 // with lld.
 import PackageDescription
 
-let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases"]
+let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases", "FuzzTokenJSON", "FuzzHTTPResponse"]
 
 let package = Package(
     name: "apus-fuzz",

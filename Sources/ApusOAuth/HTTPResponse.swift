@@ -1,21 +1,21 @@
 /// An HTTP/1.x response as ``HTTPResponseParser`` reads it: status, header
 /// fields and the body (chunked transfer coding already removed).
-package struct HTTPResponse: Equatable, Sendable {
+public struct HTTPResponse: Equatable, Sendable {
     /// The status code, 200–599 (interim 1xx responses are skipped).
-    package var status: Int
+    public var status: Int
     /// The reason phrase (printable ASCII only).
-    package var reason: String
+    public var reason: String
     /// The header fields in order; names lower-cased.
-    package var headers: [(name: String, value: String)]
+    public var headers: [(name: String, value: String)]
     /// The body.
-    package var body: [UInt8]
+    public var body: [UInt8]
 
     /// The value of the first field called `name` (lower case), or `nil`.
-    package func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         headers.first { $0.name == name }?.value
     }
 
-    package static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
+    public static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
         a.status == b.status && a.reason == b.reason && a.body == b.body && a.headers.count == b.headers.count
             && zip(a.headers, b.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
@@ -30,11 +30,11 @@ package struct HTTPResponse: Equatable, Sendable {
 /// ``maximumSize`` bytes in all (headers, chunk framing and body), 100 header
 /// fields, header lines of 8 KiB; other transfer codings, conflicting
 /// lengths, malformed framing or bytes after a delimited body are errors.
-package enum HTTPResponseParser {
+public enum HTTPResponseParser {
     /// The most bytes a response may have: 64 KiB.
-    package static let maximumSize = 64 * 1024
+    public static let maximumSize = 64 * 1024
     /// The most header fields.
-    package static let maximumFields = 100
+    public static let maximumFields = 100
 
     /// Parses the response in `bytes`.
     ///
@@ -44,7 +44,7 @@ package enum HTTPResponseParser {
     /// - Returns: the response, or `nil` when more bytes are needed.
     /// - Throws: ``HTTPError`` for a malformed or oversized response, or one
     ///   cut short by the end of the connection.
-    package static func parse(_ bytes: [UInt8], atEnd: Bool) throws(HTTPError) -> HTTPResponse? {
+    public static func parse(_ bytes: [UInt8], atEnd: Bool) throws(HTTPError) -> HTTPResponse? {
         guard bytes.count <= maximumSize else { throw HTTPError("the response is larger than \(maximumSize / 1024) KiB") }
         var start = 0
         while true {
@@ -144,7 +144,10 @@ package enum HTTPResponseParser {
         }
         let lengths = Set(head.headers.filter { $0.name == "content-length" }.map(\.value))
         if lengths.count > 1 { throw HTTPError("conflicting Content-Length fields") }
-        if head.status == 204 || head.status == 304 { return response }
+        if head.status == 204 || head.status == 304 {
+            if !rest.isEmpty { throw HTTPError("bytes after a response without a body") }
+            return response
+        }
         if let text = lengths.first {
             guard !text.isEmpty, text.utf8.count <= 9, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                 let length = Int(text)
@@ -215,11 +218,11 @@ package enum HTTPResponseParser {
 }
 
 /// Why an HTTP exchange failed: a malformed, oversized or truncated response.
-package struct HTTPError: Error, Equatable, Sendable, CustomStringConvertible {
+public struct HTTPError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What went wrong.
-    package var message: String
+    public var message: String
     /// Creates an error.
-    package init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.message = message }
     /// ``message``.
-    package var description: String { message }
+    public var description: String { message }
 }

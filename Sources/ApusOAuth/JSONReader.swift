@@ -6,18 +6,18 @@
 /// no raw control characters; escapes include `\uXXXX` with surrogate pairs
 /// (a lone surrogate is an error). Numbers follow the JSON grammar. White
 /// space may surround the document; anything else after it is an error.
-package enum JSONReader {
+public enum JSONReader {
     /// The most input accepted: 64 KiB.
-    package static let maximumBytes = 64 * 1024
+    public static let maximumBytes = 64 * 1024
     /// The deepest nesting accepted.
-    package static let maximumDepth = 16
+    public static let maximumDepth = 16
     /// The most values (of any kind) in one document.
-    package static let maximumValues = 4096
+    public static let maximumValues = 4096
 
     /// Parses one JSON document.
     ///
     /// - Throws: ``JSONError`` with the byte offset of the fault.
-    package static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
         guard bytes.count <= maximumBytes else { throw JSONError("more than \(maximumBytes) bytes", offset: 0) }
         var scanner = Scanner(bytes: bytes)
         scanner.skipBlanks()
@@ -211,18 +211,18 @@ package enum JSONReader {
 }
 
 /// Why a JSON document was refused, with the byte offset where it went wrong.
-package struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What is wrong.
-    package var message: String
+    public var message: String
     /// The byte offset.
-    package var offset: Int
+    public var offset: Int
     /// Creates an error.
-    package init(_ message: String, offset: Int) {
+    public init(_ message: String, offset: Int) {
         self.message = message
         self.offset = offset
     }
     /// "bad JSON at byte 12: expected ':'".
-    package var description: String { "bad JSON at byte \(offset): \(message)" }
+    public var description: String { "bad JSON at byte \(offset): \(message)" }
 }
 
 extension UInt8 {

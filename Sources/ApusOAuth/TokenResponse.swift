@@ -1,5 +1,5 @@
 /// What the token endpoint answered (RFC 6749 §5.1 and §5.2).
-package enum TokenResponse: Equatable, Sendable {
+public enum TokenResponse: Equatable, Sendable {
     /// A token: `access_token`, `expires_in` seconds (3600 when absent), and a
     /// new `refresh_token` when the endpoint rotates it.
     case token(accessToken: String, expiresIn: Int64, refreshToken: String?)
@@ -11,7 +11,7 @@ package enum TokenResponse: Equatable, Sendable {
     /// - Throws: ``TokenResponseError`` for anything that is neither a usable
     ///   token nor an OAuth error: a 5xx, a body that is not JSON, a token that
     ///   is not a Bearer token or holds characters SASL cannot send.
-    package static func read(_ response: HTTPResponse) throws(TokenResponseError) -> TokenResponse {
+    public static func read(_ response: HTTPResponse) throws(TokenResponseError) -> TokenResponse {
         let json: JSONValue?
         do { json = try JSONReader.parse(response.body) } catch { json = nil }
         if let json, let code = json["error"]?.string {
@@ -58,11 +58,11 @@ package enum TokenResponse: Equatable, Sendable {
 }
 
 /// A token endpoint answer that is neither a token nor an OAuth error.
-package struct TokenResponseError: Error, Equatable, Sendable, CustomStringConvertible {
+public struct TokenResponseError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What the endpoint did ("answered HTTP 503 Service Unavailable").
-    package var message: String
+    public var message: String
     /// Creates an error.
-    package init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.message = message }
     /// ``message``.
-    package var description: String { message }
+    public var description: String { message }
 }
