@@ -59,7 +59,7 @@ public struct Configuration: Equatable, Sendable {
         if exposesPasswordToOthers {
             throw ConfigError(
                 .insecurePermissions, file: file ?? "(built-in)", line: 0,
-                message: "holds a password or client secret but is readable by every user (chmod o-r it)")
+                message: "holds a password but is readable by every user (chmod o-r it)")
         }
     }
 

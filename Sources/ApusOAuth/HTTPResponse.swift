@@ -10,6 +10,14 @@ public struct HTTPResponse: Equatable, Sendable {
     /// The body.
     public var body: [UInt8]
 
+    /// A response with these parts.
+    public init(status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+    }
+
     /// The value of the first field called `name` (lower case), or `nil`.
     public func header(_ name: String) -> String? {
         headers.first { $0.name == name }?.value

@@ -38,7 +38,9 @@ public enum JSONValue: Equatable, Sendable {
         case .string(let raw): text = raw
         default: return nil
         }
-        if let value = Int64(text), abs(value) <= 1_000_000_000_000_000 { return value }
+        if let value = Int64(text) {
+            return value >= -1_000_000_000_000_000 && value <= 1_000_000_000_000_000 ? value : nil
+        }
         if case .number = self, let value = Double(text), value.isFinite, abs(value) <= 1e15, value == value.rounded() {
             return Int64(value)
         }

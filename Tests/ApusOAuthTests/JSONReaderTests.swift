@@ -31,6 +31,8 @@ struct JSONReaderTests {
         #expect(JSONValue.number("3600.0").integer == 3600)
         #expect(JSONValue.number("1.5").integer == nil)
         #expect(JSONValue.number("1e300").integer == nil)
+        #expect(JSONValue.number("-9223372036854775808").integer == nil)
+        #expect(JSONValue.string("-9223372036854775808").integer == nil)
     }
 
     @Test(arguments: [

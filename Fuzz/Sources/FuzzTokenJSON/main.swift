@@ -9,7 +9,9 @@ func fuzzOne(_ bytes: [UInt8]) {
     let second = try? JSONReader.parse(bytes)
     precondition(first == second)
     let response = HTTPResponse(status: bytes.first.map { $0 & 1 == 0 ? 200 : 400 } ?? 200, reason: "", headers: [], body: bytes)
-    switch try? TokenResponse.read(response) {
+    let answer: TokenResponse?
+    do { answer = try TokenResponse.read(response) } catch { answer = nil }
+    switch answer {
     case .token(let token, let expiresIn, let refresh):
         precondition(!token.isEmpty && token.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F })
         precondition(expiresIn > 0)
