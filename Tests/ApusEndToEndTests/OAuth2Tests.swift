@@ -353,6 +353,37 @@ final class OAuthWorld: @unchecked Sendable {
         #expect(!everything.contains(OAuthWorld.clientSecret))
     }
 
+    /// An endpoint that echoes the secret in its error description never
+    /// gets it into the reason, the queue or the log.
+    @Test func echoedSecretIsScrubbed() throws {
+        let world = try OAuthWorld(behaviour: [
+            "error": "invalid_client", "error_description": "secret \(OAuthWorld.clientSecret) is wrong",
+        ])
+        defer { world.stop() }
+        let config = try world.config()
+        let result = try world.harness.submit(config, subject: "echo")
+        let queued = try #require(parseQueuedLine(result), "\(result.stderr)")
+        #expect(queued.reason.contains("invalid_client: secret (secret) is wrong"), "\(queued.reason)")
+        #expect(!(try world.leakedText([result.stderr])).contains(OAuthWorld.clientSecret))
+    }
+
+    /// A refresh token file that cannot be read stops the submission like an
+    /// unreadable password_file: exit 71, one line naming the file, nothing sent.
+    @Test func missingRefreshTokenFileIsLocal() throws {
+        let world = try OAuthWorld()
+        defer { world.stop() }
+        let missing = world.harness.directory.file("no-such-refresh-token")
+        let config = try world.config(oauth: [
+            "oauth2_grant refresh_token", "oauth2_client_id c", "oauth2_refresh_token_file \(missing)",
+        ])
+        let result = try world.harness.submit(config, subject: "missing")
+        #expect(result.status == 71, "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("oauth2_refresh_token_file \(missing)"), "\(result.stderr)")
+        #expect(world.endpoint?.forms().isEmpty == true)
+        #expect(world.server.connections.isEmpty)
+    }
+
     /// -bv gets a token from the endpoint (even with one cached) and reports
     /// its expiry, never the token.
     @Test func verifyReportsTheExpiry() throws {
