@@ -85,7 +85,8 @@ private struct ConfigParser {
         default:
             let known = AccountSettings.keys.contains(key.lowercased()) || HostSettings.keys.contains(key.lowercased())
                 || ["account", "defaults"].contains(key.lowercased())
-            throw error(.unknownKey, line, "unknown key \(quoted(key))" + (known ? " (keys are lower case)" : ""))
+            let hint = known ? " (keys are lower case)" : nearestKey(to: key).map { " (did you mean '\($0)'?)" } ?? ""
+            throw error(.unknownKey, line, "unknown key \(quoted(key))" + hint)
         }
     }
 

@@ -176,8 +176,15 @@ struct ConfigurationKeyTests {
 
     @Test(arguments: [
         ("Host smtp.example.com", "unknown key 'Host' (keys are lower case)"),
-        ("hots smtp.example.com", "unknown key 'hots'"),
+        ("hots smtp.example.com", "unknown key 'hots' (did you mean 'host'?)"),
+        ("timout 30", "unknown key 'timout' (did you mean 'timeout'?)"),
+        ("tls_verfy off", "unknown key 'tls_verfy' (did you mean 'tls_verify'?)"),
+        ("passwordevl cat f", "unknown key 'passwordevl' (did you mean 'passwordeval'?)"),
+        ("acount work", "unknown key 'acount' (did you mean 'account'?)"),
+        ("Timout 30", "unknown key 'Timout' (did you mean 'timeout'?)"),
         ("smtp_host x", "unknown key 'smtp_host'"),
+        ("to x", "unknown key 'to'"),
+        ("hostname x", "unknown key 'hostname'"),
     ])
     func unknownKeyNamesFileLineAndKey(line: String, message: String) throws {
         let error = try #require(configError("tls on\n\n# c\n" + line))
@@ -185,6 +192,15 @@ struct ConfigurationKeyTests {
         #expect(error.description == "/etc/apus.conf:4: " + message)
         #expect(error.line == 4)
         #expect(error.key == String(line.split(separator: " ")[0]))
+    }
+
+    @Test func editDistanceCountsSwapsAsOneEdit() {
+        func distance(_ a: String, _ b: String) -> Int { editDistance(Array(a.utf8), Array(b.utf8)) }
+        #expect(distance("hots", "host") == 1)
+        #expect(distance("timout", "timeout") == 1)
+        #expect(distance("", "tls") == 3)
+        #expect(distance("kitten", "sitting") == 3)
+        #expect(distance("port", "port") == 0)
     }
 }
 
