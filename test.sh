@@ -13,7 +13,7 @@ packages=(
     msmtp                                   # the baseline the benchmarks compare with
     s-nail bsd-mailx git-email swaks cron   # real clients that pipe into sendmail
     libmailtools-perl                       # git send-email needs Mail::Address (only a Recommends)
-    python3 mandoc time hyperfine
+    python3 python3-cryptography mandoc time hyperfine   # python3-cryptography: the OAuth2 tests verify RS256
     dpkg-dev lintian debootstrap            # CI's package stage: build-deb, lintian, test-deb's throwaway root
     strace                                  # the fault-injection stage (strace -e inject=)
 )

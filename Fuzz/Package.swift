@@ -5,7 +5,7 @@
 // with lld.
 import PackageDescription
 
-let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases", "FuzzMIMEDowngrade"]
+let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases", "FuzzMIMEDowngrade", "FuzzTokenJSON", "FuzzHTTPResponse"]
 
 let package = Package(
     name: "apus-fuzz",

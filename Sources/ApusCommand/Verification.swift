@@ -2,6 +2,7 @@ import ApusConfig
 import ApusDelivery
 import ApusSMTP
 import ApusTransport
+import Glibc
 
 /// `-bv`: checks the configuration and the relay — connect, TLS and AUTH as
 /// configured — prints what the server offers, and sends nothing. When it
@@ -41,7 +42,11 @@ struct Verification {
         }
         let relay: RelaySession
         do {
-            relay = try RelayConnector(account: account, trace: trace).open()
+            var connector = RelayConnector(
+                account: account, trace: trace, tokenCacheDirectory: configuration.host.queueDirectory,
+                tokenCacheGroup: ApusCommand.queueGroup)
+            connector.freshToken = true
+            relay = try connector.open()
         } catch {
             var details: [String] = []
             if let hint = diagnose(error, account: account) { details.append("hint: \(hint)") }
@@ -56,6 +61,9 @@ struct Verification {
             say("verified: \(tls.verified ? "yes" : "no")")
         } else {
             say("tls: none (plain text)")
+        }
+        if let oauth2 = account.oauth2, let token = relay.oauth2Token {
+            say("oauth2: token from \(oauth2.tokenURL) (grant \(oauth2.grant.rawValue)), expires \(utcTime(token.expiresAt))")
         }
         if case .off = account.authentication {
             say("auth: not used")
@@ -86,6 +94,16 @@ struct Verification {
         }
     }
 
+    /// "2026-12-05 10:00:00 UTC". The C function is `gmtime_r`.
+    func utcTime(_ seconds: Int64) -> String {
+        var clock = time_t(seconds)
+        var parts = tm()
+        guard gmtime_r(&clock, &parts) != nil else { return "at \(seconds)" }
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) UTC"
+    }
+
     func hex(_ byte: UInt8) -> String {
         let digits = Array("0123456789ABCDEF")
         return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
@@ -95,6 +113,21 @@ struct Verification {
     func diagnose(_ failure: RelayFailure, account: Account) -> String? {
         let relay = account.relay
         let text = failure.message
+        if let oauth2 = account.oauth2, text.hasPrefix("OAuth2 token endpoint") {
+            if text.contains(" refused: invalid_client") || text.contains(" refused: unauthorized_client") {
+                return "the endpoint does not accept the client: check oauth2_client_id and its secret or key"
+            }
+            if text.contains(" refused: invalid_grant") {
+                switch oauth2.grant {
+                case .refreshToken: return "the refresh token is no longer valid: put a new one in oauth2_refresh_token_file"
+                case .jwtBearer: return "the assertion was refused: check oauth2_private_key_file, oauth2_client_id and oauth2_subject (domain-wide delegation)"
+                case .clientCredentials: return "the grant was refused: check oauth2_client_id and its secret"
+                }
+            }
+            if text.contains(" refused: invalid_scope") { return "check oauth2_scope" }
+            if text.contains(" refused: ") { return "the token endpoint refused the request: check the oauth2_ settings" }
+            return "check oauth2_token_url and that the endpoint is reachable (its certificate is verified; tls_trust_file applies)"
+        }
         if text.contains("offers no AUTH mechanism") && account.tls == .off {
             return "the relay offers AUTH only after STARTTLS: set tls starttls"
         }

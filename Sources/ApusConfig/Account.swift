@@ -56,6 +56,9 @@ public struct Account: Equatable, Sendable {
     public var dsnReturn: DSNReturn?
     /// `eight_bit` (default ``EightBitPolicy/convert``).
     public var eightBit: EightBitPolicy
+    /// The `oauth2_*` settings when `oauth2_token_url` is set: the token for
+    /// XOAUTH2/OAUTHBEARER comes from that endpoint instead of ``password``.
+    public var oauth2: OAuth2Settings? = nil
 
     /// Whether ``from`` is a pattern (holds `*` or `?`) rather than an address.
     public var fromIsPattern: Bool {
@@ -121,6 +124,7 @@ extension Account: CustomStringConvertible {
         if let dsnNotify { lines.append("dsn_notify \(dsnNotify.parameterValue.lowercased())") }
         if let dsnReturn { lines.append("dsn_return \(dsnReturn.rawValue)") }
         lines.append("eight_bit \(eightBit.rawValue)")
+        if let oauth2 { lines += oauth2.descriptionLines }
         return lines.joined(separator: "\n")
     }
 }

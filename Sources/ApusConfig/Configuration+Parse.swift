@@ -63,7 +63,7 @@ private struct ConfigParser {
                 throw self.error(.badValue, line, "bad value for '\(key)': \(error.message)")
             }
         case _ where AccountSettings.keys.contains(key):
-            if key == "password" && !line.value.isEmpty { holdsPassword = true }
+            if (key == "password" || key == "oauth2_client_secret") && !line.value.isEmpty { holdsPassword = true }
             do {
                 switch section {
                 case .defaults: try defaults.apply(key: key, value: line.value, wasQuoted: line.wasQuoted)

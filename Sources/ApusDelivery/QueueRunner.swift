@@ -318,7 +318,9 @@ public struct QueueRunner {
             }
             if let relay { return .success(relay) }
             do {
-                let opened = try RelayConnector(account: account, trace: runner.trace).open()
+                let opened = try RelayConnector(
+                    account: account, trace: runner.trace,
+                    tokenCacheDirectory: runner.configuration.host.queueDirectory, tokenCacheGroup: runner.queueGroup).open()
                 relay = opened
                 used = false
                 return .success(opened)
@@ -333,9 +335,17 @@ public struct QueueRunner {
         func openFallback(after current: RelaySession) -> RelaySession? {
             let relays = [account.relay] + account.fallbacks
             guard let index = relays.firstIndex(of: current.configured) else { return nil }
-            let connector = RelayConnector(account: account, trace: runner.trace)
+            let connector = RelayConnector(
+                account: account, trace: runner.trace,
+                tokenCacheDirectory: runner.configuration.host.queueDirectory, tokenCacheGroup: runner.queueGroup)
             for configured in relays[(index + 1)...] {
-                if let opened = try? connector.open(configured) { return opened }
+                // A relay that cannot be opened is skipped: the next one is tried,
+                // and when none opens the message is deferred with the first reason.
+                do {
+                    return try connector.open(configured)
+                } catch {
+                    continue
+                }
             }
             return nil
         }

@@ -265,7 +265,9 @@ public struct Submission {
         // Deliver now: the relay, then each fallback while the attempt fails
         // temporarily (connection, greeting, TLS, AUTH, and also a 4xx to
         // MAIL, to every RCPT or after the data).
-        let connector = RelayConnector(account: account, trace: trace)
+        let connector = RelayConnector(
+            account: account, trace: trace, tokenCacheDirectory: configuration.host.queueDirectory,
+            tokenCacheGroup: queueGroup)
         let relays = [account.relay] + account.fallbacks
         var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
         var lastRefusal: (error: SMTPError, relay: RelaySession)? = nil

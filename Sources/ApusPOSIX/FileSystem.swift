@@ -168,6 +168,11 @@ extension FileDescriptor {
         _ = try systemCall("fchown") { Glibc.fchown(rawValue, uid_t.max, group) }
     }
 
+    /// Sets the file's owner and group. The C function is `fchown`.
+    public func changeOwner(user: uid_t, group: gid_t) throws(Errno) {
+        _ = try systemCall("fchown") { Glibc.fchown(rawValue, user, group) }
+    }
+
     /// Sets the file's permission bits, whatever the umask. The C function is `fchmod`.
     public func changeMode(_ mode: mode_t) throws(Errno) {
         _ = try systemCall("fchmod") { Glibc.fchmod(rawValue, mode) }

@@ -17,7 +17,9 @@ import Testing
         "tls_cert_file", "tls_key_file", "tls_min_version", "auth", "user", "password",
         "passwordeval", "password_file", "from", "domain", "default_domain", "aliases",
         "from_header", "allow_from_override", "timeout", "queue", "queue_dir", "queue_lifetime",
-        "retry", "bounce", "log", "dsn_notify", "dsn_return", "eight_bit",
+        "retry", "bounce", "log", "dsn_notify", "dsn_return", "eight_bit", "oauth2_token_url", "oauth2_grant",
+        "oauth2_client_id", "oauth2_client_secret", "oauth2_client_secret_file", "oauth2_scope",
+        "oauth2_refresh_token_file", "oauth2_private_key_file", "oauth2_subject",
     ]
 
     struct Run {
