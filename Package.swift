@@ -11,7 +11,7 @@ let package = Package(
         .library(name: "ApusSMTP", targets: ["ApusSMTP", "ApusMessage", "ApusTransport"]),
         .executable(name: "apus", targets: ["apus"]),
         // For the Fuzz/ and Benchmarks/ packages only: the parsers that are not in the library product.
-        .library(name: "ApusInternals", targets: ["ApusConfig", "ApusQueue", "ApusCommand"]),
+        .library(name: "ApusInternals", targets: ["ApusConfig", "ApusQueue", "ApusOAuth", "ApusCommand"]),
     ],
     targets: [
         // OpenSSL's headers; every call resolved from libssl.so.3 / libcrypto.so.3 on first use.
@@ -24,7 +24,9 @@ let package = Package(
         .target(name: "ApusSMTP", dependencies: ["ApusTransport", "ApusMessage"]),
         .target(name: "ApusQueue", dependencies: ["ApusPOSIX"]),
         .target(name: "ApusConfig", dependencies: ["ApusMessage", "ApusPOSIX"]),
-        .target(name: "ApusDelivery", dependencies: ["ApusSMTP", "ApusQueue", "ApusConfig"]),
+        // The OAuth2 client: HTTPS to the token endpoint, its JSON, the token cache.
+        .target(name: "ApusOAuth", dependencies: ["ApusTransport", "ApusConfig", "ApusMessage"]),
+        .target(name: "ApusDelivery", dependencies: ["ApusSMTP", "ApusQueue", "ApusConfig", "ApusOAuth"]),
         .target(name: "ApusCommand", dependencies: ["ApusDelivery"]),
         .executableTarget(name: "apus", dependencies: ["ApusCommand"]),
         .target(name: "ApusTestSupport", dependencies: ["ApusSMTP", "ApusTransport", "ApusPOSIX"]),
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "ApusConfigTests", dependencies: ["ApusConfig"]),
         .testTarget(name: "ApusDeliveryTests", dependencies: ["ApusDelivery", "ApusTestSupport"]),
         .testTarget(name: "ApusCommandTests", dependencies: ["ApusCommand"]),
+        .testTarget(name: "ApusOAuthTests", dependencies: ["ApusOAuth", "ApusTestSupport"]),
         .testTarget(name: "ApusEndToEndTests", dependencies: ["apus", "ApusTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

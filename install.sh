@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # install.sh: build apus and install it, with its links, queue, configuration
-# template, man pages and queue schedule. Run as root on Debian; see --help.
+# template, man pages and queue schedule. Run as root; see --help.
+#
+# On Debian (dpkg and apt-get present) it builds the Debian package with
+# packaging/build-deb and installs it with apt-get, so the package system knows
+# apus is the mail transport agent (packaging.md; the README's table says what
+# the package installs where). With --no-deb, --prefix or DESTDIR, or without
+# dpkg, it installs directly:
 #
 # What goes where (PREFIX defaults to /usr/local; DESTDIR is prepended to every path):
 #   PREFIX/sbin/apus                       root:apus 2755 (setgid apus, see security.md)
@@ -15,22 +21,41 @@
 #   PREFIX/share/doc/apus/apus.conf.example
 #   /etc/systemd/system/apus-queue.{service,timer}   when systemd is the init, timer enabled
 #   /etc/cron.d/apus                       otherwise (apus -q every 5 minutes)
-#   /var/lib/apus/install-manifest         what was done, for --uninstall
+#   /var/lib/apus/install-manifest         what was done (and which directories were
+#                                          created), for --uninstall
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
 Usage: ./install.sh [OPTIONS]
 
-Builds apus (swift build -c release --static-swift-stdlib) and installs it as
-PREFIX/sbin/apus, setgid to the group apus, with the links sendmail (sbin),
-mailq and newaliases (bin), the queue /var/spool/apus, /etc/apus.conf (only
-if there is none), the man pages, and a queue run every 5 minutes (systemd
-timer apus-queue.timer, or /etc/cron.d/apus without systemd). Run it as root;
-running it again is harmless. Missing Debian packages (libssl-dev to build,
-libssl3 and ca-certificates to run) are installed with apt-get.
+Builds apus (packaging/build-release: swift build -c release
+--static-swift-stdlib plus packaging/release-link-flags) and installs it. Run
+it as root; running it again is harmless.
+
+On Debian (dpkg and apt-get present) it builds the package
+dist/apus_VERSION_ARCH.deb (packaging/build-deb) and installs it with
+`apt-get install ./dist/apus_….deb`, which also installs libssl3 and
+ca-certificates. The package provides mail-transport-agent: apus becomes
+/usr/sbin/sendmail, and mail tools (bsd-mailx, cron, …) stop pulling in exim4.
+Only one MTA can be installed: when another one is (postfix, exim4, msmtp-mta,
+…), install.sh names it and stops, unless --replace-mta is given; then apt-get
+removes it (its configuration and queue stay on disk until it is purged).
+
+Direct install (--no-deb; implied by --prefix, --destdir/DESTDIR, and on
+systems without dpkg): apus as PREFIX/sbin/apus, setgid to the group apus,
+with the links sendmail (sbin), mailq and newaliases (bin), the queue
+/var/spool/apus, /etc/apus.conf (only if there is none), the man pages, and a
+queue run every 5 minutes (systemd timer apus-queue.timer, or /etc/cron.d/apus
+without systemd). Missing Debian packages (libssl-dev to build, libssl3 and
+ca-certificates to run) are installed with apt-get. It ends with a warning
+when /usr/sbin/sendmail is then not apus (see --system-sendmail).
 
 Options:
+  --no-deb            install directly, not as a Debian package
+  --deb FILE          install this package file (built by packaging/build-deb)
+                      instead of building one
+  --replace-mta       let apt-get remove the MTA that is installed now
   --prefix DIR        install under DIR (default /usr/local)
   --destdir DIR       stage everything under DIR (same as DESTDIR=DIR): nothing
                       outside DIR is changed, except that, as root, the group
@@ -46,9 +71,18 @@ Options:
   --systemd, --cron   install the systemd timer, or the cron.d entry, whatever
                       the init is (default: systemd if /run/systemd/system exists)
   --no-schedule       install neither (run apus -q yourself)
-  --uninstall         undo what install.sh did (read from the manifest):
-                      remove the binary, links, man pages and schedule, restore
+  --uninstall         the package: apt-get remove apus (keeps /etc/apus.conf
+                      and the queue; packages that need an MTA, such as
+                      bsd-mailx, go with it: install another MTA instead to
+                      switch). The direct install: undo what install.sh did
+                      (read from the manifest): remove the binary, links, man
+                      pages, schedule and the directories it created, restore
                       the backups; keep /etc/apus.conf and a non-empty queue
+  --purge             with --uninstall (or alone): also remove /etc/apus.conf,
+                      the queue even if it holds mail (it says how many
+                      messages), the log file apus wrote, and the group apus
+                      (the package: apt-get purge apus; the direct install:
+                      the group only if install.sh created it)
   -h, --help          this text
 
 After installing: edit /etc/apus.conf (man 5 apus.conf), check it with
@@ -63,16 +97,26 @@ build=yes
 binary=""
 system_sendmail=no
 uninstall=no
+purge=no
 packages=yes
 schedule=auto
+deb=auto
+deb_file=""
+replace_mta=no
+prefix_given=no
 
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 say() { printf '%s\n' "$*"; }
 
 while [ $# -gt 0 ]; do
     case $1 in
-        --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; prefix=$2; shift ;;
-        --prefix=*) prefix=${1#*=} ;;
+        --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; prefix=$2; prefix_given=yes; shift ;;
+        --prefix=*) prefix=${1#*=}; prefix_given=yes ;;
+        --no-deb) deb=no ;;
+        --deb) [ $# -ge 2 ] || die "--deb needs a package file"; deb_file=$2; deb=yes; shift ;;
+        --deb=*) deb_file=${1#*=}; deb=yes ;;
+        --replace-mta) replace_mta=yes ;;
+        --purge) purge=yes; uninstall=yes ;;
         --destdir) [ $# -ge 2 ] || die "--destdir needs a directory"; destdir=$2; shift ;;
         --destdir=*) destdir=${1#*=} ;;
         --system-sendmail) system_sendmail=yes ;;
@@ -102,7 +146,30 @@ if [ -n "$binary" ]; then
     [ -f "$binary" ] || die "--binary: no such file: $binary"
     binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
 fi
+if [ -n "$deb_file" ]; then
+    [ -f "$deb_file" ] || die "--deb: no such file: $deb_file"
+    deb_file=$(cd "$(dirname "$deb_file")" && pwd)/$(basename "$deb_file")
+fi
 cd "$(dirname "$0")"
+
+# The Debian package, or the direct install?
+if [ "$deb" = auto ]; then
+    if [ -n "$destdir" ] || [ "$prefix_given" = yes ]; then
+        deb=no
+    elif command -v dpkg-deb >/dev/null && command -v apt-get >/dev/null; then
+        deb=yes
+    else
+        deb=no
+    fi
+fi
+if [ "$deb" = yes ]; then
+    [ -z "$destdir" ] || die "--deb and DESTDIR do not go together (a package installs into the system: --no-deb stages files)"
+    [ "$prefix_given" = no ] || die "the package installs into /usr; --prefix needs --no-deb"
+    [ "$system_sendmail" = no ] && [ "$schedule" = auto ] \
+        || die "--system-sendmail, --systemd, --cron and --no-schedule are for the direct install (--no-deb); the package always installs /usr/sbin/sendmail and both schedules"
+    [ "$packages" = yes ] || die "--no-packages: the package is installed with apt-get; use --no-deb"
+    command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || die "no dpkg-deb or apt-get here: use --no-deb"
+fi
 
 # Final paths (as the installed system sees them); R prepends DESTDIR for the disk.
 sbindir=${prefix%/}/sbin
@@ -135,12 +202,28 @@ record() {
     local file
     file=$(R "$manifest")
     if [ ! -f "$file" ]; then
-        mkdir -p "$(dirname "$file")"
+        make_dirs "$statedir" # records the directories it makes, which creates the file
         chmod 0755 "$(dirname "$file")"
+    fi
+    if [ ! -f "$file" ]; then
         printf '# apus install manifest: written by install.sh, read by install.sh --uninstall\n' >"$file"
         chmod 0644 "$file"
     fi
     grep -qxF -- "$line" "$file" || printf '%s\n' "$line" >>"$file"
+}
+
+# make_dirs DIR: mkdir -p under DESTDIR, recording each directory it creates
+# (parents first) so that --uninstall removes them again when they are empty.
+make_dirs() {
+    local path=$1 d missing=()
+    d=$path
+    while [ -n "$d" ] && [ "$d" != / ] && [ ! -d "$(R "$d")" ]; do
+        missing=("$d" ${missing[@]+"${missing[@]}"})
+        d=$(dirname "$d")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    mkdir -p "$(R "$path")"
+    for d in "${missing[@]}"; do record mkdir "$d"; done
 }
 
 manifest_has() { # kind path
@@ -198,7 +281,7 @@ expected_state() { # MODE GROUP -> what stat should say after own
 put() {
     local src=$1 dest=$2 mode=$3 grp=$4 real
     real=$(R "$dest")
-    mkdir -p "$(dirname "$real")"
+    make_dirs "$(dirname "$dest")"
     if [ -f "$real" ] && [ ! -L "$real" ] && cmp -s "$src" "$real" \
         && [ "$(state "$real")" = "$(expected_state "$mode" "$grp")" ]; then
         say "unchanged $real"
@@ -255,7 +338,7 @@ set_aside() {
 place_link() {
     local path=$1 real
     real=$(R "$path")
-    mkdir -p "$(dirname "$real")"
+    make_dirs "$(dirname "$path")"
     if [ -L "$real" ] && [ "$(readlink "$real")" = "$apus" ]; then
         say "unchanged $real -> $apus"
     else
@@ -313,26 +396,9 @@ build_apus() {
         [ -x "$built" ] || die "--no-build: $built does not exist (run swift build -c release --static-swift-stdlib --product apus)"
         return 0
     fi
-    if ! command -v swift >/dev/null && [ -x /opt/swift/usr/bin/swift ]; then
-        export PATH="/opt/swift/usr/bin:$PATH"
-    fi
-    command -v swift >/dev/null \
-        || die "no Swift toolchain: swift is neither on PATH nor in /opt/swift/usr/bin (install Swift 6.1 or later from https://www.swift.org/install/linux/, or install a built binary with --binary FILE)"
-    # Static Swift runtime (and libstdc++), stripped, without -export-dynamic:
-    # packaging/release-link-flags says why; docs/performance.md what it saves.
-    local link=()
-    mapfile -t link < <(./packaging/release-link-flags)
-    local flags=(-c release --static-swift-stdlib "${link[@]}")
-    local log
-    log=$(mktemp)
-    say "building apus (swift build ${flags[*]} --product apus)"
-    if ! swift build "${flags[@]}" --product apus >"$log" 2>&1; then
-        tail -n 40 "$log" >&2
-        rm -f "$log"
-        die "the build failed (output above)"
-    fi
-    rm -f "$log"
-    built=$(swift build "${flags[@]}" --show-bin-path)/apus
+    # The one release build (Swift from PATH or /opt/swift/usr/bin; static Swift
+    # runtime and libstdc++, stripped): packaging/build-release.
+    built=$(./packaging/build-release | tail -n 1) || die "the build failed (output above)"
     [ -x "$built" ] || die "the build did not produce $built"
     say "built $built"
 }
@@ -350,7 +416,7 @@ install_config() {
         [ "$grp" = "$group" ] || [ "$have_group" != yes ] \
             || say "note: $real has group $grp: apus run by users cannot read it (chgrp $group $config)"
     else
-        mkdir -p "$(dirname "$real")"
+        make_dirs "$(dirname "$config")"
         cp packaging/apus.conf "$real.apus-new"
         own "$real.apus-new" 0640 "$group"
         mv "$real.apus-new" "$real"
@@ -370,7 +436,8 @@ install_queue() {
             say "fixed $real ($(state "$real"))"
         fi
     else
-        mkdir -p "$real"
+        make_dirs "$(dirname "$queuedir")"
+        mkdir "$real"
         own "$real" 2770 "$group"
         say "created $real ($(state "$real"))"
     fi
@@ -457,6 +524,97 @@ do_install() {
     install_schedule
     say "done: edit $config (man 5 apus.conf), check it with 'sendmail -bv', then:"
     say "  printf 'Subject: test\\n\\nhello\\n' | $sbindir/sendmail -v you@example.com"
+    warn_system_sendmail
+}
+
+# The direct install leaves /usr/sbin/sendmail alone unless told: say so when
+# it is then not apus, since cron, mail(1) and PHP call that path.
+warn_system_sendmail() {
+    local path=/usr/sbin/sendmail real target
+    real=$(R "$path")
+    target=$(readlink -f "$real" 2>/dev/null || true)
+    [ -n "$target" ] && [ "$target" = "$(readlink -f "$(R "$apus")")" ] && return 0
+    local what="is missing"
+    if [ -e "$real" ]; then
+        what="is $target"
+        command -v dpkg-query >/dev/null && [ -z "$destdir" ] \
+            && what="$what$(dpkg-query -S "$target" 2>/dev/null | sed -n '1s/^\([^:]*\):.*/ (package \1)/p')"
+    fi
+    say "warning: $real $what, not apus: cron, mail(1), PHP and other programs that run"
+    say "  /usr/sbin/sendmail by its path do not reach apus. Point it at apus with"
+    say "  --system-sendmail, or on Debian install the package instead (./install.sh without --no-deb),"
+    say "  so that apt also stops installing another MTA for them."
+}
+
+# ---- the Debian package -----------------------------------------------------------------
+
+package_state() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | tr -d ' ' || true; }
+
+# Installed packages other than apus that provide mail-transport-agent (apt removes them).
+other_mtas() {
+    dpkg-query -W -f='${Package} ${db:Status-Abbrev} ${Provides}\n' 2>/dev/null \
+        | awk '$1 != "apus" && $2 ~ /^[ih]i/ && /mail-transport-agent/ { print $1 }'
+}
+
+do_deb_install() {
+    if [ -f "$(R "$manifest")" ]; then
+        die "apus is installed directly here ($manifest): run ./install.sh --no-deb --uninstall first, then install the package"
+    fi
+    local mtas
+    mtas=$(other_mtas | tr '\n' ' ')
+    mtas=${mtas% }
+    if [ -n "$mtas" ]; then
+        say "installed now: $mtas, which provides mail-transport-agent like apus; only one can be installed."
+        if [ "$replace_mta" != yes ]; then
+            say "apt-get would remove it to install apus (its configuration and queue stay on disk until it is purged)."
+            die "run ./install.sh --replace-mta to replace $mtas with apus, or --no-deb to install apus beside it"
+        fi
+        say "apt-get removes $mtas now (--replace-mta); its configuration and queue stay until 'apt-get purge $mtas'"
+    fi
+    local file=$deb_file
+    if [ -z "$file" ]; then
+        if [ "$build" = yes ] && ! installed_package libssl-dev; then
+            say "installing libssl-dev (OpenSSL headers, to build; apt-get)"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev >/dev/null
+        fi
+        if [ -z "$binary" ] && [ "$build" = no ]; then
+            binary=$PWD/.build/release/apus
+            [ -x "$binary" ] || die "--no-build: $binary does not exist (run packaging/build-release)"
+        fi
+        file=$(./packaging/build-deb ${binary:+--binary "$binary"} | tail -n 1) || die "building the package failed (output above)"
+    fi
+    [ -f "$file" ] || die "no package file at $file"
+    say "installing $file (apt-get install; pulls in libssl3 and ca-certificates when missing)"
+    # Refresh the package lists only when a dependency must be downloaded.
+    if ! installed_package ca-certificates || ! { installed_package libssl3 || installed_package libssl3t64; }; then
+        apt-get update -qq
+    fi
+    # --reinstall: a rebuild with the same version (uncommitted changes) is installed too.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --reinstall "$file" \
+        || die "apt-get install $file failed (output above)"
+    local target
+    target=$(readlink -f /usr/sbin/sendmail 2>/dev/null || true)
+    [ "$target" = /usr/sbin/apus ] || die "installed, but /usr/sbin/sendmail is $target, not apus"
+    say "installed the package apus $(dpkg-query -W -f='${Version}' apus): /usr/sbin/sendmail is apus; apus-queue.timer (or cron) runs the queue"
+    say "done: edit $config (man 5 apus.conf), check it with 'sendmail -bv', then:"
+    say "  printf 'Subject: test\\n\\nhello\\n' | sendmail -v you@example.com"
+}
+
+do_deb_uninstall() {
+    local verb=remove dependents
+    [ "$purge" = yes ] && verb=purge
+    dependents=$(apt-get -s "$verb" apus 2>/dev/null | awk '($1 == "Remv" || $1 == "Purg") && $2 != "apus" { print $2 }' | tr '\n' ' ')
+    if [ -n "$dependents" ]; then
+        say "apt-get $verb apus also removes ${dependents% } (they need a mail transport agent);"
+        say "  to switch MTA instead, install the other one (apt install postfix, exim4 or msmtp-mta): it replaces apus"
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get "$verb" -y -q apus || die "apt-get $verb apus failed (output above)"
+    if [ "$verb" = remove ]; then
+        say "removed the package apus; kept /etc/apus.conf and the queue /var/spool/apus (./install.sh --purge removes them)"
+    else
+        say "purged the package apus: configuration, queue, log file and the group apus are gone"
+    fi
 }
 
 # ---- uninstall ------------------------------------------------------------------------
@@ -511,30 +669,96 @@ do_uninstall() {
         fi
     done < <(entries backup)
 
-    while IFS= read -r path; do
-        [ -e "$(R "$path")" ] && say "kept $(R "$path") (your settings: remove it yourself)"
-    done < <(entries config)
+    # The delivery log apus wrote (`log PATH` in the configuration), read before
+    # --purge removes the configuration.
+    local logs=()
+    if [ "$purge" = yes ] && [ -f "$(R "$config")" ]; then
+        mapfile -t logs < <(sed -n 's/^[[:blank:]]*log[[:blank:]]\{1,\}"\{0,1\}\(\/[^"]*\)"\{0,1\}[[:blank:]]*$/\1/p' "$(R "$config")")
+    fi
+
+    if [ "$purge" = yes ]; then
+        real=$(R "$config")
+        if [ -e "$real" ] || [ -L "$real" ]; then
+            rm -f "$real"
+            say "removed $real (--purge)"
+        fi
+    else
+        while IFS= read -r path; do
+            [ -e "$(R "$path")" ] && say "kept $(R "$path") (your settings: ./install.sh --purge removes it)"
+        done < <(entries config)
+    fi
 
     while IFS= read -r path; do
         real=$(R "$path")
         [ -d "$real" ] || continue
+        local count
+        count=$(find "$real" -maxdepth 1 -name '*.env' | wc -l)
         if [ -z "$(ls -A "$real")" ]; then
             rmdir "$real"
             say "removed $real (empty)"
+        elif [ "$purge" = yes ]; then
+            rm -rf "$real"
+            say "removed $real (--purge), which still held $count queued message(s): deleted unsent"
         else
-            local count
-            count=$(find "$real" -maxdepth 1 -name '*.env' | wc -l)
-            say "kept $real: $count queued message(s) and their files (run apus -q first to send them, or remove it yourself)"
+            say "kept $real: $count queued message(s) and their files (run apus -q first to send them, or ./install.sh --purge)"
         fi
     done < <(entries queue)
 
+    local log
+    for log in ${logs[@]+"${logs[@]}"}; do
+        real=$(R "$log")
+        # Only a file apus created (group apus), never one another program shares.
+        if [ -f "$real" ] && [ ! -L "$real" ] && [ "$(stat -c %G "$real")" = "$group" ]; then
+            rm -f "$real"
+            say "removed the delivery log $real (--purge)"
+        fi
+    done
+
     if getent group "$group" >/dev/null; then
-        say "kept group $group (files may still belong to it: groupdel $group removes it)"
+        if [ "$purge" = yes ] && [ -n "$(entries group)" ] && is_root; then
+            groupdel "$group"
+            say "removed group $group (--purge; install.sh had created it)"
+        elif [ "$purge" = yes ]; then
+            say "kept group $group (install.sh did not create it)"
+        else
+            say "kept group $group (files may still belong to it: groupdel $group, or ./install.sh --purge)"
+        fi
     fi
     while IFS= read -r path; do rmdir "$(R "$path")" 2>/dev/null || true; done < <(entries dir)
+    local made=()
+    mapfile -t made < <(entries mkdir | LC_ALL=C sort -r)
+    # What --uninstall kept (configuration, queue, the group it made) stays in
+    # the manifest, so that a later --purge can still remove it.
+    local kept=no
+    if [ "$purge" != yes ]; then
+        [ -n "$(entries config)" ] && [ -e "$(R "$config")" ] && kept=yes
+        [ -n "$(entries queue)" ] && [ -d "$(R "$queuedir")" ] && kept=yes
+        [ -n "$(entries group)" ] && getent group "$group" >/dev/null && kept=yes
+    fi
+    if [ "$kept" = yes ]; then
+        awk -F'\t' '/^#/ || $1 == "config" || $1 == "queue" || $1 == "group" || $1 == "mkdir"' "$file" >"$file.new"
+        mv -f "$file.new" "$file"
+        say "kept $file (what was kept, for ./install.sh --purge)"
+        return 0
+    fi
     rm -f "$file"
     rmdir "$(R "$statedir")" 2>/dev/null || true
     say "removed $file"
+    # The directories install.sh created, deepest first, when nothing else is in them.
+    for path in ${made[@]+"${made[@]}"}; do
+        real=$(R "$path")
+        if [ -d "$real" ] && rmdir "$real" 2>/dev/null; then say "removed $real (empty, created by install.sh)"; fi
+    done
 }
 
-if [ "$uninstall" = yes ]; then do_uninstall; else do_install; fi
+if [ "$uninstall" = yes ]; then
+    if [ "$deb" = yes ] && [ -n "$(package_state apus | grep -E '^[a-z][ic]' || true)" ]; then
+        do_deb_uninstall
+    else
+        do_uninstall
+    fi
+elif [ "$deb" = yes ]; then
+    do_deb_install
+else
+    do_install
+fi

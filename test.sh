@@ -12,7 +12,10 @@ packages=(
     sasl2-bin libsasl2-modules libsasl2-modules-db
     msmtp                                   # the baseline the benchmarks compare with
     s-nail bsd-mailx git-email swaks cron   # real clients that pipe into sendmail
-    python3 mandoc time hyperfine
+    libmailtools-perl                       # git send-email needs Mail::Address (only a Recommends)
+    python3 python3-cryptography mandoc time hyperfine   # python3-cryptography: the OAuth2 tests verify RS256
+    dpkg-dev lintian debootstrap            # CI's package stage: build-deb, lintian, test-deb's throwaway root
+    strace                                  # the fault-injection stage (strace -e inject=)
 )
 
 install_packages() {
@@ -32,5 +35,12 @@ install_packages() {
 
 [ "${1:-}" = "--no-install" ] || install_packages
 export PATH="/opt/swift/usr/bin:$PATH"
+
+# The setgid end-to-end tests create the system group `apustest` (as root) when
+# it is missing; if this run created it, remove it again at the end.
+test_group=apustest
+if [ "$(id -u)" -eq 0 ] && ! getent group "$test_group" >/dev/null; then
+    trap 'if getent group "$test_group" >/dev/null; then groupdel "$test_group" && echo "test.sh: removed the group $test_group the tests created"; fi' EXIT
+fi
 swift build --build-tests
 swift test --skip-build

@@ -5,7 +5,7 @@
 // with lld.
 import PackageDescription
 
-let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases", "FuzzCommandReader"]
+let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases", "FuzzMIMEDowngrade", "FuzzTokenJSON", "FuzzHTTPResponse", "FuzzCommandReader"]
 
 let package = Package(
     name: "apus-fuzz",

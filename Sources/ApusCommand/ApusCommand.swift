@@ -156,7 +156,24 @@ public enum ApusCommand {
         let caller = Caller.current()
         return Submission(
             configuration: configuration, submitter: Submitter(login: caller.login, fullName: caller.fullName),
-            trace: try trace(invocation, configuration), queueGroup: queueGroup)
+            trace: try trace(invocation, configuration), queueGroup: queueGroup,
+            recordedConfigurationFile: recordedConfigurationFile(invocation),
+            verbose: invocation.verbose ? { printError($0) } : nil)
+    }
+
+    /// The `-C FILE` a queued message records (delivery.md "Queue"): root's
+    /// only (for others `-C` drops the group, so they cannot queue), made
+    /// absolute, and not when it is the system file.
+    static func recordedConfigurationFile(_ invocation: Invocation) -> String? {
+        guard let file = invocation.configFile, Privileges.callerIsRoot else { return nil }
+        var path = file
+        if !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            guard getcwd(&buffer, buffer.count) != nil else { return nil }
+            let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            path = directory + "/" + path
+        }
+        return path == systemConfiguration ? nil : path
     }
 
     /// The group queue files get: the apus group when running setgid.
@@ -167,18 +184,26 @@ public enum ApusCommand {
     /// `mailq`, `-bp`: the queue in Postfix's format, or JSON lines.
     static func listQueue(_ configuration: Configuration, json: Bool) throws -> ExitStatus {
         let directory = configuration.host.queueDirectory
-        guard (try? FileSystem.exists(directory)) == true else {
-            printOut(json ? "" : "Mail queue is empty\n")
-            return .ok
-        }
         let listing: QueueListing
+        let corrupt: Int
         do {
-            listing = try QueueStore(directory: directory, groupID: nil, faults: .none).list()
+            guard try FileSystem.exists(directory) else {
+                printOut(json ? "" : "Mail queue is empty\n")
+                return .ok
+            }
+            let store = try QueueStore(directory: directory, groupID: nil, faults: .none)
+            listing = try store.list()
+            corrupt = try store.corruptCount()
         } catch {
             throw CommandFailure(.ioError, "cannot read the queue \(directory): \(error.reason)")
         }
-        printOut(json ? MailqListing.json(listing.entries) : MailqListing.text(listing.entries))
+        let now = Int64(time(nil))
+        printOut(json ? MailqListing.json(listing.entries) : MailqListing.text(listing.entries, now: now))
+        // On stderr, so scripts that read the listing keep working; mailq still exits 0.
         for problem in listing.problems { printError("apus: \(problem.description)\n") }
+        if let line = MailqListing.corruptLine(corrupt, directory: directory + "/" + QueueStore.corruptDirectoryName) {
+            printError(line)
+        }
         return .ok
     }
 
@@ -242,7 +267,9 @@ public enum ApusCommand {
         _ configuration: Configuration, _ invocation: Invocation, selection: Invocation.QueueSelection, interval: Int?
     ) throws -> ExitStatus {
         let runner = QueueRunner(
-            configuration: configuration, trace: try trace(invocation, configuration), queueGroup: queueGroup)
+            configuration: configuration, trace: try trace(invocation, configuration), queueGroup: queueGroup,
+            usesRecordedConfigurations: invocation.configFile == nil,
+            verbose: invocation.verbose ? { printError($0) } : nil)
         let choice: QueueRunner.Choice
         switch selection {
         case .due: choice = .due

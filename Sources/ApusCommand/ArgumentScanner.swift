@@ -13,10 +13,14 @@ import ApusDelivery
 ///   visible list, ``ignoredWithValue`` and ``ignoredFlags``, and are accepted
 ///   and ignored.
 public struct ArgumentScanner {
-    /// Options that take a value and are ignored: `-h N`, `-L LABEL`, `-O opt=val`, `-A c|m`, `-d X`, `-p proto`.
-    public static let ignoredWithValue: Set<Character> = ["h", "L", "O", "A", "d", "p"]
-    /// Flags that are ignored: `-G`, `-U`, `-n`, `-m`, `-s`, `-c`, `-x`, `-e`.
-    public static let ignoredFlags: Set<Character> = ["G", "U", "n", "m", "s", "c", "x", "e"]
+    /// Postfix's sendmail getopt string. Every option apus accepts takes a
+    /// value exactly when it takes one here, so `-eq` is `-e` with the value
+    /// `q` and `-ep -i` is `-e p` then `-i`, never `-e -q` or `-e -p -i`.
+    public static let postfixOptions = "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx"
+    /// Options that take a value and are ignored: `-A c|m`, `-e X`, `-h N`, `-L LABEL`, `-O opt=val`, `-p proto`.
+    public static let ignoredWithValue: Set<Character> = ["A", "e", "h", "L", "O", "p"]
+    /// Flags that are ignored: `-c`, `-G`, `-m`, `-n`, `-U`, `-x`.
+    public static let ignoredFlags: Set<Character> = ["c", "G", "m", "n", "U", "x"]
     /// `-b` modes accepted and ignored (they do nothing and exit 0).
     public static let ignoredModes: Set<String> = ["d", "D", "h", "H"]
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import ApusDelivery
 import ApusQueue
 
 /// The `mailq` / `-bp` listing, in Postfix's formats (cli.md "mailq output").
@@ -11,7 +12,7 @@ import ApusQueue
 ///
 ///     -Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------
 ///     4F2A9C01E3B7    1532 Sun Nov 22 14:03:11  cron@host.example.com
-///       (connect to smtp.example.com[203.0.113.5]:587: Connection refused)
+///     (connect to smtp.example.com[203.0.113.5]:587: Connection refused; next attempt Sun Nov 22 14:08:11)
 ///                                              admin@example.com
 ///
 ///     -- 2 Kbytes in 1 Request.
@@ -22,7 +23,9 @@ import ApusQueue
 /// `MAILER-DAEMON` for `<>`). Before each pending recipient comes its delay
 /// reason in parentheses, right-aligned to column 78 like Postfix, printed only
 /// when it differs from the previous recipient's; the recipient line is indented
-/// 41 columns. Control characters in envelope text print as `?`. The footer
+/// 41 columns. The first reason line of a message ends with when it is next
+/// tried (`; next attempt Sat Dec  5 09:00:00`, or `; due now`; alone in the
+/// parentheses before a first attempt). Control characters in envelope text print as `?`. The footer
 /// counts the message sizes in Kbytes, rounded up. Only envelope data is shown,
 /// never a body.
 ///
@@ -39,9 +42,17 @@ public enum MailqListing {
         entries.filter { !$0.envelope.isFinished }
     }
 
+    /// The line about messages moved to `corrupt/` (for stderr), or nil when there are none.
+    public static func corruptLine(_ count: Int, directory: String) -> String? {
+        guard count > 0 else { return nil }
+        return "apus: \(count) corrupt message\(count == 1 ? "" : "s") in \(directory) (see apus(8), QUEUE FILE FORMAT)\n"
+    }
+
     /// The text listing, every line ended by LF.
-    /// - Parameter entries: the queue (``QueueStore/list()`` order: oldest first).
-    public static func text(_ entries: [QueueEntry]) -> String {
+    /// - Parameters:
+    ///   - entries: the queue (``QueueStore/list()`` order: oldest first).
+    ///   - now: the current time, to say which messages are due.
+    public static func text(_ entries: [QueueEntry], now: Int64 = Int64(time(nil))) -> String {
         let shown = listed(entries)
         guard !shown.isEmpty else { return emptyQueue + "\n" }
         var out = header + "\n"
@@ -54,9 +65,13 @@ public enum MailqListing {
             out += pad(entry.id.rawValue, 10) + "  " + leftPad(String(envelope.size), 8) + " "
                 + arrivalText(envelope.arrivalTime) + " " + sender + "\n"
             var previousReason = ""
-            for recipient in envelope.pendingRecipients {
+            let due = nextAttemptText(envelope, now: now)
+            for (index, recipient) in envelope.pendingRecipients.enumerated() {
                 let reason = recipient.lastReply.isEmpty ? envelope.lastError : recipient.lastReply
-                if !reason.isEmpty && reason != previousReason {
+                if index == 0 {
+                    out += "(" + (reason.isEmpty ? "" : printable(reason) + "; ") + due + ")\n"
+                    previousReason = reason
+                } else if !reason.isEmpty && reason != previousReason {
                     out += "(" + printable(reason) + ")" + "\n"
                     previousReason = reason
                 }
@@ -66,6 +81,11 @@ public enum MailqListing {
         let kbytes = (totalBytes + 1023) / 1024
         out += "\n-- \(kbytes) Kbytes in \(shown.count) Request\(shown.count == 1 ? "" : "s").\n"
         return out
+    }
+
+    /// `next attempt Sat Dec  5 09:00:00`, or `due now` once that time has come.
+    static func nextAttemptText(_ envelope: Envelope, now: Int64) -> String {
+        envelope.nextAttempt <= now ? "due now" : "next attempt " + DeliveryLog.localTime(envelope.nextAttempt)
     }
 
     /// The `--json` listing: one object per message with a pending recipient,
@@ -130,15 +150,7 @@ public enum MailqListing {
     /// `asctime(localtime(t))`, English names whatever the locale. The C function
     /// is `localtime_r` (it honours `TZ`).
     public static func arrivalText(_ seconds: Int64) -> String {
-        var time = time_t(seconds)
-        var parts = tm()
-        guard localtime_r(&time, &parts) != nil else { return "??" + String(repeating: " ", count: 18) }
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        let day = days[Int(parts.tm_wday).clamped(0, 6)]
-        let month = months[Int(parts.tm_mon).clamped(0, 11)]
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(day) \(month) \(leftPad(String(parts.tm_mday), 2)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) "
+        DeliveryLog.localTime(seconds) + " "
     }
 
     /// `text` with control characters (below 0x20, 0x7F) replaced by `?` (Postfix `printable`).
@@ -157,8 +169,4 @@ public enum MailqListing {
     static func leftPad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
     }
-}
-
-extension Int {
-    fileprivate func clamped(_ low: Int, _ high: Int) -> Int { Swift.min(Swift.max(self, low), high) }
 }

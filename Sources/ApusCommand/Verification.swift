@@ -2,6 +2,7 @@ import ApusConfig
 import ApusDelivery
 import ApusSMTP
 import ApusTransport
+import Glibc
 
 /// `-bv`: checks the configuration and the relay — connect, TLS and AUTH as
 /// configured — prints what the server offers, and sends nothing. When it
@@ -24,9 +25,28 @@ struct Verification {
         say("configuration: \(configuration.file ?? "(built-in defaults)")")
         say("account: \(account.name); relay \(relays); tls \(account.tls.rawValue); auth \(authText(account))")
         if !account.tlsVerify { say("warning: tls_verify is off: the relay's certificate is not checked") }
+        if !Self.isFullyQualified(account.domain) {
+            say(
+                "warning: domain \(account.domain) is not fully qualified: relays refuse senders like root@\(account.domain); set domain to a name with a dot (e.g. the host's DNS name)"
+            )
+        }
+        // A port that keeps silent where a greeting is due may want implicit
+        // TLS: find out in a few seconds rather than after the whole timeout.
+        if account.tls != .implicit, Self.probeSeconds < Double(account.timeout), plainBanner(account.relay) == nil,
+            speaksTLSRightAway(account.relay)
+        {
+            throw CommandFailure(
+                .unavailable,
+                "relay not usable: \(account.relay) sent no greeting within \(Int(Self.probeSeconds)) seconds",
+                details: ["hint: \(account.relay) expects TLS at once (implicit TLS, RFC 8314): set tls on"])
+        }
         let relay: RelaySession
         do {
-            relay = try RelayConnector(account: account, trace: trace).open()
+            var connector = RelayConnector(
+                account: account, trace: trace, tokenCacheDirectory: configuration.host.queueDirectory,
+                tokenCacheGroup: ApusCommand.queueGroup)
+            connector.freshToken = true
+            relay = try connector.open()
         } catch {
             var details: [String] = []
             if let hint = diagnose(error, account: account) { details.append("hint: \(hint)") }
@@ -42,14 +62,28 @@ struct Verification {
         } else {
             say("tls: none (plain text)")
         }
+        if let oauth2 = account.oauth2, let token = relay.oauth2Token {
+            say("oauth2: token from \(oauth2.tokenURL) (grant \(oauth2.grant.rawValue)), expires \(utcTime(token.expiresAt))")
+        }
         if case .off = account.authentication {
             say("auth: not used")
         } else {
             say("auth: accepted for \(account.user ?? "")")
         }
         say("server offers:")
-        for line in relay.session.ehloLines.dropFirst() { say("  \(line)") }
+        // A bare "250 " line adds nothing to the list.
+        for line in relay.session.ehloLines.dropFirst() where !line.allSatisfy(\.isWhitespace) { say("  \(line)") }
         return .ok
+    }
+
+    /// How long the probes wait for a greeting or a TLS handshake.
+    static let probeSeconds = 3.0
+
+    /// Whether `domain` has a dot between non-empty labels (or is an address literal).
+    static func isFullyQualified(_ domain: String) -> Bool {
+        if domain.hasPrefix("[") { return true }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
     }
 
     func authText(_ account: Account) -> String {
@@ -58,6 +92,16 @@ struct Verification {
         case .automatic: return "on (user \(account.user ?? "?"))"
         case .mechanism(let m): return "\(m.rawValue) (user \(account.user ?? "?"))"
         }
+    }
+
+    /// "2026-12-05 10:00:00 UTC". The C function is `gmtime_r`.
+    func utcTime(_ seconds: Int64) -> String {
+        var clock = time_t(seconds)
+        var parts = tm()
+        guard gmtime_r(&clock, &parts) != nil else { return "at \(seconds)" }
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) UTC"
     }
 
     func hex(_ byte: UInt8) -> String {
@@ -69,8 +113,27 @@ struct Verification {
     func diagnose(_ failure: RelayFailure, account: Account) -> String? {
         let relay = account.relay
         let text = failure.message
+        if let oauth2 = account.oauth2, text.hasPrefix("OAuth2 token endpoint") {
+            if text.contains(" refused: invalid_client") || text.contains(" refused: unauthorized_client") {
+                return "the endpoint does not accept the client: check oauth2_client_id and its secret or key"
+            }
+            if text.contains(" refused: invalid_grant") {
+                switch oauth2.grant {
+                case .refreshToken: return "the refresh token is no longer valid: put a new one in oauth2_refresh_token_file"
+                case .jwtBearer: return "the assertion was refused: check oauth2_private_key_file, oauth2_client_id and oauth2_subject (domain-wide delegation)"
+                case .clientCredentials: return "the grant was refused: check oauth2_client_id and its secret"
+                }
+            }
+            if text.contains(" refused: invalid_scope") { return "check oauth2_scope" }
+            if text.contains(" refused: ") { return "the token endpoint refused the request: check the oauth2_ settings" }
+            return "check oauth2_token_url and that the endpoint is reachable (its certificate is verified; tls_trust_file applies)"
+        }
         if text.contains("offers no AUTH mechanism") && account.tls == .off {
             return "the relay offers AUTH only after STARTTLS: set tls starttls"
+        }
+        if let error = failure.underlying, error.kind == .authenticationFailed, error.reply?.code == 535 {
+            return
+                "the relay refused the credentials (535): check user (\(account.user ?? "not set")) and the password setting (\(account.password))"
         }
         if let tlsFailure = failure.underlying?.underlying, case .tls(let detail) = tlsFailure,
             detail.kind == .nameMismatch
@@ -96,7 +159,7 @@ struct Verification {
     /// The first line a relay sends on a plain connection, if any within 3 s.
     func plainBanner(_ relay: Relay) -> String? {
         guard let address = try? ServerAddress(host: relay.host, port: UInt16(relay.port)),
-            let stream = try? TCPStream.connect(to: address, timeout: 3)
+            let stream = try? TCPStream.connect(to: address, timeout: Self.probeSeconds)
         else { return nil }
         defer { stream.close() }
         var buffer = [UInt8](repeating: 0, count: 512)
@@ -107,7 +170,7 @@ struct Verification {
     /// Whether a relay stays silent on a plain connection but completes a TLS handshake.
     func speaksTLSRightAway(_ relay: Relay) -> Bool {
         guard let address = try? ServerAddress(host: relay.host, port: UInt16(relay.port)),
-            let stream = try? TCPStream.connect(to: address, timeout: 3)
+            let stream = try? TCPStream.connect(to: address, timeout: Self.probeSeconds)
         else { return false }
         var configuration = TLSConfiguration(serverName: relay.host)
         configuration.verify = false

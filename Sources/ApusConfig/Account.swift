@@ -66,6 +66,10 @@ public struct Account: Equatable, Sendable {
     /// The default `recipient_limit`.
     public static let defaultRecipientLimit = 1000
 
+    /// The `oauth2_*` settings when `oauth2_token_url` is set: the token for
+    /// XOAUTH2/OAUTHBEARER comes from that endpoint instead of ``password``.
+    public var oauth2: OAuth2Settings? = nil
+
     /// Whether ``from`` is a pattern (holds `*` or `?`) rather than an address.
     public var fromIsPattern: Bool {
         guard let from else { return false }
@@ -132,6 +136,7 @@ extension Account: CustomStringConvertible {
         lines.append("eight_bit \(eightBit.rawValue)")
         lines.append("message_size_limit \(messageSizeLimit)")
         lines.append("recipient_limit \(recipientLimit)")
+        if let oauth2 { lines += oauth2.descriptionLines }
         return lines.joined(separator: "\n")
     }
 }

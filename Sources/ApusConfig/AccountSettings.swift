@@ -34,17 +34,19 @@ struct AccountSettings: Sendable {
     var eightBit: EightBitPolicy?
     var messageSizeLimit: Int?
     var recipientLimit: Int?
+    /// The `oauth2_*` lines.
+    var oauth2 = OAuth2Lines()
 
     /// Every key an account (or the defaults) may set, for error messages and tests.
-    static let keys: Set<String> = [
+    static let keys: Set<String> = Set<String>([
         "host", "port", "fallback", "tls", "tls_verify", "tls_trust_file", "tls_fingerprint", "tls_cert_file",
         "tls_key_file", "tls_min_version", "auth", "user", "password", "passwordeval", "password_file", "from",
         "domain", "default_domain", "aliases", "from_header", "allow_from_override", "timeout", "dsn_notify",
         "dsn_return", "eight_bit", "message_size_limit", "recipient_limit",
-    ]
+    ]).union(OAuth2Lines.keys)
 
     /// The keys whose values are secret and never quoted back.
-    static let secretKeys: Set<String> = ["password", "passwordeval"]
+    static let secretKeys: Set<String> = ["password", "passwordeval", "oauth2_client_secret"]
 
     /// A section starting afresh from `inherited`.
     init(inheriting inherited: AccountSettings) {
@@ -97,6 +99,7 @@ struct AccountSettings: Sendable {
         case "eight_bit": eightBit = try ValueParsing.choice(value, EightBitPolicy.self)
         case "message_size_limit": messageSizeLimit = try ValueParsing.byteSize(value)
         case "recipient_limit": recipientLimit = try ValueParsing.count(value)
+        case _ where OAuth2Lines.keys.contains(key): try oauth2.apply(key: key, value: value, clears: clears)
         default: preconditionFailure("apply called with a key not in AccountSettings.keys: \(key)")
         }
     }
@@ -111,7 +114,8 @@ struct AccountSettings: Sendable {
         let tls = self.tls ?? (isLoopbackHost(host) ? .off : .startTLS)
         let port = self.port ?? tls.defaultPort
         let user = self.user.flatMap { $0.isEmpty ? nil : $0 }
-        let authentication = self.authentication ?? (user == nil ? .off : .automatic)
+        let oauth2 = try self.oauth2.resolve(authentication: self.authentication, password: password)
+        let authentication = oauth2?.1 ?? self.authentication ?? (user == nil ? .off : .automatic)
         if authentication != .off && user == nil {
             throw ValueError("'auth' is on but no 'user' is set")
         }
@@ -147,6 +151,7 @@ struct AccountSettings: Sendable {
             dsnReturn: dsnReturn ?? nil,
             eightBit: eightBit ?? .convert,
             messageSizeLimit: messageSizeLimit ?? Account.defaultMessageSizeLimit,
-            recipientLimit: recipientLimit ?? Account.defaultRecipientLimit)
+            recipientLimit: recipientLimit ?? Account.defaultRecipientLimit,
+            oauth2: oauth2?.0)
     }
 }

@@ -63,7 +63,7 @@ private struct ConfigParser {
                 throw self.error(.badValue, line, "bad value for '\(key)': \(error.message)")
             }
         case _ where AccountSettings.keys.contains(key):
-            if key == "password" && !line.value.isEmpty { holdsPassword = true }
+            if (key == "password" || key == "oauth2_client_secret") && !line.value.isEmpty { holdsPassword = true }
             do {
                 switch section {
                 case .defaults: try defaults.apply(key: key, value: line.value, wasQuoted: line.wasQuoted)
@@ -85,7 +85,8 @@ private struct ConfigParser {
         default:
             let known = AccountSettings.keys.contains(key.lowercased()) || HostSettings.keys.contains(key.lowercased())
                 || ["account", "defaults"].contains(key.lowercased())
-            throw error(.unknownKey, line, "unknown key \(quoted(key))" + (known ? " (keys are lower case)" : ""))
+            let hint = known ? " (keys are lower case)" : nearestKey(to: key).map { " (did you mean '\($0)'?)" } ?? ""
+            throw error(.unknownKey, line, "unknown key \(quoted(key))" + hint)
         }
     }
 

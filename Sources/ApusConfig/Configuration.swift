@@ -37,8 +37,9 @@ public struct Configuration: Equatable, Sendable {
     /// The account used when no `from` pattern chooses one: the one named by
     /// `account default : NAME`, else the first.
     public var defaultAccount: Account
-    /// Whether any line sets `password` (a secret written in the file itself;
-    /// `password_file` and `passwordeval` do not count).
+    /// Whether any line sets `password` or `oauth2_client_secret` (a secret
+    /// written in the file itself; `password_file`, `passwordeval` and
+    /// `oauth2_client_secret_file` do not count).
     public var holdsPassword: Bool
     /// `st_mode` of the file as read (from `fstat` on the descriptor read), or `nil`.
     public var fileMode: UInt32?

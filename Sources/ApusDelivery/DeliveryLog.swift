@@ -5,9 +5,10 @@ import Glibc
 /// (delivery.md "Logging"), to syslog facility mail, to a file, or nowhere:
 ///
 ///     4F2A9C01E3: from=<a@x>, to=<b@y>, relay=smtp.example.com[203.0.113.5]:587,
-///         delay=0.42, tls=TLSv1.3, status=sent (250 2.0.0 Ok: queued as ABC)
+///         delay=0.42, tls=TLSv1.3, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as ABC)
 ///
-/// (one line; wrapped here). `relay=none` when no connection was made. Lines
+/// (one line; wrapped here). `relay=none` when no connection was made;
+/// reasons in Postfix's words (``PostfixWording``). Lines
 /// never hold passwords or tokens: only envelope addresses and server replies.
 public struct DeliveryLog: Sendable {
     /// Where lines go.
@@ -48,6 +49,9 @@ public struct DeliveryLog: Sendable {
         public var status: Status
         /// The server's reply or the local reason, one line.
         public var reason: String
+        /// The RFC 3463 status (`dsn=` field); nil: taken from the reply in
+        /// `reason`, else from the status (2.0.0, 4.0.0, 5.0.0).
+        public var dsn: String? = nil
 
         /// Creates an entry.
         public init(
@@ -69,6 +73,7 @@ public struct DeliveryLog: Sendable {
             var text = "\(queueID): from=<\(sender)>, to=<\(recipient)>, relay=\(relay ?? "none"), delay="
             text += DeliveryLog.formatDelay(delay)
             if let tls { text += ", tls=\(tls)" }
+            text += ", dsn=\(dsn ?? PostfixWording.dsn(reason: reason, status: status))"
             text += ", status=\(status.rawValue) (\(DeliveryLog.oneLine(reason)))"
             return text
         }
@@ -81,34 +86,55 @@ public struct DeliveryLog: Sendable {
     public init(destination: Destination) { self.destination = destination }
 
     /// Writes the entries. A log that cannot be written never fails a
-    /// delivery: the error is returned for the caller to mention under `-v`.
+    /// delivery: when the `log` file cannot be opened or written, the lines go
+    /// to syslog instead, after a warning naming the failure, and the error is
+    /// returned for the caller to print under `-v`.
     @discardableResult
     public func record(_ entries: [Entry]) -> Errno? {
         guard !entries.isEmpty else { return nil }
+        return write(entries.map { ($0.line, DeliveryLog.level($0.status)) })
+    }
+
+    /// Logs a warning about the queue (a storage failure, a message moved to
+    /// `corrupt/`, swept leftovers), as Postfix's `warning:` lines.
+    /// - Returns: the log file's error, as ``record(_:)``.
+    @discardableResult
+    public func warning(_ text: String) -> Errno? {
+        write([("warning: " + DeliveryLog.oneLine(text), LOG_WARNING)])
+    }
+
+    static func level(_ status: Status) -> Int32 {
+        status == .sent ? LOG_INFO : (status == .deferred ? LOG_NOTICE : LOG_WARNING)
+    }
+
+    func write(_ lines: [(text: String, level: Int32)]) -> Errno? {
         switch destination {
         case .off:
             return nil
         case .syslog:
-            openlog("apus", LOG_PID, LOG_MAIL)
-            for entry in entries {
-                let level = entry.status == .sent ? LOG_INFO : (entry.status == .deferred ? LOG_NOTICE : LOG_WARNING)
-                entry.line.withCString { text in withVaList([text]) { vsyslog(level, "%s", $0) } }
-            }
-            closelog()
+            DeliveryLog.syslogLines(lines)
             return nil
         case .file(let path):
             var text = ""
-            for entry in entries { text += DeliveryLog.timestamp() + " " + entry.line + "\n" }
+            for line in lines { text += DeliveryLog.timestamp() + " " + line.text + "\n" }
             do {
                 let fd = try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, mode: 0o640)
-                return try fd.closeAfter { () throws(Errno) -> Errno? in
-                    try fd.writeAll(Array(text.utf8))
-                    return nil
-                }
+                try fd.closeAfter { () throws(Errno) in try fd.writeAll(Array(text.utf8)) }
+                return nil
             } catch {
+                // Keep the lines: syslog, with the reason first.
+                DeliveryLog.syslogLines([("warning: cannot write the log \(path): \(error.reason)", LOG_WARNING)] + lines)
                 return error
             }
         }
+    }
+
+    static func syslogLines(_ lines: [(text: String, level: Int32)]) {
+        openlog("apus", LOG_PID, LOG_MAIL)
+        for line in lines {
+            line.text.withCString { text in withVaList([text]) { vsyslog(line.level, "%s", $0) } }
+        }
+        closelog()
     }
 
     /// `0.42`, `12`, like Postfix (two decimals under ten seconds).
@@ -122,6 +148,22 @@ public struct DeliveryLog: Sendable {
     /// The reason on one line: CR, LF and other controls become spaces.
     static func oneLine(_ text: String) -> String {
         String(decoding: text.utf8.map { $0 < 0x20 || $0 == 0x7F ? 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// `Sat Dec  5 09:00:00`: the first 19 characters of `asctime` in local time
+    /// (English names whatever the locale), as `mailq` shows times. The C
+    /// function is `localtime_r` (it honours `TZ`).
+    public static func localTime(_ seconds: Int64) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        guard localtime_r(&time, &parts) != nil else { return "??" + String(repeating: " ", count: 17) }
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let day = days[min(max(Int(parts.tm_wday), 0), 6)]
+        let month = months[min(max(Int(parts.tm_mon), 0), 11)]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let date = parts.tm_mday < 10 ? " \(parts.tm_mday)" : "\(parts.tm_mday)"
+        return "\(day) \(month) \(date) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
     }
 
     /// `Nov 23 14:03:11`, syslog's time stamp in local time, for log files.

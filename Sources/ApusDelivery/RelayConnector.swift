@@ -1,6 +1,13 @@
 import ApusConfig
+import ApusOAuth
 import ApusSMTP
 import ApusTransport
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// An SMTP session to an account's relay, greeted, encrypted and
 /// authenticated as the account says, ready for transactions.
@@ -11,6 +18,8 @@ public final class RelaySession {
     public let relay: String
     /// The relay as configured (`host:port`), for messages.
     public let configured: Relay
+    /// With OAuth2: when the token used expires (Unix seconds), and whether it came from the cache.
+    public internal(set) var oauth2Token: (expiresAt: Int64, fromCache: Bool)?
 
     init(session: SMTPSession, relay: String, configured: Relay) {
         self.session = session
@@ -51,15 +60,35 @@ public struct RelayConnector {
     public var account: Account
     /// Where the SMTP dialogue goes (`-v`, `-X`), or nil.
     public var trace: SMTPTrace?
+    /// The queue directory, where OAuth2 tokens are cached (nil: no cache).
+    public var tokenCacheDirectory: String?
+    /// The group of cached token files (the apus group when setgid), or nil.
+    public var tokenCacheGroup: gid_t?
+    /// With OAuth2: ask the endpoint for a new token even when a cached one is
+    /// still good (`-bv`, which checks the credentials).
+    public var freshToken = false
+    /// The OAuth2 token of this connector's sessions (fetched once, refreshed once).
+    private let oauth = OAuthState()
 
-    /// A connector for `account`.
-    public init(account: Account, trace: SMTPTrace?) {
+    /// A connector for `account`; with OAuth2, tokens are cached in
+    /// `tokenCacheDirectory` (the queue directory) with group `tokenCacheGroup`.
+    public init(account: Account, trace: SMTPTrace?, tokenCacheDirectory: String? = nil, tokenCacheGroup: gid_t? = nil) {
         self.account = account
         self.trace = trace
+        self.tokenCacheDirectory = tokenCacheDirectory
+        self.tokenCacheGroup = tokenCacheGroup
     }
 
     /// Connects to the first relay that works. Throws the last ``RelayFailure``.
+    ///
+    /// With OAuth2 (``Account/oauth2``) the token is had first (from the cache
+    /// or the endpoint); an endpoint that cannot be reached or refuses is a
+    /// temporary failure naming the endpoint or the OAuth error (`relay` nil),
+    /// a secret file that cannot be read a local one.
     public func open() throws(RelayFailure) -> RelaySession {
+        if account.oauth2 != nil && account.authentication != .off && oauth.token == nil {
+            oauth.token = try oauthToken(refresh: freshToken)
+        }
         var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
         for relay in [account.relay] + account.fallbacks {
             do {
@@ -118,7 +147,9 @@ public struct RelayConnector {
                 _ = try opened.startTLS(configuration: tlsConfiguration(host: relay.host))
             }
             try authenticate(opened, peer: peer)
-            return RelaySession(session: opened, relay: peer, configured: relay)
+            let result = RelaySession(session: opened, relay: peer, configured: relay)
+            if let token = oauth.token { result.oauth2Token = (token.expiresAt, token.fromCache) }
+            return result
         } catch let failure as RelayFailure {
             session?.close()
             stream.close()
@@ -126,7 +157,7 @@ public struct RelayConnector {
         } catch let error as SMTPError {
             session?.close()
             stream.close()
-            throw RelayFailure(message: "\(peer): \(error.description)", relay: peer, underlying: error)
+            throw RelayFailure(message: PostfixWording.reason(for: error, relay: peer), relay: peer, underlying: error)
         } catch {
             session?.close()
             stream.close()
@@ -160,6 +191,10 @@ public struct RelayConnector {
         guard let user = account.user else {
             throw RelayFailure(message: "auth is on but no user is configured", relay: peer)
         }
+        if account.oauth2 != nil && mechanism.usesToken {
+            try authenticateWithToken(session, mechanism: mechanism, user: user)
+            return
+        }
         let secret: String
         do {
             guard let found = try account.retrievePassword(timeout: Double(account.timeout)) else {
@@ -174,4 +209,52 @@ public struct RelayConnector {
         let client = try mechanism.client(user: user, secret: secret, host: account.relay.host, port: account.relay.port)
         _ = try session.authenticate(client)
     }
+
+    /// The OAuth2 client for this account.
+    private func oauthClient(_ settings: OAuth2Settings) -> OAuth2Client {
+        let trace = self.trace
+        return OAuth2Client(
+            settings: settings, user: account.user ?? "", trustFile: account.tlsTrustFile,
+            timeout: Double(account.timeout), cacheDirectory: tokenCacheDirectory, cacheGroup: tokenCacheGroup,
+            note: trace.map { trace in { @Sendable text in trace.record(.note, text) } })
+    }
+
+    /// A token for the account, as a ``RelayFailure`` when none can be had.
+    private func oauthToken(refresh: Bool) throws(RelayFailure) -> OAuth2Token {
+        guard let settings = account.oauth2 else {
+            throw RelayFailure(message: "no OAuth2 settings", relay: nil, isLocal: true)
+        }
+        do {
+            return try oauthClient(settings).token(refresh: refresh)
+        } catch {
+            throw RelayFailure(message: error.message, relay: nil, isLocal: error.isLocal)
+        }
+    }
+
+    /// AUTH with the account's OAuth2 token; when the server refuses it (535
+    /// after XOAUTH2's or OAUTHBEARER's JSON challenge), one fresh token from
+    /// the endpoint and one more AUTH on the same session.
+    private func authenticateWithToken(_ session: SMTPSession, mechanism: SASLMechanism, user: String) throws {
+        let token: OAuth2Token
+        if let current = oauth.token { token = current } else { token = try oauthToken(refresh: false) }
+        oauth.token = token
+        let host = account.relay.host
+        let port = account.relay.port
+        do {
+            _ = try session.authenticate(try mechanism.client(user: user, secret: token.accessToken, host: host, port: port))
+        } catch let error as SMTPError where error.kind == .authenticationFailed && !oauth.refreshed {
+            oauth.refreshed = true
+            trace?.record(.note, "oauth2: the server refused the token; getting a new one and trying AUTH once more")
+            let fresh = try oauthToken(refresh: true)
+            oauth.token = fresh
+            _ = try session.authenticate(try mechanism.client(user: user, secret: fresh.accessToken, host: host, port: port))
+        }
+    }
+}
+
+/// The token a ``RelayConnector`` uses, shared by its sessions (a class, so
+/// the connector stays a value that `open()` can be called on).
+private final class OAuthState {
+    var token: OAuth2Token?
+    var refreshed = false
 }

@@ -86,7 +86,8 @@ public final class Spool {
     }
 
     /// An unnamed file in `directory` (`O_TMPFILE`), or — where the file system
-    /// lacks it — a named one removed at once.
+    /// lacks it — a named one (`.apus-spool-XXXXXX`) removed at once; one left by
+    /// a process killed in between is swept by a queue run after a day.
     static func openTemporary(in directory: String) throws -> FileDescriptor {
         let unnamed = apus_open_tmpfile(directory, O_RDWR | O_CLOEXEC, 0o600)
         if unnamed >= 0 { return FileDescriptor(rawValue: unnamed) }
@@ -94,6 +95,8 @@ public final class Spool {
         let fd = try template.withUnsafeMutableBufferPointer { p in
             try systemCall("mkstemp", directory) { mkstemp(p.baseAddress!) }
         }
+        // A failed unlink leaves a named file nobody reads: queue runs sweep
+        // `.apus-spool-*` files after a day (QueueStore.sweep), so go on.
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         return FileDescriptor(rawValue: fd)
     }

@@ -65,13 +65,31 @@ public struct Submission {
     public var trace: SMTPTrace?
     /// The group queue files get (the apus group when setgid), or nil.
     public var queueGroup: gid_t?
+    /// The `-C FILE` of a root caller, recorded in the envelope of a queued
+    /// message so that runs retry it with that file; nil otherwise.
+    public var recordedConfigurationFile: String?
+    /// `-v`: where warnings go (stderr), or nil.
+    public var verbose: ((String) -> Void)?
 
     /// Creates a submission context.
-    public init(configuration: Configuration, submitter: Submitter, trace: SMTPTrace?, queueGroup: gid_t?) {
+    public init(
+        configuration: Configuration, submitter: Submitter, trace: SMTPTrace?, queueGroup: gid_t?,
+        recordedConfigurationFile: String? = nil, verbose: ((String) -> Void)? = nil
+    ) {
         self.configuration = configuration
         self.submitter = submitter
         self.trace = trace
         self.queueGroup = queueGroup
+        self.recordedConfigurationFile = recordedConfigurationFile
+        self.verbose = verbose
+    }
+
+    /// Writes delivery log lines; a log file that cannot be written sent them
+    /// to syslog instead (``DeliveryLog/record(_:)``), which `-v` mentions.
+    func record(_ log: DeliveryLog, _ entries: [DeliveryLog.Entry]) {
+        if let error = log.record(entries) {
+            verbose?("apus: warning: cannot write the log: \(error); its lines went to syslog\n")
+        }
     }
 
     /// Reads the message from `input` and submits it.
@@ -236,9 +254,11 @@ public struct Submission {
         var headers = received.headers
         do {
             let fullName = request.fullName ?? (submitter.fullName.isEmpty ? nil : submitter.fullName)
-            let changes = HeaderChanges(
+            var changes = HeaderChanges(
                 fromMode: Self.fromMode(account.fromHeader), sender: senderAddress, fullName: fullName,
                 date: MessageDate.now(), messageID: try MessageID.generate(domain: account.domain))
+            changes.senderDomain = Array(account.domain.utf8)
+            changes.recipientDomain = Array(account.defaultDomain.utf8)
             try changes.apply(to: &headers)
         } catch {
             throw CommandFailure(.dataError, "cannot fix the headers: \(error)")
@@ -252,15 +272,24 @@ public struct Submission {
 
         let sender = String(decoding: senderAddress.mailbox?.addrSpec ?? [], as: UTF8.self)
         let notify = Self.notify(request.dsnNotify, account: account)
+        // A user who asked for DSN (NOTIFY, RET or ENVID) gets ORCPT on every
+        // RCPT too (sent only when the server offers DSN).
+        let askedForDSN =
+            notify.text != nil || request.dsnReturn != nil || account.dsnReturn != nil || request.envelopeID != nil
         let recipients = mailboxes.map { mailbox in
-            SMTPRecipient(String(decoding: mailbox.addrSpec, as: UTF8.self), notify: notify.smtp)
+            let address = String(decoding: mailbox.addrSpec, as: UTF8.self)
+            return SMTPRecipient(address, notify: notify.smtp, originalRecipient: askedForDSN ? address : nil)
         }
         var envelope = Envelope(
             sender: sender,
-            recipients: recipients.map { QueueRecipient(address: $0.address, notify: notify.text) },
+            recipients: recipients.map {
+                QueueRecipient(
+                    address: $0.address, notify: notify.text,
+                    originalRecipient: $0.originalRecipient.map { "rfc822;" + $0 })
+            },
             account: account.name, arrivalTime: arrival,
             dsnReturn: request.dsnReturn ?? account.dsnReturn?.rawValue, dsnEnvelopeID: request.envelopeID,
-            bodyType: request.bodyType)
+            bodyType: request.bodyType, configurationFile: recordedConfigurationFile)
         guard envelope.fitsInFile else {
             let failure = CommandFailure(
                 .usage,
@@ -272,34 +301,62 @@ public struct Submission {
         let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
         let localID = (try? QueueID.random().rawValue) ?? "NOQUEUE"
 
-        // Deliver now.
-        let relay: RelaySession
-        do {
-            relay = try RelayConnector(account: account, trace: trace).open()
-        } catch {
-            if error.isLocal { throw CommandFailure(.osError, error.message) }
+        // Deliver now: the relay, then each fallback while the attempt fails
+        // temporarily (connection, greeting, TLS, AUTH, and also a 4xx to
+        // MAIL, to every RCPT or after the data).
+        let connector = RelayConnector(
+            account: account, trace: trace, tokenCacheDirectory: configuration.host.queueDirectory,
+            tokenCacheGroup: queueGroup)
+        let relays = [account.relay] + account.fallbacks
+        var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
+        var lastRefusal: (error: SMTPError, relay: RelaySession)? = nil
+        var delivered: (relay: RelaySession, result: SMTPSendResult)? = nil
+        for (index, configured) in relays.enumerated() {
+            let isLast = index == relays.count - 1
+            let relay: RelaySession
+            do {
+                relay = try connector.open(configured)
+            } catch {
+                if error.isLocal { throw CommandFailure(.osError, error.message) }
+                lastFailure = error
+                lastRefusal = nil
+                continue
+            }
+            do {
+                let result = try Transmission.send(
+                    message, sender: sender, recipients: recipients,
+                    dsnReturn: Self.dsnReturn(envelope.dsnReturn), envelopeID: request.envelopeID,
+                    bodyType: request.bodyType, eightBit: account.eightBit, over: relay,
+                    policy: .abortIfAnyPermanent, quitAfter: true)
+                relay.session.close()
+                delivered = (relay, result)
+                break
+            } catch let error as Transmission.Unsendable {
+                // A local refusal: nothing was sent; end the session politely and log it.
+                relay.session.quitWithoutWaiting()
+                logRefusal(error.message, dsn: error.dsn, envelope: envelope, relay: relay, log: log, localID: localID)
+                throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
+            } catch let error as SMTPError {
+                if error.kind == .messageTooLarge { relay.session.quitWithoutWaiting() } else { relay.session.close() }
+                if error.isTransient && !isLast {
+                    lastRefusal = (error, relay)
+                    continue
+                }
+                return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
+            } catch {
+                relay.session.close()
+                lastFailure = RelayFailure(message: "\(relay.relay): \(error)", relay: relay.relay)
+                lastRefusal = nil
+            }
+        }
+        guard let (relay, result) = delivered else {
+            if let (error, relay) = lastRefusal {
+                return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
+            }
             return try queue(
-                message, envelope: envelope, reason: error.message, relay: error.relay, log: log,
-                protocolError: error.underlying?.kind == .protocolViolation)
+                message, envelope: envelope, reason: lastFailure.message, relay: lastFailure.relay, log: log,
+                protocolError: lastFailure.underlying?.kind == .protocolViolation)
         }
-        let result: SMTPSendResult
-        do {
-            result = try Transmission.send(
-                message, sender: sender, recipients: recipients,
-                dsnReturn: Self.dsnReturn(envelope.dsnReturn), envelopeID: request.envelopeID,
-                bodyType: request.bodyType, eightBit: account.eightBit, over: relay,
-                policy: .abortIfAnyPermanent, quitAfter: true)
-        } catch let error as Transmission.Unsendable {
-            relay.session.close()
-            throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
-        } catch let error as SMTPError {
-            relay.session.close()
-            return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
-        } catch {
-            relay.session.close()
-            return try queue(message, envelope: envelope, reason: "\(error)", relay: relay.relay, log: log)
-        }
-        relay.session.close()
 
         // Sent to some or all.
         let delay = Double(Int64(time(nil)) - arrival)
@@ -308,7 +365,10 @@ public struct Submission {
         for outcome in result.recipients {
             let address = outcome.recipient
             guard let index = indexOf[address] else { continue }
-            envelope.recipients[index].lastReply = outcome.finalReply.description
+            envelope.recipients[index].lastReply =
+                outcome.isAccepted
+                ? outcome.finalReply.description
+                : PostfixWording.said(outcome.finalReply, relay: relay.relay, command: "RCPT TO")
             if outcome.isAccepted {
                 envelope.recipients[index].state = .sent
                 entries.append(
@@ -316,12 +376,15 @@ public struct Submission {
             }
         }
         if envelope.pendingRecipients.isEmpty {
-            log.record(entries)
+            record(log, entries)
             return SubmissionReport(id: localID, notices: [])
         }
         let deferred = envelope.pendingRecipients.map { "<\($0.address)>: \($0.lastReply)" }.joined(separator: ", ")
-        log.record(entries)
-        return try queue(message, envelope: envelope, reason: deferred, relay: relay.relay, log: log)
+        // The sent lines are logged with the queue id of the rest, so every
+        // line of this submission carries the same id.
+        return try queue(
+            message, envelope: envelope, reason: deferred, relay: relay.relay, tls: relay.tlsVersion, log: log,
+            alsoLogging: entries)
     }
 
     /// Logs a local refusal (size or recipient limit, a NUL): one line naming
@@ -345,15 +408,19 @@ public struct Submission {
     ) throws(CommandFailure) -> SubmissionReport {
         let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
         if error.kind == .messageTooLarge {
+            logRefusal(error.message, dsn: "5.3.4", envelope: envelope, relay: relay, log: log, localID: localID)
             throw CommandFailure(.dataError, "message too large for \(relay.relay): \(error.message)")
         }
         if error.kind == .recipientsRejected && !error.rejectedRecipients.isEmpty
             && error.rejectedRecipients.allSatisfy({ $0.reply.isPermanent })
         {
             let rejected = error.rejectedRecipients
-            log.record(
+            record(
+                log,
                 rejected.map {
-                    entry(localID, envelope.sender, $0.recipient, relay, delay, .bounced, $0.reply.description)
+                    entry(
+                        localID, envelope.sender, $0.recipient, relay, delay, .bounced,
+                        PostfixWording.said($0.reply, relay: relay.relay, command: "RCPT TO"))
                 })
             let summary =
                 rejected.count == 1
@@ -366,23 +433,54 @@ public struct Submission {
             command.hasPrefix("MAIL") || command.hasPrefix("DATA") || command.hasPrefix("BDAT") || command == "."
                 || command == "END OF DATA"
         {
-            log.record(
+            record(
+                log,
                 envelope.recipients.map {
-                    entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reply.description)
+                    entry(
+                        localID, envelope.sender, $0.address, relay, delay, .bounced,
+                        PostfixWording.said(reply, relay: relay.relay, command: error.command))
                 })
             throw CommandFailure(.unavailable, "\(relay.relay) refused the message: \(reply.description)")
         }
+        var envelope = envelope
+        var indexOf: [String: Int] = [:]
+        for (index, recipient) in envelope.recipients.enumerated() where indexOf[recipient.address] == nil {
+            indexOf[recipient.address] = index
+        }
+        for rejected in error.rejectedRecipients {
+            guard let index = indexOf[rejected.recipient] else { continue }
+            envelope.recipients[index].lastReply = PostfixWording.said(
+                rejected.reply, relay: relay.relay, command: "RCPT TO")
+        }
         return try queue(
-            message, envelope: envelope, reason: "\(relay.relay): \(error.description)", relay: relay.relay, log: log,
+            message, envelope: envelope, reason: PostfixWording.reason(for: error, relay: relay.relay),
+            relay: relay.relay, tls: relay.tlsVersion, log: log,
             protocolError: error.kind == .protocolViolation)
+    }
+
+    /// Logs a local refusal (SIZE, SMTPUTF8: the message cannot go to this
+    /// relay as it is) as bounced for every recipient.
+    func logRefusal(
+        _ reason: String, dsn: String, envelope: Envelope, relay: RelaySession, log: DeliveryLog, localID: String
+    ) {
+        let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
+        log.record(
+            envelope.recipients.map {
+                var line = entry(localID, envelope.sender, $0.address, relay, delay, .bounced, reason)
+                line.dsn = dsn
+                return line
+            })
     }
 
     /// Puts the message in the queue (durably: fsync'd and renamed before
     /// this returns) for a later run, or fails with 75 (76 for a protocol
     /// error) when it cannot, leaving nothing behind.
+    ///
+    /// `alsoLogging` (the lines of recipients already sent to) are logged
+    /// with the queue id, so that one submission has one id in the log.
     func queue(
-        _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, log: DeliveryLog,
-        protocolError: Bool = false
+        _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, tls: String? = nil,
+        log: DeliveryLog, protocolError: Bool = false, alsoLogging sent: [DeliveryLog.Entry] = []
     ) throws(CommandFailure) -> SubmissionReport {
         let failureStatus: ExitStatus = protocolError ? .protocolError : .tempFail
         guard configuration.host.queue else {
@@ -397,27 +495,49 @@ public struct Submission {
             if envelope.recipients[index].lastReply.isEmpty { envelope.recipients[index].lastReply = reason }
         }
         let id: QueueID
+        // The writer holds the message's lock from its first file until it is
+        // released at the end of this function: after the success below, or
+        // after abort() removed every file, so a concurrent run never sends a
+        // message reported here as failed.
+        var writer: ApusQueue.MessageWriter? = nil
+        defer { writer?.release() }
         do {
             try Self.ensureQueueDirectory(configuration.host.queueDirectory, group: queueGroup)
             let store = try QueueStore(directory: configuration.host.queueDirectory, groupID: queueGroup)
-            let writer = try store.beginMessage()
+            let started = try store.beginMessage()
+            writer = started
             do {
-                try message.forEachStoredChunk { try writer.write($0) }
-                id = try writer.commit(envelope)
+                try message.forEachStoredChunk { try started.write($0) }
+                id = try started.commit(envelope)
             } catch {
-                writer.abort()
+                started.abort()
                 throw error
             }
         } catch {
-            throw CommandFailure(failureStatus, "cannot queue the message (\(error)) after: \(reason)")
+            record(log, sent)
+            var summary = "cannot queue the message (\(error)) after: \(reason)"
+            if let left = writer?.removalFailure {
+                // Two failures in a row: a file may be left. A temporary one is
+                // swept; a visible envelope is a complete, queued message.
+                summary += "; some of its files could not be removed (\(left))"
+            }
+            throw CommandFailure(failureStatus, summary)
         }
         let delay = Double(now - envelope.arrivalTime)
-        log.record(
-            envelope.pendingRecipients.map {
-                DeliveryLog.Entry(
-                    queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay, delay: delay,
-                    tls: nil, status: .deferred, reason: $0.lastReply)
-            })
+        // The sent lines carry the queue id of the rest, so every line of this
+        // submission has the same id.
+        record(
+            log,
+            sent.map {
+                var line = $0
+                line.queueID = id.rawValue
+                return line
+            }
+                + envelope.pendingRecipients.map {
+                    DeliveryLog.Entry(
+                        queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay,
+                        delay: delay, tls: tls, status: .deferred, reason: $0.lastReply)
+                })
         return SubmissionReport(id: id.rawValue, notices: ["queued \(id.rawValue): \(reason)"])
     }
 
@@ -426,15 +546,15 @@ public struct Submission {
     /// install.sh creates it; this covers a hand-built apus and `-C` files
     /// naming a new `queue_dir`.
     static func ensureQueueDirectory(_ path: String, group: gid_t?) throws(Errno) {
-        if (try? FileSystem.exists(path)) == true { return }
+        if try FileSystem.exists(path) { return }
         do {
             try FileSystem.makeDirectory(path, mode: group == nil ? 0o700 : 0o770)
         } catch where error.code == EEXIST {
             return
         }
         if let group {
-            _ = chown(path, uid_t.max, group)
-            _ = chmod(path, 0o2770)
+            _ = try systemCall("chown", path) { chown(path, uid_t.max, group) }
+            _ = try systemCall("chmod", path) { chmod(path, 0o2770) }
         }
     }
 
@@ -505,6 +625,14 @@ public struct Submission {
             text = words.isEmpty ? "never" : words.joined(separator: ",")
         }
         return (notifyValue(text), text)
+    }
+
+    /// The address of a queued ORCPT (`rfc822;addr`, as the envelope and
+    /// the failure notice hold it), for the engine, which adds `rfc822;`.
+    static func orcptAddress(_ stored: String?) -> String? {
+        guard let stored else { return nil }
+        if stored.lowercased().hasPrefix("rfc822;") { return String(stored.dropFirst(7)) }
+        return stored
     }
 
     /// The engine's NOTIFY for `never` or a comma list.

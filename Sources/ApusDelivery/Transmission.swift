@@ -39,6 +39,8 @@ public enum Transmission {
     public struct Unsendable: Error, CustomStringConvertible {
         /// One line.
         public var message: String
+        /// The RFC 3463 status for the log (`5.6.7` for SMTPUTF8, `5.6.3` for content).
+        public var dsn = "5.6.3"
         public var description: String { message }
     }
 
@@ -54,15 +56,16 @@ public enum Transmission {
         if needsUTF8 && !extensions.smtpUTF8 {
             throw Unsendable(
                 message:
-                    "an address is not ASCII and \(relay.relay) does not offer SMTPUTF8; use an ASCII address or a relay that supports SMTPUTF8"
-            )
+                    "an address is not ASCII and \(relay.relay) does not offer SMTPUTF8; use an ASCII address or a relay that supports SMTPUTF8",
+                dsn: "5.6.7")
         }
         let declared8Bit = bodyType?.uppercased() == "8BITMIME"
         let transfer = BodyTransfer.decide(
             headers: message.headers, stats: message.stats, serverHas8BITMIME: extensions.eightBitMIME,
             convertEightBit: eightBit == .convert)
         var parameters = MailParameters()
-        parameters.smtpUTF8 = needsUTF8
+        // SMTPUTF8 also when only the headers hold UTF-8 and the server offers it.
+        parameters.smtpUTF8 = needsUTF8 || (message.stats.headersHaveEightBit && extensions.smtpUTF8)
         parameters.dsnReturn = dsnReturn
         parameters.envelopeID = envelopeID
         let source: MessageSource
@@ -74,9 +77,36 @@ public enum Transmission {
             if bodyType?.uppercased() == "7BIT" && !message.stats.bodyHasEightBit { parameters.body = .sevenBit }
             parameters.size = message.storedSize
             source = headerSource(message.headers, size: message.storedSize) + bodySource(message.body)
+        case .downgrade:
+            // Pass 1 finds the 8-bit parts; pass 2 measures the converted
+            // form for SIZE; pass 3 sends it. Each streams the spool a line
+            // at a time (lines are at most 998 octets here).
+            var scan = MIMEDowngrade(headers: message.headers)
+            try forEachLine(message.body) { line in
+                var ignored: [UInt8] = []
+                scan.feed(line: line, into: &ignored)
+            }
+            var ignored: [UInt8] = []
+            let analysis = scan.finish(into: &ignored)
+            let headers = MIMEDowngrade(headers: message.headers, analysis: analysis).headers
+            let bodySize = try measure(downgradeChunks(message, analysis: analysis))
+            let size = headers.bytes.count + 2 + bodySize
+            parameters.size = size
+            source = headerSource(headers, size: size) + .chunks(size: bodySize, downgradeChunks(message, analysis: analysis))
         case .quotedPrintable:
-            let headers = BodyTransfer.convertingHeadersToQuotedPrintable(message.headers)
-            source = headerSource(headers, size: nil) + quotedPrintableSource(message.body)
+            var validUTF8: Bool? = nil
+            if message.stats.bodyHasEightBit {
+                var validation = UTF8Validation()
+                try message.body.forEachChunk { validation.feed($0) }
+                validUTF8 = validation.isComplete
+            }
+            let headers = BodyTransfer.convertingHeadersToQuotedPrintable(message.headers, eightBitValidUTF8: validUTF8)
+            // SIZE is the size actually sent: the encoded body is measured
+            // first, in one streaming pass over the spool.
+            let bodySize = try measure(quotedPrintableChunks(message.body))
+            let size = headers.bytes.count + 2 + bodySize
+            parameters.size = size
+            source = headerSource(headers, size: size) + .chunks(size: bodySize, quotedPrintableChunks(message.body))
         }
         let envelope = SMTPEnvelope(sender: sender, recipients: recipients, parameters: parameters)
         var options = SendOptions()
@@ -118,17 +148,92 @@ public enum Transmission {
         }
     }
 
+    /// Calls `body` with each line of the spool, without its line ending
+    /// (LF or CRLF). Lines longer than 1 MiB (refused before this is used)
+    /// are handed over in pieces rather than held.
+    static func forEachLine(_ spool: Spool, _ body: (ArraySlice<UInt8>) -> Void) throws {
+        var carry: [UInt8] = []
+        try spool.forEachChunk { chunk in
+            var start = 0
+            for i in 0..<chunk.count where chunk[i] == 10 {
+                carry += chunk[start..<i]
+                if carry.last == 13 { carry.removeLast() }
+                body(carry[...])
+                carry.removeAll(keepingCapacity: true)
+                start = i + 1
+            }
+            carry += chunk[start...]
+            if carry.count > 1 << 20 {
+                body(carry[...])
+                carry.removeAll(keepingCapacity: true)
+            }
+        }
+        if !carry.isEmpty {
+            if carry.last == 13 { carry.removeLast() }
+            body(carry[...])
+        }
+    }
+
+    /// The body converted by ``MIMEDowngrade`` (second pass), in chunks of
+    /// about 64 KiB.
+    static func downgradeChunks(_ message: OutgoingMessage, analysis: MIMEDowngrade.Analysis) -> () throws -> [UInt8]? {
+        var downgrade = MIMEDowngrade(headers: message.headers, analysis: analysis)
+        var offset = 0
+        var carry: [UInt8] = []
+        var finished = false
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let spool = message.body
+        return {
+            if finished { return nil }
+            var out: [UInt8] = []
+            while out.count < 1 << 16 && !finished {
+                let n = try chunk.withUnsafeMutableBytes { try spool.read(from: offset, into: $0) }
+                if n == 0 {
+                    if !carry.isEmpty {
+                        if carry.last == 13 { carry.removeLast() }
+                        downgrade.feed(line: carry, into: &out)
+                    }
+                    downgrade.finish(into: &out)
+                    finished = true
+                    break
+                }
+                offset += n
+                var start = 0
+                for i in 0..<n where chunk[i] == 10 {
+                    carry += chunk[start..<i]
+                    if carry.last == 13 { carry.removeLast() }
+                    downgrade.feed(line: carry, into: &out)
+                    carry.removeAll(keepingCapacity: true)
+                    start = i + 1
+                }
+                carry += chunk[start..<n]
+                if carry.count > 1 << 20 {
+                    downgrade.feed(line: carry, into: &out)
+                    carry.removeAll(keepingCapacity: true)
+                }
+            }
+            return out.isEmpty && finished ? nil : out
+        }
+    }
+
+    /// The number of octets `next` produces (a dry run of a re-encoding, for SIZE).
+    static func measure(_ next: () throws -> [UInt8]?) throws -> Int {
+        var total = 0
+        while let chunk = try next() { total += chunk.count }
+        return total
+    }
+
     /// The body re-encoded as quoted-printable, streamed: line pieces go
     /// through the encoder as they come, so a long line never sits in memory.
     /// Only a CR at a chunk's end is held back, to see whether an LF follows.
-    static func quotedPrintableSource(_ spool: Spool) -> MessageSource {
+    static func quotedPrintableChunks(_ spool: Spool) -> () throws -> [UInt8]? {
         var offset = 0
         var encoder = QuotedPrintableEncoder()
         var heldCR = false
         var lineOpen = false
         var finished = false
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        return .chunks {
+        return {
             if finished { return nil }
             var out: [UInt8] = []
             while out.count < 1 << 16 {

@@ -1,7 +1,9 @@
 /// The header changes apus makes before sending (delivery.md "Headers apus
 /// changes"): Bcc and Resent-Bcc removed; From, Date and Message-ID added when
-/// missing; nothing else added, reordered or refolded. Added fields go at the end
-/// of the block; an overridden From keeps its place.
+/// missing; unqualified addresses in the address fields qualified (see
+/// ``HeaderField/qualifyingAddresses(with:)``); nothing else added, reordered or
+/// refolded. Added fields go at the end of the block; an overridden From keeps
+/// its place.
 public struct HeaderChanges: Sendable {
     /// The `from_header` setting.
     public enum FromHeaderMode: Sendable, Equatable {
@@ -23,6 +25,12 @@ public struct HeaderChanges: Sendable {
     public var date: String
     /// The Message-ID value to add when missing, e.g. `try MessageID.generate(domain:)`.
     public var messageID: String
+    /// The domain for unqualified addresses in From, Sender, Reply-To and their
+    /// Resent- forms (the `domain` setting); empty: leave them.
+    public var senderDomain: [UInt8] = []
+    /// The domain for unqualified addresses in To, Cc and their Resent- forms
+    /// (the `default_domain` setting); empty: leave them.
+    public var recipientDomain: [UInt8] = []
 
     /// Creates the set of changes. The caller computes `date` and `messageID` so
     /// this type stays pure (apus passes `MessageDate.now()` and `MessageID.generate`).
@@ -55,6 +63,7 @@ public struct HeaderChanges: Sendable {
     public func apply(to headers: inout Headers) throws {
         headers.removeAll(named: "Bcc")
         headers.removeAll(named: "Resent-Bcc")
+        qualifyAddresses(in: &headers)
         switch fromMode {
         case .keep: break
         case .add:
@@ -64,5 +73,21 @@ public struct HeaderChanges: Sendable {
         }
         if !headers.contains(named: "Date") { headers.append(try HeaderField(name: "Date", value: date)) }
         if !headers.contains(named: "Message-ID") { headers.append(try HeaderField(name: "Message-ID", value: messageID)) }
+    }
+
+    /// Adds the domains to the unqualified addresses of the address fields.
+    func qualifyAddresses(in headers: inout Headers) {
+        for index in headers.fields.indices {
+            let field = headers.fields[index]
+            let domain: [UInt8]
+            if HeaderField.senderAddressFields.contains(where: { field.hasName($0) }) {
+                domain = senderDomain
+            } else if HeaderField.recipientAddressFields.contains(where: { field.hasName($0) }) {
+                domain = recipientDomain
+            } else {
+                continue
+            }
+            if let qualified = field.qualifyingAddresses(with: domain) { headers.fields[index] = qualified }
+        }
     }
 }

@@ -114,6 +114,9 @@ public enum BodyTransfer: Sendable, Equatable {
     /// Re-encode the body as quoted-printable (`QuotedPrintableEncoder`) and the
     /// headers with `convertingHeadersToQuotedPrintable`.
     case quotedPrintable
+    /// Re-encode each 8-bit part (`MIMEDowngrade`): a message that is not
+    /// single-part text, for a server without 8BITMIME.
+    case downgrade
     /// Refuse the message (exit 65): lines over 998 octets in a message that is
     /// not single-part text.
     case refuse(MessageError)
@@ -141,15 +144,16 @@ public enum BodyTransfer: Sendable, Equatable {
     ///   - convertEightBit: the `eight_bit convert` setting.
     /// - Returns: lines over 998 octets: `.quotedPrintable` for convertible text,
     ///   else `.refuse`. 8-bit body to a server without 8BITMIME with `convert`:
-    ///   `.quotedPrintable` for convertible text; other 8-bit messages are sent as
-    ///   they are (`pass`), declaring BODY=8BITMIME only when the server has it.
+    ///   `.quotedPrintable` for convertible text, `.downgrade` for any other
+    ///   message; with `pass` 8-bit messages are sent as they are, declaring
+    ///   BODY=8BITMIME only when the server has it.
     public static func decide(headers: Headers, stats: MessageReader.Stats, serverHas8BITMIME: Bool, convertEightBit: Bool) -> BodyTransfer {
         let text = isConvertibleText(headers)
         if stats.bodyHasLongLines {
             return text ? .quotedPrintable : .refuse(.lineTooLong)
         }
         if stats.bodyHasEightBit {
-            if !serverHas8BITMIME && convertEightBit && text { return .quotedPrintable }
+            if !serverHas8BITMIME && convertEightBit { return text ? .quotedPrintable : .downgrade }
             return .asIs(needs8BITMIME: serverHas8BITMIME)
         }
         return .asIs(needs8BITMIME: false)
@@ -159,7 +163,21 @@ public enum BodyTransfer: Sendable, Equatable {
     /// Content-Transfer-Encoding replaced in place (others removed) or appended,
     /// and `MIME-Version: 1.0` appended when missing. Nothing else changes.
     public static func convertingHeadersToQuotedPrintable(_ headers: Headers) -> Headers {
+        convertingHeadersToQuotedPrintable(headers, eightBitValidUTF8: nil)
+    }
+
+    /// Like ``convertingHeadersToQuotedPrintable(_:)``; for a body with 8-bit
+    /// bytes (`eightBitValidUTF8` not nil) and no Content-Type, also adds
+    /// `Content-Type: text/plain; charset=utf-8` (valid UTF-8) or
+    /// `charset=unknown-8bit`, so readers know what the bytes are.
+    public static func convertingHeadersToQuotedPrintable(_ headers: Headers, eightBitValidUTF8: Bool?) -> Headers {
         var h = headers
+        if let valid = eightBitValidUTF8, !h.contains(named: "Content-Type"),
+            let ct = try? HeaderField(
+                name: "Content-Type", value: "text/plain; charset=" + (valid ? "utf-8" : "unknown-8bit"))
+        {
+            h.append(ct)
+        }
         // Both values are constants that pass validation.
         if let cte = try? HeaderField(name: "Content-Transfer-Encoding", value: "quoted-printable") { h.replace(with: cte) }
         if !h.contains(named: "MIME-Version"), let mv = try? HeaderField(name: "MIME-Version", value: "1.0") { h.append(mv) }

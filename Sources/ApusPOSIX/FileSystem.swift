@@ -98,23 +98,37 @@ public enum FileSystem {
     }
 
     /// The names in a directory, without `.` and `..`, in the order `readdir` gives.
-    /// The C functions are `opendir`, `readdir` and `closedir`.
+    /// The C functions are `opendir`, `readdir` (the `getdents64` system call)
+    /// and `closedir`. An `EINTR` from either starts the listing again from
+    /// the top (a partial listing is never returned), like every other call.
     public static func contentsOfDirectory(_ path: String) throws(Errno) -> [String] {
-        guard let dir = opendir(path) else { throw Errno.current("opendir", path) }
-        defer { closedir(dir) }
-        var names: [String] = []
         while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw Errno.current("readdir", path) }
-                return names
+            guard let dir = opendir(path) else {
+                if errno == EINTR { continue }
+                throw Errno.current("opendir", path)
             }
-            let name = withUnsafePointer(to: entry.pointee.d_name) { tuple in
-                tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) {
-                    String(cString: $0)
+            defer { closedir(dir) }
+            var names: [String] = []
+            var interrupted = false
+            while true {
+                errno = 0
+                guard let entry = readdir(dir) else {
+                    let code = errno
+                    if code == EINTR {
+                        interrupted = true
+                        break
+                    }
+                    if code != 0 { throw Errno(code, operation: "readdir", object: path) }
+                    return names
                 }
+                let name = withUnsafePointer(to: entry.pointee.d_name) { tuple in
+                    tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) {
+                        String(cString: $0)
+                    }
+                }
+                if name != "." && name != ".." { names.append(name) }
             }
-            if name != "." && name != ".." { names.append(name) }
+            precondition(interrupted)
         }
     }
 
@@ -152,6 +166,11 @@ extension FileDescriptor {
     /// Sets the file's group (the owner is left alone). The C function is `fchown`.
     public func changeGroup(_ group: gid_t) throws(Errno) {
         _ = try systemCall("fchown") { Glibc.fchown(rawValue, uid_t.max, group) }
+    }
+
+    /// Sets the file's owner and group. The C function is `fchown`.
+    public func changeOwner(user: uid_t, group: gid_t) throws(Errno) {
+        _ = try systemCall("fchown") { Glibc.fchown(rawValue, user, group) }
     }
 
     /// Sets the file's permission bits, whatever the umask. The C function is `fchmod`.

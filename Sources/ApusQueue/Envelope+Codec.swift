@@ -1,6 +1,6 @@
-// The envelope file format (version 1).
+// The envelope file format (version 2; version 1 is the same without `config`).
 //
-//     version: 1                      always the first line
+//     version: 1                      always the first line: 2 when `config` is present, else 1
 //     arrival: 1700000000             Unix seconds                 (required)
 //     size: 1532                      data file bytes
 //     sender: cron@host.example.com   empty value = null sender <> (required)
@@ -11,6 +11,7 @@
 //     ret: FULL                       DSN RET        (only when set)
 //     envid: QQ314159                 DSN ENVID      (only when set)
 //     body: 8BITMIME                  BODY=          (only when set)
+//     config: /etc/apus-other.conf    -C FILE of a root submitter (only when set; version 2)
 //     rcpt: pending admin@example.com notify=FAILURE,DELAY orcpt=rfc822;admin@example.com reply=451%204.7.1%20later
 //     rcpt: sent bob@example.org reply=250%202.0.0%20Ok
 //     x-future-key: value             unknown keys: kept in order, written back
@@ -93,7 +94,7 @@ extension Envelope {
             EnvelopeEscaping.escape(value, encodeSpace: false, into: &out)
             out.append(0x0A)
         }
-        line("version", String(Envelope.currentVersion))
+        line("version", configurationFile == nil ? "1" : "2")
         line("arrival", String(arrivalTime))
         line("size", String(size))
         line("sender", sender)
@@ -104,6 +105,7 @@ extension Envelope {
         if let dsnReturn { line("ret", dsnReturn) }
         if let dsnEnvelopeID { line("envid", dsnEnvelopeID) }
         if let bodyType { line("body", bodyType) }
+        if let configurationFile { line("config", configurationFile) }
         for recipient in recipients {
             out.append(contentsOf: "rcpt: ".utf8)
             out.append(contentsOf: recipient.state.rawValue.utf8)
@@ -136,7 +138,7 @@ extension Envelope {
     ///   - bytes: the whole file.
     ///   - path: names the file in errors.
     /// - Throws: ``EnvelopeFormatError`` for anything but a complete, well-formed
-    ///   version-1 envelope (a file without its `end` line is incomplete).
+    ///   version-1 or version-2 envelope (a file without its `end` line is incomplete).
     public static func decode(_ bytes: [UInt8], path: String) throws(EnvelopeFormatError) -> Envelope {
         var parser = EnvelopeParser(path: path)
         return try parser.parse(bytes)
@@ -229,7 +231,7 @@ struct EnvelopeParser {
             if lineNumber == 1 {
                 guard key == "version" else { throw fail("first line is not version") }
                 guard let version = number(value), version >= 1 else { throw fail("bad version") }
-                guard version == Int64(Envelope.currentVersion) else {
+                guard version >= Int64(Envelope.oldestVersion), version <= Int64(Envelope.currentVersion) else {
                     throw fail("unsupported envelope version \(version)")
                 }
                 seen |= KnownKeys.bit("version")
@@ -255,6 +257,10 @@ struct EnvelopeParser {
             case "ret": envelope.dsnReturn = try text(value)
             case "envid": envelope.dsnEnvelopeID = try text(value)
             case "body": envelope.bodyType = try text(value)
+            case "config":
+                let path = try text(value)
+                guard path.hasPrefix("/") else { throw fail("config is not an absolute path") }
+                envelope.configurationFile = path
             case "rcpt": envelope.recipients.append(try recipient(value))
             default: envelope.extraFields.append(EnvelopeExtraField(key: key, value: try text(value)))
             }
@@ -295,13 +301,14 @@ struct EnvelopeParser {
             case "ret": return 1 << 8
             case "envid": return 1 << 9
             case "body": return 1 << 10
+            case "config": return 1 << 11
             default: return 0
             }
         }
 
         static let all: Set<String> = [
             "version", "arrival", "size", "sender", "account", "attempts", "next-attempt", "last-error", "ret",
-            "envid", "body",
+            "envid", "body", "config",
         ]
     }
 

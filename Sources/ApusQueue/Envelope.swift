@@ -52,8 +52,12 @@ public struct EnvelopeExtraField: Equatable, Sendable {
 /// Everything apus knows about a queued message except its content: the
 /// envelope file's contents (the format is described on ``Envelope/encode()``).
 public struct Envelope: Equatable, Sendable {
-    /// The envelope format this code writes.
-    public static let currentVersion = 1
+    /// The newest envelope format this code reads and writes. Version 2 adds
+    /// the `config` key; an envelope without it is still written as version 1,
+    /// so only a message queued with `-C` needs a reader that knows the key.
+    public static let currentVersion = 2
+    /// The oldest envelope format this code reads.
+    public static let oldestVersion = 1
 
     /// MAIL FROM address without angle brackets; empty is the null sender `<>`.
     public var sender: String
@@ -77,6 +81,10 @@ public struct Envelope: Equatable, Sendable {
     public var dsnEnvelopeID: String?
     /// BODY type (`7BIT`, `8BITMIME`), nil when not set.
     public var bodyType: String?
+    /// The configuration file the message was queued with (`-C FILE` given by
+    /// root), absolute; nil for the system configuration. A run retries the
+    /// message with it (delivery.md "Queue").
+    public var configurationFile: String?
     /// Fields from a newer format, kept and written back unchanged.
     public var extraFields: [EnvelopeExtraField]
 
@@ -85,7 +93,7 @@ public struct Envelope: Equatable, Sendable {
         sender: String, recipients: [QueueRecipient], account: String = "", arrivalTime: Int64,
         size: Int64 = 0, attempts: Int = 0, nextAttempt: Int64? = nil, lastError: String = "",
         dsnReturn: String? = nil, dsnEnvelopeID: String? = nil, bodyType: String? = nil,
-        extraFields: [EnvelopeExtraField] = []
+        configurationFile: String? = nil, extraFields: [EnvelopeExtraField] = []
     ) {
         self.sender = sender
         self.recipients = recipients
@@ -98,6 +106,7 @@ public struct Envelope: Equatable, Sendable {
         self.dsnReturn = dsnReturn
         self.dsnEnvelopeID = dsnEnvelopeID
         self.bodyType = bodyType
+        self.configurationFile = configurationFile
         self.extraFields = extraFields
     }
 

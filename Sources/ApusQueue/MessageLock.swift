@@ -25,7 +25,7 @@ public final class MessageLock {
     /// Releases the lock (closes the descriptor). Calling it again does nothing.
     public func release() {
         guard let file else { return }
-        try? file.unlock()
+        try? file.unlock()  // close() below releases it anyway: nothing to decide on failure
         file.close()
         self.file = nil
     }
@@ -40,6 +40,13 @@ public final class MessageLock {
 /// message. Any failure in ``write(_:)-([UInt8])`` or ``commit(_:)`` removes every
 /// file of the message before the error is thrown; so does ``abort()`` and
 /// dropping an uncommitted writer. After a failure the writer is finished.
+///
+/// The writer holds the message's `flock` from the creation of its first file
+/// (the lock follows the file through its rename to `<id>.data`) until
+/// ``release()``, deinit or the end of the process: after ``commit(_:)`` until
+/// the submitter has reported success, after a failure until every file is
+/// removed. So a concurrent queue run never sends a message whose submitter
+/// is about to report that it failed.
 public final class MessageWriter {
     /// The id the message will have.
     public let id: QueueID
@@ -47,18 +54,34 @@ public final class MessageWriter {
     public private(set) var byteCount: Int64 = 0
     private let store: QueueStore
     private var file: FileDescriptor?
+    /// The descriptor carrying the lock (the data file's), open until ``release()``.
+    private var lockFile: FileDescriptor?
     private var buffer: [UInt8] = []
     private var finished = false
+    /// Why ``abort()`` could not remove every file, if it could not.
+    public private(set) var removalFailure: Errno?
     private static let blockSize = 65536
 
     init(store: QueueStore, id: QueueID, file: FileDescriptor) {
         self.store = store
         self.id = id
         self.file = file
+        self.lockFile = file
         buffer.reserveCapacity(MessageWriter.blockSize)
     }
 
-    deinit { abort() }
+    deinit {
+        abort()
+        release()
+    }
+
+    /// Releases the message's lock (closes the data file). Call it once the
+    /// success is reported; calling it again does nothing.
+    public func release() {
+        lockFile?.close()
+        lockFile = nil
+        file = nil
+    }
 
     /// Appends message bytes.
     /// - Throws: ``Errno`` (for example `ENOSPC`); the message is then abandoned and removed.
@@ -104,8 +127,7 @@ public final class MessageWriter {
             } catch {
                 throw Errno(error.code, operation: error.operation, object: store.dataTempPath(id))
             }
-            file.close()
-            self.file = nil
+            self.file = nil  // stays open as lockFile: the lock is held on
             try store.faults.check(.dataSynced)
             try FileSystem.rename(store.dataTempPath(id), to: store.dataPath(id))
             try store.faults.check(.dataRenamed)
@@ -115,18 +137,37 @@ public final class MessageWriter {
         return id
     }
 
-    /// Abandons the message: closes and removes every file of it. Does nothing
-    /// after a successful commit.
+    /// Abandons the message: removes every file of it (envelope first, so it
+    /// is invisible at once), each removal tried twice, then releases the lock.
+    /// Does nothing after a successful commit. A removal that still fails is
+    /// kept in ``removalFailure`` for the caller's message; the lock is then
+    /// released too (a leftover temporary file or orphan data file is swept
+    /// after ``QueueStore/staleAge``; a visible envelope is a queued message).
     public func abort() {
         guard !finished else { return }
         finished = true
-        file?.close()
-        file = nil
-        try? FileSystem.unlinkIfPresent(store.envelopePath(id))
-        try? FileSystem.unlinkIfPresent(store.envelopeTempPath(id))
-        try? FileSystem.unlinkIfPresent(store.dataPath(id))
-        try? FileSystem.unlinkIfPresent(store.dataTempPath(id))
-        try? FileSystem.syncDirectory(store.directory)
+        let paths = [
+            store.envelopePath(id), store.envelopeTempPath(id), store.dataPath(id), store.dataTempPath(id),
+        ]
+        for path in paths {
+            do throws(Errno) {
+                try FileSystem.unlinkIfPresent(path)
+            } catch {
+                do throws(Errno) {
+                    try FileSystem.unlinkIfPresent(path)
+                } catch {
+                    if removalFailure == nil { removalFailure = error }
+                }
+            }
+        }
+        do throws(Errno) {
+            try FileSystem.syncDirectory(store.directory)
+        } catch {
+            // The names are gone from every reader's view; only a crash now could
+            // bring back a file, which is then swept (never a visible message:
+            // the envelope was written last and removed first).
+        }
+        release()
     }
 
     private func failing(_ body: () throws(Errno) -> Void) throws(Errno) {

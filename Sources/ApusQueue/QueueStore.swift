@@ -6,16 +6,28 @@
 //                                presence is what makes the message visible
 //       4F2A9C01E3B7.tmp         data being written; created O_EXCL, it reserves the id
 //       4F2A9C01E3B7.envtmp      envelope being written or rewritten
+//       .apus-spool-XXXXXX       a spooled message where O_TMPFILE is missing
+//                                (unlinked at once; left only by a killed process)
+//       corrupt/                 messages that cannot be read back, moved aside
+//                                (2770 like the queue; made on first use)
 //
 // All files are created O_CREAT|O_EXCL mode 0660 (set with fchmod, whatever
 // the umask) and, when the store has a group, fchown'd to it.
 //
-// Submission (MessageWriter): <id>.tmp is streamed, fsync'd, renamed to
-// <id>.data; the envelope goes to <id>.envtmp, fsync'd, renamed to <id>.env;
-// then the directory is fsync'd. Any failure removes every file of the id, so
-// nothing is left behind (the caller exits 75). A process killed half-way leaves
-// at most <id>.tmp, <id>.envtmp or an orphan <id>.data, never a visible
-// message; ``QueueStore/removeStaleFiles(olderThan:now:)`` sweeps them.
+// Submission (MessageWriter): <id>.tmp is created and flock'd at once (the lock
+// follows the file through its rename to <id>.data and is held until the
+// submitter has reported success or removed every file, so a concurrent run
+// never sends a message its submitter then reports as failed); it is streamed,
+// fsync'd, renamed to <id>.data; the envelope goes to <id>.envtmp, fsync'd,
+// renamed to <id>.env; then the directory is fsync'd. Any failure removes every
+// file of the id, so nothing is left behind (the caller exits 75). A process
+// killed half-way leaves at most <id>.tmp, <id>.envtmp or an orphan <id>.data,
+// never a visible message; ``QueueStore/sweep(olderThan:now:)`` removes them
+// (and `.apus-spool-*` leftovers) once they are ``QueueStore/staleAge`` old.
+//
+// Corrupt messages: an envelope that does not parse, is over-size or of an
+// unknown version, or whose data file is gone, is moved (envelope first, then
+// data, like a removal) to corrupt/ by a run, never retried, expired or swept.
 //
 // Readers list `*.env` only and parse them as hostile input; a file without its
 // `end` line is incomplete and never used.
@@ -59,11 +71,16 @@ public struct QueueProblem: Equatable, Sendable, CustomStringConvertible {
     public var id: QueueID
     /// The error's text (an ``EnvelopeFormatError`` or ``Errno`` description).
     public var description: String
+    /// Whether the envelope itself is bad (does not parse, over-size, unknown
+    /// version): a run moves it to `corrupt/`. False for a failure to read it
+    /// (`EIO`, `EACCES`), which may pass: the message stays where it is.
+    public var isCorrupt: Bool
 
     /// A problem.
-    public init(id: QueueID, description: String) {
+    public init(id: QueueID, description: String, isCorrupt: Bool = false) {
         self.id = id
         self.description = description
+        self.isCorrupt = isCorrupt
     }
 }
 
@@ -99,6 +116,14 @@ public struct QueueStore: Sendable {
 
     /// Mode of every queue file.
     public static let fileMode: mode_t = 0o660
+    /// Name of the subdirectory corrupt messages are moved to.
+    public static let corruptDirectoryName = "corrupt"
+    /// Age in seconds after which temporary files of dead processes are swept:
+    /// one day, as Postfix's `postsuper` treats its temporary files.
+    public static let staleAge: Int64 = 86400
+    /// Largest envelope file read (a bigger one is corrupt); the writer never
+    /// makes a larger one (``Envelope/maximumFileSize``).
+    public static let envelopeLimit = Envelope.maximumFileSize
 
     /// Opens the queue at `directory`, which must exist and be a directory.
     /// - Parameters:
@@ -120,6 +145,8 @@ public struct QueueStore: Sendable {
     public func envelopePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).env" }
     func dataTempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).tmp" }
     func envelopeTempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).envtmp" }
+    /// The directory corrupt messages go to.
+    public var corruptDirectory: String { "\(directory)/\(QueueStore.corruptDirectoryName)" }
 
     // MARK: Writing
 
@@ -144,13 +171,21 @@ public struct QueueStore: Sendable {
                 clash = dataExists || envelopeExists
             } catch {
                 fd.close()
-                try? FileSystem.unlink(dataTempPath(id))
+                try? FileSystem.unlink(dataTempPath(id))  // ours, empty, never visible: a leftover is swept
                 throw error
             }
             if clash {
                 fd.close()
-                try? FileSystem.unlink(dataTempPath(id))
+                try? FileSystem.unlink(dataTempPath(id))  // ours, empty, never visible: a leftover is swept
                 continue
+            }
+            // The message's lock, from the first byte until the submitter is done.
+            do throws(Errno) {
+                guard try fd.tryLockExclusive() else { throw Errno(EWOULDBLOCK, operation: "flock") }
+            } catch {
+                fd.close()
+                try? FileSystem.unlink(dataTempPath(id))  // ours, empty, never visible: a leftover is swept
+                throw Errno(error.code, operation: error.operation, object: dataTempPath(id))
             }
             return MessageWriter(store: self, id: id, file: fd)
         }
@@ -165,7 +200,7 @@ public struct QueueStore: Sendable {
             try fd.changeMode(QueueStore.fileMode)
         } catch {
             fd.close()
-            try? FileSystem.unlink(path)
+            try? FileSystem.unlink(path)  // a temporary name, never visible: a leftover is swept
             throw Errno(error.code, operation: error.operation, object: path)
         }
         return fd
@@ -196,7 +231,7 @@ public struct QueueStore: Sendable {
             try faults.check(temp)
             try FileSystem.rename(tempPath, to: envelopePath(id))
         } catch {
-            try? FileSystem.unlink(tempPath)
+            try? FileSystem.unlink(tempPath)  // a temporary name, never visible: a leftover is swept
             throw error
         }
         try faults.check(renamed)
@@ -221,7 +256,7 @@ public struct QueueStore: Sendable {
     /// - Throws: ``Errno`` (`ENOENT` when the message is gone) or ``EnvelopeFormatError``.
     public func loadEnvelopeFile(_ id: QueueID) throws -> (envelope: Envelope, fileSize: Int) {
         let path = envelopePath(id)
-        let bytes = try readSmallFile(path, limit: Envelope.maximumFileSize)
+        let bytes = try readSmallFile(path, limit: QueueStore.envelopeLimit)
         return (try Envelope.decode(bytes, path: path), bytes.count)
     }
 
@@ -244,8 +279,10 @@ public struct QueueStore: Sendable {
                 entries.append(QueueEntry(id: id, envelope: envelope, envelopeFileSize: size))
             } catch let error as Errno where error.code == ENOENT {
                 continue
+            } catch let error as Errno {
+                problems.append(QueueProblem(id: id, description: error.description, isCorrupt: error.code == EFBIG))
             } catch {
-                problems.append(QueueProblem(id: id, description: String(describing: error)))
+                problems.append(QueueProblem(id: id, description: String(describing: error), isCorrupt: true))
             }
         }
         entries.sort {
@@ -262,7 +299,7 @@ public struct QueueStore: Sendable {
         return try fd.closeAfter { () throws(Errno) -> [UInt8] in
             do throws(Errno) {
                 let size = Int(try fd.status().size)
-                guard size <= limit else { throw Errno(EFBIG, operation: "read") }
+                guard size <= limit else { throw Errno(EFBIG, operation: "read (over \(limit) bytes)") }
                 var bytes = [UInt8](repeating: 0, count: size + 1)
                 var count = 0
                 while true {
@@ -274,7 +311,7 @@ public struct QueueStore: Sendable {
                     if n == 0 { break }
                     count += n
                     if count == bytes.count {
-                        guard bytes.count <= limit else { throw Errno(EFBIG, operation: "read") }
+                        guard bytes.count <= limit else { throw Errno(EFBIG, operation: "read (over \(limit) bytes)") }
                         bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count)))
                     }
                 }
@@ -294,34 +331,108 @@ public struct QueueStore: Sendable {
 
     // MARK: Locking, update, removal
 
+    /// What ``lock(_:)`` found.
+    public enum LockAttempt {
+        /// The message is ours until the lock is released.
+        case locked(MessageLock)
+        /// Another process holds it (a runner, or its submitter still at work).
+        case busy
+        /// The message is no longer there (delivered and removed meanwhile).
+        case gone
+        /// The envelope is there but the data file is not: the message cannot
+        /// be sent and is corrupt (``moveToCorrupt(_:)``).
+        case dataMissing
+    }
+
     /// Tries to lock a message for delivery without waiting.
     ///
     /// Takes `flock(LOCK_EX|LOCK_NB)` on the data file, then checks that the
     /// envelope is still there (a runner may have removed the message just before).
-    /// Load the envelope after locking: that is the current one.
-    /// - Returns: the lock, or nil when another process holds it or the message is gone.
-    /// - Throws: ``Errno`` for other failures.
-    public func tryLock(_ id: QueueID) throws(Errno) -> MessageLock? {
+    /// Load the envelope after locking: that is the current one. A data file
+    /// that is missing while the envelope exists cannot be a removal in
+    /// progress (removals take the envelope first): it is reported as such.
+    /// - Throws: ``Errno`` for other failures (the message is left as it is).
+    public func lock(_ id: QueueID) throws(Errno) -> LockAttempt {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
         } catch where error.code == ENOENT {
-            return nil
+            return try FileSystem.exists(envelopePath(id)) ? .dataMissing : .gone
         }
         do throws(Errno) {
             guard try fd.tryLockExclusive() else {
                 fd.close()
-                return nil
+                return .busy
             }
             guard try FileSystem.exists(envelopePath(id)) else {
                 fd.close()
-                return nil
+                return .gone
             }
         } catch {
             fd.close()
             throw Errno(error.code, operation: error.operation, object: dataPath(id))
         }
-        return MessageLock(id: id, file: fd)
+        return .locked(MessageLock(id: id, file: fd))
+    }
+
+    /// ``lock(_:)`` reduced to the lock or nil (busy, gone, or without data).
+    public func tryLock(_ id: QueueID) throws(Errno) -> MessageLock? {
+        if case .locked(let lock) = try lock(id) { return lock }
+        return nil
+    }
+
+    /// Moves a message that cannot be read back to `corrupt/` (made 0770, or
+    /// 2770 with the store's group, on first use): the envelope first (the
+    /// message is then invisible to runs and `mailq`), then the data file if
+    /// there is one, then both directories are fsync'd. Call it under the
+    /// message's lock when the data file exists. Nothing is deleted.
+    /// - Returns: the new path of the envelope.
+    /// - Throws: ``Errno``; the message is then where it was (or half moved:
+    ///   envelope in `corrupt/`, data left as an orphan that the sweep does not
+    ///   take while it is locked, and later removes as an orphan).
+    @discardableResult
+    public func moveToCorrupt(_ id: QueueID) throws(Errno) -> String {
+        let target = corruptDirectory
+        do throws(Errno) {
+            try FileSystem.makeDirectory(target, mode: 0o770)
+            if let groupID {
+                let fd = try FileDescriptor.open(target, O_RDONLY | O_DIRECTORY)
+                try fd.closeAfter { () throws(Errno) in
+                    try fd.changeGroup(groupID)
+                    try fd.changeMode(0o2770)
+                }
+            }
+        } catch where error.code == EEXIST {
+        }
+        let movedEnvelope = "\(target)/\(id.rawValue).env"
+        try FileSystem.rename(envelopePath(id), to: movedEnvelope)
+        do throws(Errno) {
+            try FileSystem.rename(dataPath(id), to: "\(target)/\(id.rawValue).data")
+        } catch where error.code == ENOENT {
+        }
+        try FileSystem.syncDirectory(target)
+        try FileSystem.syncDirectory(directory)
+        return movedEnvelope
+    }
+
+    /// How many messages wait in `corrupt/` (distinct ids); 0 when it does not exist.
+    /// - Throws: ``Errno`` when it exists but cannot be read.
+    public func corruptCount() throws(Errno) -> Int {
+        let names: [String]
+        do throws(Errno) {
+            names = try FileSystem.contentsOfDirectory(corruptDirectory)
+        } catch where error.code == ENOENT {
+            return 0
+        }
+        var ids = Set<Substring>()
+        for name in names {
+            if name.hasSuffix(".env") {
+                ids.insert(name.dropLast(4))
+            } else if name.hasSuffix(".data") {
+                ids.insert(name.dropLast(5))
+            }
+        }
+        return ids.count
     }
 
     /// Replaces a locked message's envelope (after an attempt: recipient states,
@@ -334,15 +445,16 @@ public struct QueueStore: Sendable {
 
     /// Removes a delivered (or failed) message under its lock: envelope first,
     /// then data, then a directory fsync; then releases the lock.
-    /// - Throws: ``Errno``.
+    /// - Throws: ``Errno``; the lock is then still held, so the caller can try
+    ///   again (every step is idempotent) before it lets the message go.
     public func remove(_ lock: MessageLock, syncDirectory: Bool = true) throws(Errno) {
         precondition(lock.isHeld, "remove without the message lock")
-        defer { lock.release() }
         try FileSystem.unlinkIfPresent(envelopePath(lock.id))
         try faults.check(.removeEnvelope)
         try FileSystem.unlinkIfPresent(dataPath(lock.id))
         try faults.check(.removeData)
         if syncDirectory { try FileSystem.syncDirectory(directory) }
+        lock.release()
     }
 
     /// Makes earlier removals durable (`fsync` of the directory). A queue
@@ -353,19 +465,29 @@ public struct QueueStore: Sendable {
         try FileSystem.syncDirectory(directory)
     }
 
-    /// Sweeps what killed processes leave: `.tmp` and `.envtmp` files, and data
-    /// files without an envelope, last modified more than `age` seconds before `now`.
-    /// Locked orphans are left alone.
-    /// - Returns: how many files were removed.
+    /// What ``sweep(olderThan:now:)`` did.
+    public struct Sweep: Sendable {
+        /// The names removed.
+        public var removed: [String] = []
+        /// Removals that failed (the file stays; the next run tries again).
+        public var failures: [Errno] = []
+    }
+
+    /// Sweeps what killed processes leave: `.tmp` and `.envtmp` files, data
+    /// files without an envelope, and `.apus-spool-*` files (the named spool
+    /// used where `O_TMPFILE` is missing), last modified more than `age`
+    /// seconds before `now` (runs use ``staleAge``). Locked `.tmp` and `.data`
+    /// files are left alone (their process is still at work); `corrupt/` is never touched.
     /// - Throws: ``Errno`` when the directory cannot be read.
-    @discardableResult
-    public func removeStaleFiles(olderThan age: Int64, now: Int64) throws(Errno) -> Int {
+    public func sweep(olderThan age: Int64, now: Int64) throws(Errno) -> Sweep {
         let names = try FileSystem.contentsOfDirectory(directory)
         let envelopes = Set(names.filter { $0.hasSuffix(".env") }.map { $0.dropLast(4) })
-        var removed = 0
+        var result = Sweep()
         for name in names {
             let stem: Substring
-            if name.hasSuffix(".tmp") {
+            if name.hasPrefix(".apus-spool-") {
+                stem = ""
+            } else if name.hasSuffix(".tmp") {
                 stem = name.dropLast(4)
             } else if name.hasSuffix(".envtmp") {
                 stem = name.dropLast(7)
@@ -374,20 +496,45 @@ public struct QueueStore: Sendable {
             } else {
                 continue
             }
-            guard let id = QueueID(String(stem)) else { continue }
+            guard stem.isEmpty || QueueID(String(stem)) != nil else { continue }
             let path = "\(directory)/\(name)"
-            guard let status = try? FileSystem.status(path), now - status.modificationTime > age else { continue }
-            if name.hasSuffix(".data") {
-                // An orphan: remove it only under its lock, and only if still without envelope.
-                guard let fd = try? FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW) else { continue }
-                defer { fd.close() }
-                guard (try? fd.tryLockExclusive()) == true, (try? FileSystem.exists(envelopePath(id))) == false else {
-                    continue
+            do throws(Errno) {
+                let status = try FileSystem.status(path)
+                guard status.isRegularFile, now - status.modificationTime > age else { continue }
+                if name.hasSuffix(".data") || name.hasSuffix(".tmp") {
+                    // An orphan or a data file being written: remove it only under its
+                    // lock (a living submitter or runner holds it), and a data file only
+                    // if it is still without envelope.
+                    let fd = try FileDescriptor.open(path, O_RDONLY | O_NOFOLLOW)
+                    defer { fd.close() }
+                    guard try fd.tryLockExclusive(), let id = QueueID(String(stem)) else { continue }
+                    if name.hasSuffix(".data"), try FileSystem.exists(envelopePath(id)) { continue }
+                    try FileSystem.unlink(path)
+                } else {
+                    try FileSystem.unlink(path)
                 }
+                result.removed.append(name)
+            } catch where error.code == ENOENT {
+                continue  // removed meanwhile
+            } catch {
+                result.failures.append(error)
             }
-            if (try? FileSystem.unlink(path)) != nil { removed += 1 }
         }
-        if removed > 0 { try FileSystem.syncDirectory(directory) }
-        return removed
+        if !result.removed.isEmpty {
+            do throws(Errno) {
+                try FileSystem.syncDirectory(directory)
+            } catch {
+                result.failures.append(error)
+            }
+        }
+        return result
+    }
+
+    /// ``sweep(olderThan:now:)`` counting the files removed; throws the first failure.
+    @discardableResult
+    public func removeStaleFiles(olderThan age: Int64, now: Int64) throws(Errno) -> Int {
+        let result = try sweep(olderThan: age, now: now)
+        if let failure = result.failures.first { throw failure }
+        return result.removed.count
     }
 }

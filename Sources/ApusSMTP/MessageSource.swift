@@ -121,6 +121,27 @@ final class MessageReader {
     private var ended = false
     /// Raw octets read so far.
     private(set) var rawCount = 0
+    /// A copy of the raw octets read, kept while ``keepCopy(upTo:)`` allows
+    /// (to send the message again in a follow-up transaction); nil once it
+    /// would pass the limit, or when no copy is kept.
+    private(set) var copy: [UInt8]? = nil
+    private var copyLimit = 0
+
+    /// Keeps a copy of what is read, up to `limit` octets (dropped beyond).
+    func keepCopy(upTo limit: Int) {
+        copy = []
+        copyLimit = limit
+    }
+
+    private func record(_ bytes: [UInt8]) {
+        guard copy != nil else { return }
+        if (copy?.count ?? 0) + bytes.count > copyLimit {
+            copy = nil
+            copyLimit = -1
+        } else {
+            copy? += bytes
+        }
+    }
 
     init(parts: [MessageSource.Part]) { self.parts = parts }
 
@@ -133,12 +154,14 @@ final class MessageReader {
                 index += 1
                 if !bytes.isEmpty {
                     rawCount += bytes.count
+                    record(bytes)
                     return bytes
                 }
             case .producer(let next):
                 if let chunk = try next() {
                     if !chunk.isEmpty {
                         rawCount += chunk.count
+                        record(chunk)
                         return chunk
                     }
                 } else {

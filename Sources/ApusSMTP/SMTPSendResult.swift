@@ -43,6 +43,14 @@ public struct SendOptions {
     /// MAIL and its reply is read first, so reuse costs no round trip; a
     /// refused RSET throws before anything else is read.
     public var resetFirst = false
+    /// The largest message kept in memory to follow a 551 forward path that
+    /// arrives once the message is already on its way (a pipelined send to
+    /// several recipients): the forward addresses then get the message in a
+    /// second transaction on the same connection. A larger message is not
+    /// sent again and the 551 stays the recipient's reply. Default 1 MiB
+    /// (with CHUNKING the copy is kept while the flight goes, for sends to
+    /// several recipients under ``RejectionPolicy/deliverToAccepted``).
+    public var forwardCopyLimit = 1 << 20
 
     /// Options with the library defaults.
     public init(

@@ -43,7 +43,7 @@ extension SMTPSession {
     func recipientFollowingForward(_ recipient: SMTPRecipient) throws -> RecipientOutcome {
         let reply = try exchange(try recipientLine(recipient))
         var outcome = RecipientOutcome(recipient: recipient.address, reply: reply)
-        if let forward = RecipientOutcome.forwardPath(in: reply) {
+        if !isFollowingForwards, let forward = RecipientOutcome.forwardPath(in: reply) {
             try follow(forward, from: recipient, into: &outcome)
         }
         return outcome
@@ -67,8 +67,18 @@ extension SMTPSession {
     }
 
     /// Streams `message` in DATA form and the final dot; returns the 250 reply.
-    func sendDataBody(_ message: MessageSource, quitAfter: Bool, onSent: (() -> Void)?) throws -> SMTPReply {
-        let reader = message.makeReader()
+    func sendDataBody(
+        _ message: MessageSource, quitAfter: Bool, onSent: (() -> Void)?, copyLimit: Int? = nil
+    ) throws -> SMTPReply {
+        try sendDataBody(message.makeReader(), quitAfter: quitAfter, onSent: onSent, copyLimit: copyLimit)
+    }
+
+    /// ``sendDataBody(_:quitAfter:onSent:copyLimit:)`` from a reader (which
+    /// keeps a copy of the message when `copyLimit` is given).
+    func sendDataBody(
+        _ reader: MessageReader, quitAfter: Bool, onSent: (() -> Void)?, copyLimit: Int? = nil
+    ) throws -> SMTPReply {
+        if let copyLimit { reader.keepCopy(upTo: copyLimit) }
         reader.setDotStuffing(true)
         var total = 0
         while true {

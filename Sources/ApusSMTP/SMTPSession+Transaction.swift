@@ -15,8 +15,12 @@ extension SMTPSession {
     /// (``MailParameters/size`` or the source's ``MessageSource/knownSize``);
     /// a size over the server's limit throws ``SMTPError/Kind/messageTooLarge``
     /// before anything is sent. A 551 reply naming a forward path is followed
-    /// once when the protocol still allows another RCPT (lock-step, or when a
-    /// pipelined DATA was refused).
+    /// once: with another RCPT when the protocol still allows one (lock-step,
+    /// or when a pipelined DATA was refused), else — the message was already
+    /// under way to the other recipients — with a second transaction on the
+    /// same connection once the first is done, re-sending a copy of the
+    /// message kept up to ``SendOptions/forwardCopyLimit`` (not when QUIT
+    /// already went in a CHUNKING flight).
     ///
     /// Under ``RejectionPolicy/abortIfAnyPermanent`` nothing is delivered if a
     /// recipient got 5xx: RSET instead of DATA; a pipelined DATA that got
@@ -83,12 +87,79 @@ extension SMTPSession {
             finishQuit(options, pipelinedQUIT: false)
             return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
         case .pipelinedData, .lockStep:
-            let (mailReply, outcomes) = try beginData(
+            var (mailReply, outcomes) = try beginData(
                 envelope, mail: mail, rcpts: rcpts, pipelined: mode == .pipelinedData, policy: options.policy)
-            let pipelineQUIT = options.quitAfter && extensions.pipelining
-            let dataReply = try sendDataBody(message, quitAfter: pipelineQUIT, onSent: options.onMessageSent)
+            // A 551 that came back while DATA got 354: the forward paths get
+            // the message in a second transaction once this one is done.
+            let forwards = unfollowedForwards(outcomes)
+            let pipelineQUIT = options.quitAfter && extensions.pipelining && forwards.isEmpty
+            let reader = message.makeReader()
+            let dataReply = try sendDataBody(
+                reader, quitAfter: pipelineQUIT, onSent: options.onMessageSent,
+                copyLimit: forwards.isEmpty ? nil : options.forwardCopyLimit)
+            if !forwards.isEmpty {
+                followForwards(forwards, envelope: envelope, copy: reader.copy, options: options, into: &outcomes)
+            }
             finishQuit(options, pipelinedQUIT: pipelineQUIT)
             return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
+        }
+    }
+
+    /// The recipients whose RCPT got a 551 naming a forward path that was not
+    /// followed (the message was already under way): index and forward path.
+    func unfollowedForwards(_ outcomes: [RecipientOutcome]) -> [(index: Int, forward: String)] {
+        guard !isFollowingForwards else { return [] }
+        return outcomes.enumerated().compactMap { index, outcome in
+            guard outcome.forwardedTo == nil, let forward = RecipientOutcome.forwardPath(in: outcome.reply),
+                (try? checkArgument(forward, what: "forward path")) != nil
+            else { return nil }
+            return (index, forward)
+        }
+    }
+
+    /// Sends the message again, in a second transaction on this connection,
+    /// to the forward paths of 551 replies (OCamlnet `rcpt` behaviour, for a
+    /// pipelined send whose message was under way when the 551 arrived).
+    /// Each outcome gets ``RecipientOutcome/forwardedTo`` and the reply that
+    /// decided (its RCPT's, or the message's when that was refused). Without
+    /// a copy of the message (larger than ``SendOptions/forwardCopyLimit``)
+    /// nothing is sent and the 551 stays the reply. Never throws: the first
+    /// transaction's result stands.
+    func followForwards(
+        _ forwards: [(index: Int, forward: String)], envelope: SMTPEnvelope, copy: [UInt8]?, options: SendOptions,
+        into outcomes: inout [RecipientOutcome]
+    ) {
+        guard let copy, !isClosed else {
+            trace?.record(.note, "551 forward path(s) not followed: the message is larger than the copy limit")
+            return
+        }
+        var followUp = envelope
+        followUp.recipients = forwards.map { item in
+            var moved = envelope.recipients[item.index]
+            moved.address = item.forward
+            trace?.record(.note, "551 for <\(moved.address)>: sending to forward path <\(item.forward)> in a second transaction")
+            return moved
+        }
+        for item in forwards { outcomes[item.index].forwardedTo = item.forward }
+        var followOptions = options
+        followOptions.quitAfter = false
+        followOptions.resetFirst = false
+        followOptions.onMessageSent = nil
+        followOptions.policy = .deliverToAccepted
+        isFollowingForwards = true
+        defer { isFollowingForwards = false }
+        do {
+            let result = try send(followUp, message: .bytes(copy), options: followOptions)
+            for (item, outcome) in zip(forwards, result.recipients) {
+                outcomes[item.index].forwardReply = outcome.isAccepted ? result.dataReply : outcome.reply
+            }
+        } catch {
+            let failure = error as? SMTPError
+            for item in forwards {
+                outcomes[item.index].forwardReply =
+                    failure?.rejectedRecipients.first(where: { $0.recipient == item.forward })?.reply
+                    ?? failure?.reply ?? SMTPReply(code: 451, lines: ["4.4.0 forward path not tried: \(error)"])
+            }
         }
     }
 
@@ -200,6 +271,14 @@ extension SMTPSession {
         try sendLine(mail)
         for line in rcpts { try sendLine(line) }
         let reader = message.makeReader()
+        let pipelineQUIT = lastInFlight && options.quitAfter
+        // A 551 is known only after the flight: keep a copy to send the
+        // message to its forward path in a second transaction (not possible
+        // when QUIT went in the flight: then the 551 stays the reply).
+        let mayFollow =
+            envelope.recipients.count > 1 && options.policy == .deliverToAccepted && !isFollowingForwards
+            && !pipelineQUIT
+        if mayFollow { reader.keepCopy(upTo: options.forwardCopyLimit) }
         var bdatLines: [String] = []
         var total = 0
         while true {
@@ -212,7 +291,6 @@ extension SMTPSession {
             if isLast { break }
         }
         trace?.record(.note, "message: \(total) octets in \(bdatLines.count) chunk(s)")
-        let pipelineQUIT = lastInFlight && options.quitAfter
         if pipelineQUIT { try sendLine("QUIT") }
         try flush()
         if lastInFlight { options.onMessageSent?() }
@@ -237,21 +315,27 @@ extension SMTPSession {
             throw SMTPError.unexpected(reply, command: line)
         }
         var dataReply = chunkReplies[chunkReplies.count - 1]
+        let forwards = mayFollow ? unfollowedForwards(outcomes) : []
         if !lastInFlight {
             let line = "BDAT 0 LAST"
+            let quitNow = options.quitAfter && forwards.isEmpty
             try sendLine(line)
-            if options.quitAfter { try sendLine("QUIT") }
+            if quitNow { try sendLine("QUIT") }
             try flush()
             options.onMessageSent?()
             dataReply = try readReply(for: line)
             guard dataReply.isPositive else {
-                if !options.quitAfter { resetQuietly() }
+                if !quitNow { resetQuietly() }
                 throw SMTPError.unexpected(dataReply, command: line)
             }
-            if options.quitAfter { close() }
+            if quitNow { close() }
         } else if pipelineQUIT {
             close()
         }
+        if !forwards.isEmpty {
+            followForwards(forwards, envelope: envelope, copy: reader.copy, options: options, into: &outcomes)
+        }
+        if options.quitAfter && !isClosed { quitWithoutWaiting() }
         return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
     }
 

@@ -41,6 +41,9 @@ public final class SMTPSession {
     /// An RSET was written ahead of a pipelined batch (``SendOptions/resetFirst``)
     /// and its reply is the next one to read.
     var pendingResetReply = false
+    /// Set during the follow-up transaction for 551 forward paths, which
+    /// follows no further forward paths.
+    var isFollowingForwards = false
 
     /// A session over `stream`. Nothing is read yet: call ``readGreeting()``
     /// (or use ``connect(stream:trace:)``).

@@ -39,11 +39,27 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     /// Writes bytes to `name`, replacing it, and sets its permission bits.
+    ///
+    /// The file is opened with `O_CLOEXEC`: a process that another test
+    /// forks meanwhile (a Postfix master, a client) must not inherit the
+    /// write descriptor, or executing the file (a `sendmail` wrapper) fails
+    /// with "Text file busy" for as long as that process lives.
     @discardableResult
     public func write(_ name: String, _ contents: [UInt8], mode: Int = 0o644) throws -> String {
         let target = file(name)
-        try Data(contents).write(to: URL(fileURLWithPath: target))
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: target)
+        let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        var offset = 0
+        while offset < contents.count {
+            let n = contents[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
+            offset += n
+        }
+        guard fchmod(fd, mode_t(mode)) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         return target
     }
 

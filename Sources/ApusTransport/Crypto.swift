@@ -76,6 +76,33 @@ package enum Crypto {
         return out
     }
 
+    /// The RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3) of
+    /// `data` under the unencrypted PEM RSA private key `pem` (PKCS#1 or
+    /// PKCS#8). The C functions are `PEM_read_bio_PrivateKey` and `EVP_DigestSign`.
+    ///
+    /// - Throws: ``CryptoError`` when the key cannot be read (an encrypted key
+    ///   is refused, never prompted for), is not RSA, or signing fails; the
+    ///   message never quotes the key.
+    package static func signRS256(pem: [UInt8], data: [UInt8]) throws -> [UInt8] {
+        try TLSLibrary.load()
+        guard !pem.isEmpty, pem.count <= 1 << 20 else { throw CryptoError("the private key file is empty or too large") }
+        var out = [UInt8](repeating: 0, count: 2048)
+        var length = out.count
+        TLSLibrary.clearErrors()
+        let result = pem.withUnsafeBytes { key in
+            data.withUnsafeBytes { bytes in
+                apus_rs256_sign(key.baseAddress, Int32(key.count), bytes.baseAddress, bytes.count, &out, &length)
+            }
+        }
+        TLSLibrary.clearErrors()
+        switch result {
+        case 1: return Array(out.prefix(length))
+        case 0: throw CryptoError("the private key is not an unencrypted PEM private key")
+        case -1: throw CryptoError("the private key is not an RSA key (RS256 needs RSA)")
+        default: throw CryptoError("RS256 signing failed")
+        }
+    }
+
     /// `count` bytes from OpenSSL's CSPRNG (`RAND_bytes`).
     package static func random(count: Int) throws -> [UInt8] {
         try TLSLibrary.load()

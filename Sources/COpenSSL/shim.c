@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -31,7 +32,9 @@
     X(X509_get_subject_name) X(X509_NAME_print_ex) X(X509_get_ext_d2i) X(GENERAL_NAMES_free)    \
     X(OPENSSL_sk_num) X(OPENSSL_sk_value) X(ASN1_STRING_get0_data) X(ASN1_STRING_length)        \
     X(X509_verify_cert_error_string) X(X509_VERIFY_PARAM_set1_ip_asc) X(EVP_sha256) X(EVP_md5)  \
-    X(EVP_Digest) X(HMAC) X(PKCS5_PBKDF2_HMAC) X(RAND_bytes)
+    X(EVP_Digest) X(HMAC) X(PKCS5_PBKDF2_HMAC) X(RAND_bytes) X(PEM_read_bio_PrivateKey)       \
+    X(EVP_PKEY_free) X(EVP_PKEY_get_base_id) X(EVP_MD_CTX_new) X(EVP_MD_CTX_free)                \
+    X(EVP_DigestSignInit) X(EVP_DigestSign)
 
 #define APUS_SSL_SYMBOLS(X)                                                                      \
     X(TLS_client_method) X(TLS_server_method) X(SSL_CTX_new) X(SSL_CTX_free)                     \
@@ -252,3 +255,39 @@ int apus_PKCS5_PBKDF2_HMAC(const char *password, int passwordLength, const unsig
     return p_PKCS5_PBKDF2_HMAC(password, passwordLength, salt, saltLength, iterations, md, keyLength, out);
 }
 int apus_RAND_bytes(unsigned char *buffer, int length) { return p_RAND_bytes(buffer, length); }
+
+/* Signatures */
+
+/* The passphrase callback: an encrypted key is refused, never prompted for. */
+static int apus_no_passphrase(char *buffer, int size, int rwflag, void *user) {
+    (void)buffer; (void)size; (void)rwflag; (void)user;
+    return 0;
+}
+
+int apus_rs256_sign(const void *pem, int pemLength, const void *data, size_t dataLength, unsigned char *out,
+                    size_t *outLength) {
+    BIO *bio = p_BIO_new(p_BIO_s_mem());
+    if (bio == NULL) return -2;
+    if (pemLength <= 0 || p_BIO_write(bio, pem, pemLength) != pemLength) {
+        p_BIO_free(bio);
+        return 0;
+    }
+    EVP_PKEY *key = p_PEM_read_bio_PrivateKey(bio, NULL, apus_no_passphrase, NULL);
+    p_BIO_free(bio);
+    if (key == NULL) return 0;
+    if (p_EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+        p_EVP_PKEY_free(key);
+        return -1;
+    }
+    int result = -2;
+    EVP_MD_CTX *context = p_EVP_MD_CTX_new();
+    if (context != NULL) {
+        if (p_EVP_DigestSignInit(context, NULL, p_EVP_sha256(), NULL, key) == 1 &&
+            p_EVP_DigestSign(context, out, outLength, data, dataLength) == 1) {
+            result = 1;
+        }
+        p_EVP_MD_CTX_free(context);
+    }
+    p_EVP_PKEY_free(key);
+    return result;
+}

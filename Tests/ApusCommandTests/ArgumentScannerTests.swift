@@ -132,3 +132,70 @@ func modeFlags(flag: String, mode: Invocation.Mode) throws {
 func intervals(text: String, seconds: Int) {
     #expect(ArgumentScanner.parseInterval(text) == seconds)
 }
+
+/// Every option in Postfix's getopt string, with `-i` and a recipient after
+/// it: an option that takes a value in Postfix eats the next argument (so
+/// `-i` is its value, never a flag) and an option that does not take one
+/// leaves `-i` a flag. A value option with its value attached leaves `-i`
+/// alone too.
+@Test(arguments: Array(ArgumentScanner.postfixOptions.enumerated()).compactMap { offset, letter -> (Character, Bool)? in
+    guard letter != ":" else { return nil }
+    let characters = Array(ArgumentScanner.postfixOptions)
+    return (letter, offset + 1 < characters.count && characters[offset + 1] == ":")
+})
+func everyPostfixOptionTakesAValueExactlyWhenPostfixsDoes(letter: Character, takesValue: Bool) throws {
+    // Values that every option accepts (modes, DSN keywords, queue selectors).
+    let attached: [Character: String] = [
+        "b": "m", "B": "7BIT", "N": "never", "R": "full", "V": "env1", "q": "f", "o": "x",
+    ]
+    let value = attached[letter] ?? "value"
+    if takesValue {
+        if letter == "q" {
+            // -q takes its value attached only (-q alone runs the queue).
+            #expect(try scan("sendmail", "-qf").mode == .runQueue(.all, interval: nil))
+            return
+        }
+        if "bBNR".contains(letter) {
+            // Checked values: -i is taken as the value and refused as one.
+            #expect(usageError("sendmail", "-\(letter)", "-i", "rcpt@example.com")?.contains("-i") == true)
+        } else {
+            let separate = try scan("sendmail", "-\(letter)", "-i", "rcpt@example.com")
+            #expect(!separate.ignoreDots, "-\(letter) must take -i as its value")
+            #expect(separate.recipients == ["rcpt@example.com"])
+        }
+        let joined = try scan("sendmail", "-\(letter)\(value)", "-i", "rcpt@example.com")
+        #expect(joined.ignoreDots, "-\(letter)\(value) must leave -i a flag")
+        #expect(joined.recipients == ["rcpt@example.com"])
+    } else {
+        let inv = try scan("sendmail", "-\(letter)", "-i", "rcpt@example.com")
+        if letter != "I" {
+            #expect(inv.ignoreDots, "-\(letter) is a flag: -i stays a flag")
+            #expect(inv.recipients == ["rcpt@example.com"])
+        }
+        // Grouped with -i: still a flag.
+        #expect(try scan("sendmail", "-\(letter)i", "rcpt@example.com").ignoreDots)
+    }
+}
+
+/// `-eq` is `-e` with the value `q` (never `-e -q`: a queue run that throws
+/// the message away), and `-ep -i` is `-e p` then `-i`.
+@Test func errorModeTakesAValue() throws {
+    let eq = try scan("sendmail", "-eq", "-i", "rcpt@example.com")
+    #expect(eq.mode == .deliver)
+    #expect(eq.ignoreDots)
+    #expect(eq.recipients == ["rcpt@example.com"])
+    #expect(eq.ignoredOptions == ["-eq"])
+    let ep = try scan("sendmail", "-ep", "-i", "rcpt@example.com")
+    #expect(ep.ignoreDots && ep.ignoredOptions == ["-ep"])
+    let separate = try scan("sendmail", "-e", "m", "rcpt@example.com")
+    #expect(separate.recipients == ["rcpt@example.com"] && separate.ignoredOptions == ["-em"])
+    #expect(usageError("sendmail", "-e") == "option -e needs a value")
+    let px = try scan("sendmail", "-p", "-i", "rcpt@example.com")
+    #expect(!px.ignoreDots && px.ignoredOptions == ["-p-i"])
+}
+
+/// Options that are not in Postfix's getopt string are usage errors, as in Postfix.
+@Test(arguments: ["-d0.1", "-s", "-a", "-D", "-E", "-k", "-w", "-y", "-z"])
+func optionsPostfixDoesNotKnowAreUsageErrors(option: String) {
+    #expect(usageError("sendmail", option, "rcpt@example.com")?.hasPrefix("unknown option -") == true)
+}

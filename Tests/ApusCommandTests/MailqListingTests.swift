@@ -38,11 +38,11 @@ import Testing
         let expected = """
             -Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------
             4F2A9C01E3      1532 Sun Nov 22 14:03:11  cron@host.example.com
-            (connect to smtp.example.com[203.0.113.5]:587: Connection refused)
+            (connect to smtp.example.com[203.0.113.5]:587: Connection refused; next attempt Sun Nov 22 14:08:11)
                                                      admin@example.com
 
             0123456789AB     20000 Wed Dec  2 15:03:11  MAILER-DAEMON
-            (452 4.2.2 Over quota "a"??next line)
+            (452 4.2.2 Over quota "a"??next line; next attempt Wed Dec  2 15:03:11)
                                                      a@x.org
                                                      b@x.org
                                                      c@y.org
@@ -50,7 +50,24 @@ import Testing
             -- 22 Kbytes in 2 Requests.
 
             """
-        #expect(MailqListing.text(Self.queue) == expected)
+        #expect(MailqListing.text(Self.queue, now: Self.arrival) == expected)
+    }
+
+    @Test func textSaysWhenEachMessageIsDue() {
+        let due = MailqListing.text([Self.queue[0]], now: Self.arrival + 300)
+        #expect(due.contains("(connect to smtp.example.com[203.0.113.5]:587: Connection refused; due now)\n"), "\(due)")
+        var fresh = Self.queue[0]
+        fresh.envelope.lastError = ""
+        fresh.envelope.attempts = 0
+        fresh.envelope.nextAttempt = Self.arrival + 60
+        let waiting = MailqListing.text([fresh], now: Self.arrival)
+        #expect(waiting.contains("\n(next attempt Sun Nov 22 14:04:11)\n"), "\(waiting)")
+    }
+
+    @Test func corruptMessagesAreCountedOnAnOwnLine() {
+        #expect(MailqListing.corruptLine(0, directory: "/q/corrupt") == nil)
+        #expect(MailqListing.corruptLine(1, directory: "/q/corrupt") == "apus: 1 corrupt message in /q/corrupt (see apus(8), QUEUE FILE FORMAT)\n")
+        #expect(MailqListing.corruptLine(2, directory: "/q/corrupt")?.hasPrefix("apus: 2 corrupt messages in /q/corrupt") == true)
     }
 
     @Test func textEmpty() {

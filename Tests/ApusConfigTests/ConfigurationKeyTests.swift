@@ -194,8 +194,15 @@ struct ConfigurationKeyTests {
 
     @Test(arguments: [
         ("Host smtp.example.com", "unknown key 'Host' (keys are lower case)"),
-        ("hots smtp.example.com", "unknown key 'hots'"),
+        ("hots smtp.example.com", "unknown key 'hots' (did you mean 'host'?)"),
+        ("timout 30", "unknown key 'timout' (did you mean 'timeout'?)"),
+        ("tls_verfy off", "unknown key 'tls_verfy' (did you mean 'tls_verify'?)"),
+        ("passwordevl cat f", "unknown key 'passwordevl' (did you mean 'passwordeval'?)"),
+        ("acount work", "unknown key 'acount' (did you mean 'account'?)"),
+        ("Timout 30", "unknown key 'Timout' (did you mean 'timeout'?)"),
         ("smtp_host x", "unknown key 'smtp_host'"),
+        ("to x", "unknown key 'to'"),
+        ("hostname x", "unknown key 'hostname'"),
     ])
     func unknownKeyNamesFileLineAndKey(line: String, message: String) throws {
         let error = try #require(configError("tls on\n\n# c\n" + line))
@@ -203,5 +210,128 @@ struct ConfigurationKeyTests {
         #expect(error.description == "/etc/apus.conf:4: " + message)
         #expect(error.line == 4)
         #expect(error.key == String(line.split(separator: " ")[0]))
+    }
+
+    @Test func editDistanceCountsSwapsAsOneEdit() {
+        func distance(_ a: String, _ b: String) -> Int { editDistance(Array(a.utf8), Array(b.utf8)) }
+        #expect(distance("hots", "host") == 1)
+        #expect(distance("timout", "timeout") == 1)
+        #expect(distance("", "tls") == 3)
+        #expect(distance("kitten", "sitting") == 3)
+        #expect(distance("port", "port") == 0)
+    }
+}
+
+/// The `oauth2_*` keys (config.md "OAuth2"): accepted combinations and the
+/// load-time errors, each naming the file and line.
+struct OAuth2ConfigurationTests {
+    func parse(_ text: String) throws -> Configuration {
+        try Configuration.parse(Array(text.utf8), file: "/etc/apus.conf", localDomain: { "host.example" })
+    }
+
+    let clientCredentials = """
+        account m365
+        host smtp.office365.com
+        user host42@example.com
+        oauth2_token_url https://login.microsoftonline.com/TENANT/oauth2/v2.0/token
+        oauth2_client_id 0000-1111
+        oauth2_client_secret Sh0uld-n0t-leak
+        oauth2_scope https://outlook.office365.com/.default
+
+        """
+
+    @Test func clientCredentialsDefaults() throws {
+        let configuration = try parse(clientCredentials)
+        let account = configuration.defaultAccount
+        let oauth2 = try #require(account.oauth2)
+        #expect(oauth2.grant == .clientCredentials)
+        #expect(oauth2.tokenURL.host == "login.microsoftonline.com")
+        #expect(oauth2.tokenURL.port == 443)
+        #expect(oauth2.tokenURL.path == "/TENANT/oauth2/v2.0/token")
+        #expect(account.authentication == .mechanism(.xoauth2))
+        #expect(configuration.holdsPassword)
+        #expect(account.description.contains("oauth2_client_secret (set)"))
+        #expect(!account.description.contains("Sh0uld-n0t-leak"))
+        #expect(account.description.contains("oauth2_token_url https://login.microsoftonline.com/TENANT/oauth2/v2.0/token"))
+    }
+
+    @Test func oauthBearerAndPortAndFile() throws {
+        let account = try parse(
+            """
+            user u@example.com
+            auth oauthbearer
+            oauth2_token_url https://[::1]:8443
+            oauth2_grant refresh_token
+            oauth2_client_id desktop
+            oauth2_client_secret_file /etc/apus/secret
+            oauth2_refresh_token_file /etc/apus/refresh
+
+            """
+        ).defaultAccount
+        #expect(account.authentication == .mechanism(.oauthBearer))
+        #expect(account.oauth2?.tokenURL.description == "https://[::1]:8443/")
+        #expect(account.oauth2?.clientSecret == .file("/etc/apus/secret"))
+        #expect(account.oauth2?.refreshTokenFile == "/etc/apus/refresh")
+    }
+
+    @Test(arguments: [
+        ("oauth2_token_url http://login.example.com/token", 4, "https://"),
+        ("oauth2_token_url https://user:pw@login.example.com/token", 4, "'@'"),
+        ("oauth2_token_url https:///token", 4, "no host"),
+        ("oauth2_token_url ftp://x/y", 4, "not an https://"),
+        ("oauth2_grant password", 4, "expected one of"),
+        ("oauth2_client_secret_file relative/path", 4, "absolute path"),
+        ("oauth2_scope \"\\\"\"", 4, "scopes"),
+    ])
+    func badValues(line: String, number: Int, fragment: String) {
+        let text = "user u@example.com\nauth xoauth2\noauth2_client_id c\n\(line)\n"
+        #expect {
+            try parse(text)
+        } throws: { error in
+            guard let error = error as? ConfigError else { return false }
+            return error.kind == .badValue && error.line == number && error.message.contains(fragment)
+                && error.description.hasPrefix("/etc/apus.conf:\(number): ")
+        }
+    }
+
+    @Test(arguments: [
+        ("oauth2_grant refresh_token\noauth2_client_id c", "needs 'oauth2_refresh_token_file'"),
+        ("oauth2_grant jwt_bearer\noauth2_client_id c", "needs 'oauth2_private_key_file'"),
+        ("oauth2_grant jwt_bearer\noauth2_private_key_file /k.pem", "needs 'oauth2_client_id'"),
+        ("oauth2_client_id c", "needs 'oauth2_client_secret'"),
+        ("oauth2_client_secret s", "needs 'oauth2_client_id'"),
+        ("oauth2_client_id c\noauth2_client_secret s\nauth plain", "auth xoauth2 or oauthbearer"),
+        ("oauth2_client_id c\noauth2_client_secret s\nauth off", "'auth' is off"),
+        ("oauth2_client_id c\noauth2_client_secret s\npassword pw", "replaces the password"),
+        ("oauth2_client_id c\noauth2_client_secret s\noauth2_subject a@b.example", "only for oauth2_grant jwt_bearer"),
+    ])
+    func inconsistent(lines: String, fragment: String) {
+        let text = "account a\nuser u@example.com\noauth2_token_url https://login.example.com/token\n\(lines)\n"
+        #expect {
+            try parse(text)
+        } throws: { error in
+            guard let error = error as? ConfigError else { return false }
+            return error.kind == .inconsistent && error.line == 1 && error.message.contains(fragment)
+        }
+    }
+
+    @Test func keysWithoutTokenURLAreRefused() {
+        #expect {
+            try parse("user u@example.com\noauth2_client_id c\n")
+        } throws: { error in
+            (error as? ConfigError)?.message.contains("'oauth2_client_id' is set without 'oauth2_token_url'") == true
+        }
+    }
+
+    @Test func secretIsNeverQuotedBack() {
+        #expect {
+            try parse("oauth2_client_secret \"\n")
+        } throws: { error in
+            !"\(error)".contains("\"")
+        }
+        let exposed = try? parse(clientCredentials)
+        var withMode = exposed
+        withMode?.fileMode = 0o100644
+        #expect(withMode?.exposesPasswordToOthers == true)
     }
 }

@@ -302,7 +302,7 @@ struct ConfigurationTests {
         #expect {
             _ = try Configuration.loadIfPresent(path: bad, localDomain: { "h.example" })
         } throws: { error in
-            (error as? ConfigError)?.description == "\(bad):2: unknown key 'hots'"
+            (error as? ConfigError)?.description == "\(bad):2: unknown key 'hots' (did you mean 'host'?)"
         }
     }
 

@@ -56,7 +56,8 @@ import Testing
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.recipients == ["admin@y.example", "ops@y.example"])
-        #expect(saved.header("To") == ["root"], "headers are not rewritten")
+        #expect(saved.header("To") == ["root@dd.example"], "headers are qualified, not alias-expanded")
+        #expect(saved.header("Cc") == ["postmaster@dd.example"])
     }
 
     @Test func defaultCatchesUnknownNames() throws {

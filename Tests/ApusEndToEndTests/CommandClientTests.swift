@@ -35,9 +35,31 @@ import Testing
         #expect(saved.mailArguments.contains("BODY=8BITMIME"), "\(saved.mailArguments)")
         #expect(saved.sender.hasSuffix("@test.example"))
         #expect(saved.header("From") == ["\"CronDaemon\" <\(saved.sender)>"], "\(saved.headerText)")
-        #expect(saved.header("To") == ["root"], "headers are relayed as written")
+        #expect(saved.header("To") == ["root@cron.example"], "qualified as Postfix's cleanup does")
         #expect(saved.header("Date").count == 1 && saved.header("Message-ID").count == 1)
         #expect(saved.body == "backup: 3 files, 1.2 MB \u{2714}\n.\ndone\n", "\(saved.body)")
+    }
+
+    /// What Debian's cron really writes (`From: root (Cron Daemon)`, `To: root`):
+    /// the unqualified header addresses are qualified as Postfix's cleanup
+    /// does, senders with `domain`, recipients with `default_domain`; the
+    /// comment, display names and qualified addresses stay as written.
+    @Test func cronHeaderAddressesAreQualified() throws {
+        let sink = try SMTPSink()
+        let sandbox = try ApusSandbox(port: sink.port, settings: "default_domain cron.example")
+        let input = message([
+            "From: root (Cron Daemon)", "To: root", "Cc: Ops <ops>, admin@elsewhere.example",
+            "Reply-To: \"Back Up\" <backup>", "Subject: Cron <root@vm> run-parts", "X-Cron-Env: <USER=root>",
+        ])
+        let result = try sandbox.run(["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], input: input, program: "sendmail")
+        #expect(result.status == 0, "\(result.summary)")
+        let saved = try #require(try sink.waitForMessages(1).first)
+        #expect(saved.header("From") == ["root@test.example (Cron Daemon)"], "\(saved.headerText)")
+        #expect(saved.header("To") == ["root@cron.example"], "\(saved.headerText)")
+        #expect(saved.header("Cc") == ["Ops <ops@cron.example>, admin@elsewhere.example"], "\(saved.headerText)")
+        #expect(saved.header("Reply-To") == ["\"Back Up\" <backup@test.example>"], "\(saved.headerText)")
+        #expect(saved.header("Subject") == ["Cron <root@vm> run-parts"])
+        #expect(saved.header("X-Cron-Env") == ["<USER=root>"])
     }
 
     /// mail(1): `sendmail -i -- ADDR…`.

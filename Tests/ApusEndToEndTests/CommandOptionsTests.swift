@@ -68,7 +68,7 @@ import Testing
         #expect(result.stderr.isEmpty, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.mailArguments == "<bob@src.example> BODY=8BITMIME RET=HDRS ENVID=env-42")
-        #expect(saved.recipientArguments == ["<rcpt@dst.example> NOTIFY=SUCCESS,FAILURE"])
+        #expect(saved.recipientArguments == ["<rcpt@dst.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;rcpt@dst.example"])
         #expect(saved.header("From") == ["\"Bob Builder\" <bob@src.example>"])
     }
 
@@ -139,7 +139,7 @@ import Testing
             "-odb", "-odi", "-oem", "-oee", "-oep", "-o", "x", "-oXyz", "-O", "DeliveryMode=b", "-Oopt=val",
             "-h", "5", "-h5", "-L", "label", "-U", "-G", "-n", "-m", "-Ac", "-Am", "-ti",
         ]
-        let result = try sandbox.run(arguments + ["-e", "a@x.example"], input: message(["To: b@x.example"]))
+        let result = try sandbox.run(arguments + ["-e", "m", "a@x.example"], input: message(["To: b@x.example"]))
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.isEmpty, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
@@ -148,6 +148,29 @@ import Testing
         let daemon = try sandbox.run(["-bd"])
         #expect(daemon.status == 0, "\(daemon.summary)")
         #expect(daemon.stdout.isEmpty && daemon.stderr.isEmpty)
+    }
+
+    /// `-eq -i` is `-e q` then `-i` (Postfix's getopt): the message is
+    /// delivered with its lone-dot line, not dropped by a queue run; `-ep -i`
+    /// leaves `-i` in force too, and `-p -i` eats `-i` as -p's value.
+    @Test func errorModeOptionTakesItsValue() throws {
+        let sink = try SMTPSink()
+        let sandbox = try ApusSandbox(port: sink.port)
+        let input = message(["Subject: e option"], body: "one\n.\ntwo\n")
+        let eq = try sandbox.run(["-eq", "-i", "q@x.example"], input: input)
+        #expect(eq.status == 0 && eq.stderr.isEmpty, "\(eq.summary)")
+        let ep = try sandbox.run(["-ep", "-i", "p@x.example"], input: input)
+        #expect(ep.status == 0 && ep.stderr.isEmpty, "\(ep.summary)")
+        let pi = try sandbox.run(["-p", "-i", "i@x.example"], input: input)
+        #expect(pi.status == 0 && pi.stderr.isEmpty, "\(pi.summary)")
+        let saved = try sink.waitForMessages(3)
+        let byRecipient = Dictionary(uniqueKeysWithValues: saved.map { ($0.recipients.first ?? "", $0.body) })
+        #expect(byRecipient["q@x.example"]?.contains("one\n.\ntwo") == true, "\(byRecipient)")
+        #expect(byRecipient["p@x.example"]?.contains("one\n.\ntwo") == true, "\(byRecipient)")
+        #expect(byRecipient["i@x.example"]?.contains("two") == false, "\(byRecipient)")
+        // Nothing was queued: -eq did not turn into a queue run.
+        let mailq = try sandbox.run(["-bp"])
+        #expect(mailq.stdout == "Mail queue is empty\n", "\(mailq.summary)")
     }
 
     /// The program name picks the mode: mailq lists, newaliases checks the aliases.

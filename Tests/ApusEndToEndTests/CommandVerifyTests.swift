@@ -79,4 +79,59 @@ import Testing
         server.waitForClosedConnections(1)
         #expect(!server.connections.flatMap(\.verbs).contains("MAIL"))
     }
+
+    /// `tls starttls` against the real Postfix's implicit-TLS port: the
+    /// silence is probed for a few seconds, not the whole `timeout` (30 s).
+    @Test func implicitTLSPortWithStartTLSIsFoundQuickly() throws {
+        let postfix = try PostfixServer.start(InteropTests.options)
+        defer { postfix.stop() }
+        let sandbox = try ApusSandbox(
+            port: postfix.implicitTLSPort, settings: "tls starttls\ntls_verify off\ntimeout 30")
+        try sandbox.writeConfig(sandbox.settings.replacingOccurrences(of: "timeout 3\n", with: ""))
+        let start = Date()
+        let result = try sandbox.run(["-bv"], timeout: 60)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(result.status == 69, "\(result.summary)")
+        #expect(result.stderr.contains("set tls on"), "\(result.summary)")
+        #expect(elapsed < 15, "took \(elapsed) s")
+    }
+
+    /// A 535 to AUTH names the settings to check, without the password.
+    @Test func refusedCredentialsNameUserAndPassword() throws {
+        let server = try scriptedServer {
+            $0.extensions = ["PIPELINING", "AUTH PLAIN"]
+            $0.authenticate = AuthExchange.accepting(user: "u", password: "right")
+        }
+        defer { server.stop() }
+        let sandbox = try ApusSandbox(port: server.port, settings: "user u\npassword wrong-secret")
+        let result = try sandbox.run(["-bv"])
+        #expect(result.status == 69, "\(result.summary)")
+        #expect(result.stderr.contains("check user (u) and the password setting (password (set))"), "\(result.summary)")
+        #expect(!result.stderr.contains("wrong-secret") && !result.stdout.contains("wrong-secret"))
+    }
+
+    /// A `domain` without a dot draws a warning (`root@vm` is refused by real relays).
+    @Test func unqualifiedDomainIsWarned() throws {
+        let server = try scriptedServer()
+        defer { server.stop() }
+        let sandbox = try ApusSandbox(port: server.port)
+        try sandbox.writeConfig(sandbox.settings.replacingOccurrences(of: "domain test.example", with: "domain vm"))
+        let result = try sandbox.run(["-bv"])
+        #expect(result.status == 0, "\(result.summary)")
+        #expect(result.stdout.contains("warning: domain vm is not fully qualified"), "\(result.stdout)")
+        let fine = try ApusSandbox(port: server.port)
+        #expect(try !fine.run(["-bv"]).stdout.contains("not fully qualified"))
+    }
+
+    /// A bare `250 ` line at the end of the EHLO reply adds no empty item.
+    @Test func bareEHLOLineAddsNothing() throws {
+        let server = try scriptedServer { $0.extensions = ["PIPELINING", "8BITMIME", ""] }
+        defer { server.stop() }
+        let sandbox = try ApusSandbox(port: server.port)
+        let result = try sandbox.run(["-bv"])
+        #expect(result.status == 0, "\(result.summary)")
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let offers = try #require(lines.firstIndex(of: "server offers:"), "\(result.stdout)")
+        #expect(Array(lines[(offers + 1)...]) == ["  PIPELINING", "  8BITMIME", ""], "\(result.stdout)")
+    }
 }

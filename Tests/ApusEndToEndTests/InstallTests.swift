@@ -17,7 +17,9 @@ import Testing
         "tls_cert_file", "tls_key_file", "tls_min_version", "auth", "user", "password",
         "passwordeval", "password_file", "from", "domain", "default_domain", "aliases",
         "from_header", "allow_from_override", "timeout", "queue", "queue_dir", "queue_lifetime",
-        "retry", "bounce", "log", "dsn_notify", "dsn_return", "eight_bit", "message_size_limit", "recipient_limit",
+        "retry", "bounce", "log", "dsn_notify", "dsn_return", "eight_bit", "oauth2_token_url", "oauth2_grant",
+        "oauth2_client_id", "oauth2_client_secret", "oauth2_client_secret_file", "oauth2_scope",
+        "oauth2_refresh_token_file", "oauth2_private_key_file", "oauth2_subject", "message_size_limit", "recipient_limit",
     ]
 
     struct Run {
@@ -85,7 +87,10 @@ import Testing
     @Test func installScriptHelp() throws {
         let run = try Self.run(["bash", "install.sh", "--help"])
         #expect(run.status == 0, "\(run.output)")
-        for option in ["--prefix", "--destdir", "--system-sendmail", "--no-build", "--uninstall"] {
+        for option in [
+            "--prefix", "--destdir", "--system-sendmail", "--no-build", "--uninstall", "--purge", "--no-deb", "--deb",
+            "--replace-mta",
+        ] {
             #expect(run.output.contains(option), "--help does not mention \(option)")
         }
         let bad = try Self.run(["bash", "install.sh", "--no-such-option"])
@@ -108,6 +113,80 @@ import Testing
             return !trimmed.isEmpty && !trimmed.hasPrefix("#")
         }
         #expect(active.isEmpty, "packaging/apus.conf sets \(active)")
+    }
+
+    @Test func packagingScriptsParse() throws {
+        for script in ["packaging/build-deb", "packaging/build-release", "packaging/version", "packaging/test-deb"] {
+            let run = try Self.run(["bash", "-n", script])
+            #expect(run.status == 0, "\(script): \(run.output)")
+        }
+        // Maintainer scripts run with /bin/sh (dash on Debian): POSIX sh only.
+        for script in ["postinst", "prerm", "postrm"] {
+            let run = try Self.run(["sh", "-n", "packaging/debian/" + script])
+            #expect(run.status == 0, "\(script): \(run.output)")
+        }
+    }
+
+    @Test func packageVersionIsAValidDebianVersion() throws {
+        let run = try Self.run(["packaging/version"])
+        #expect(run.status == 0, "\(run.output)")
+        let version = run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(version.hasPrefix("0.") || version.first?.isNumber == true, "\(version)")
+        #expect(version.hasSuffix("-1"), "\(version)")
+        let check = try Self.run(["dpkg", "--validate-version", version])
+        #expect(check.status == 0, "\(version): \(check.output)")
+    }
+
+    /// packaging/build-deb around a stand-in binary (/bin/true): the control
+    /// fields, conffiles and files of packaging.md, without root or a release build.
+    @Test(.enabled(if: InstallTests.installed("dpkg-deb"), "dpkg-deb is not installed"))
+    func debianPackageHasTheControlFieldsAndFiles() throws {
+        let dist = FileManager.default.temporaryDirectory.appendingPathComponent("apus-build-deb-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dist) }
+        let build = try Self.run(["packaging/build-deb", "--binary", "/bin/true", "--dist", dist.path])
+        #expect(build.status == 0, "\(build.output)")
+        let deb = try #require(build.output.split(separator: "\n").last.map(String.init))
+        #expect(deb.hasPrefix(dist.path + "/apus_") && deb.hasSuffix(".deb"), "\(deb)")
+
+        let fields = try Self.run(["dpkg-deb", "--field", deb])
+        for line in [
+            "Package: apus", "Provides: mail-transport-agent", "Conflicts: mail-transport-agent",
+            "Replaces: mail-transport-agent", "Section: mail", "Priority: optional",
+        ] {
+            #expect(fields.output.contains(line + "\n"), "control has no '\(line)':\n\(fields.output)")
+        }
+        let depends = fields.output.split(separator: "\n").first { $0.hasPrefix("Depends: ") }.map(String.init) ?? ""
+        for package in ["libc6", "libssl3", "ca-certificates"] {
+            #expect(depends.contains(package), "\(depends)")
+        }
+        let conffiles = try Self.run(["sh", "-c", "dpkg-deb --ctrl-tarfile \"$1\" | tar -xOf - ./conffiles", "sh", deb])
+        #expect(conffiles.output == "/etc/apus.conf\n/etc/cron.d/apus\n", "\(conffiles.output)")
+
+        let contents = try Self.run(["dpkg-deb", "--contents", deb]).output
+        for entry in [
+            "./usr/sbin/apus", "./usr/sbin/sendmail -> apus", "./usr/bin/mailq -> ../sbin/apus",
+            "./usr/bin/newaliases -> ../sbin/apus", "./usr/share/man/man8/apus.8.gz",
+            "./usr/share/man/man5/apus.conf.5.gz", "./usr/share/man/man1/mailq.1.gz",
+            "./usr/share/man/man8/sendmail.8.gz -> apus.8.gz", "./usr/share/man/man8/newaliases.8.gz -> apus.8.gz",
+            "./etc/apus.conf", "./etc/cron.d/apus", "./var/spool/apus/", "./lib/systemd/system/apus-queue.service",
+            "./lib/systemd/system/apus-queue.timer", "./usr/share/doc/apus/copyright",
+            "./usr/share/doc/apus/changelog.Debian.gz",
+        ] {
+            #expect(contents.contains(entry + "\n"), "the package has no \(entry)")
+        }
+        // Nothing in the archive belongs to anyone but root; modes come from postinst.
+        for line in contents.split(separator: "\n") {
+            #expect(line.contains(" root/root "), "\(line)")
+        }
+        let unit = try Self.run(["sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -xOf - ./lib/systemd/system/apus-queue.service", "sh", deb])
+        #expect(unit.output.contains("ExecStart=/usr/sbin/apus -q"), "\(unit.output)")
+    }
+
+    @Test func packageCronEntryStandsBackForSystemd() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("packaging/debian/cron.d"), encoding: .utf8)
+        let entry = try #require(text.split(separator: "\n").first { $0.hasPrefix("*/5 ") })
+        #expect(entry.contains("[ ! -d /run/systemd/system ]"), "\(entry)")
+        #expect(entry.hasSuffix("/usr/sbin/apus -q"), "\(entry)")
     }
 
     @Test func scheduleFilesRunTheQueue() throws {

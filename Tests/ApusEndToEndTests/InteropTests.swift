@@ -118,7 +118,10 @@ struct NotDelivered: Error { var marker: String }
         #expect(cronMail.headerValues("Return-Path") == ["<root@client.example>"])
         #expect(cronMail.header("Received", contains: "using TLS"))
         #expect(cronMail.header("Received", contains: "Authenticated sender: alice"))
-        #expect(cronMail.headerValues("From") == ["root (Cron Daemon)"], "an existing From: is kept")
+        #expect(
+            cronMail.headerValues("From") == ["root@client.example (Cron Daemon)"],
+            "an existing From: is kept, its address qualified with domain")
+        #expect(cronMail.headerValues("To") == ["root@example.com"], "qualified with default_domain")
         #expect(cronMail.headerValues("Date").count == 1)
         #expect(cronMail.headerValues("Message-ID").first?.hasSuffix("@client.example>") == true)
         #expect(cronMail.headerValues("X-Cron-Env") == ["<SHELL=/bin/sh>", "<HOME=/root>"])

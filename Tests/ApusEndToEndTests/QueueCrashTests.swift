@@ -127,7 +127,10 @@ import Glibc
         let config = try harness.config(port: refusing.port)
         let faulty = try harness.runQueue(config, environment: ["APUS_FAULT": fault])
         if fault.hasSuffix(":ENOSPC") {
-            #expect(faulty.status == 0, "\(faulty.stderr)")
+            // A storage failure in a run: logged, one line, exit 74 (apus(8), EXIT STATUS).
+            #expect(faulty.status == 74, "\(faulty.stderr)")
+            #expect(faulty.stderr.hasPrefix("apus: queue run: ") && faulty.stderr.split(separator: "\n").count == 1, "\(faulty.stderr)")
+            #expect(harness.log().contains("warning: ") && harness.log().contains("cannot queue the failure notice"))
         } else {
             #expect(faulty.signaled && faulty.status == SIGKILL, "status \(faulty.status): \(faulty.stderr)")
         }

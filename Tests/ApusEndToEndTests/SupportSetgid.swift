@@ -33,7 +33,10 @@ final class SetgidFixture: @unchecked Sendable {
         uid = entry.pointee.pw_uid
         gid = entry.pointee.pw_gid
         binary = directory.file("apus")
-        try FileManager.default.copyItem(atPath: try ApusExecutable.path(), toPath: binary)
+        // Copied by a child process: a descriptor open for writing in this
+        // process could leak into a concurrent test's fork and make exec fail
+        // with "Text file busy".
+        try Self.must(["/bin/cp", try ApusExecutable.path(), binary])
         guard chown(binary, 0, groupID) == 0, chmod(binary, 0o2755) == 0 else {
             throw SetupError(description: "cannot make \(binary) setgid: \(String(cString: strerror(errno)))")
         }

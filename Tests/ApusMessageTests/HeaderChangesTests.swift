@@ -77,4 +77,55 @@ import Testing
         #expect(a != b && a.count == 1 + 32 + 1 + 11 + 1)
         #expect(try EnvelopeAddress.parse(a).mailbox?.domain?.text == "example.com")
     }
+
+    // MARK: - Qualifying unqualified header addresses (Postfix cleanup)
+
+    func qualifying() throws -> HeaderChanges {
+        var c = try changes(.keep)
+        c.senderDomain = Array("origin.example".utf8)
+        c.recipientDomain = Array("rcpt.example".utf8)
+        return c
+    }
+
+    @Test(arguments: [
+        ("From: root (Cron Daemon)", "From: root@origin.example (Cron Daemon)"),
+        ("To: root", "To: root@rcpt.example"),
+        ("Cc: Ops Team <ops>, x@y.example,\tz", "Cc: Ops Team <ops@rcpt.example>, x@y.example,\tz@rcpt.example"),
+        ("Reply-To: \"a b\"", "Reply-To: \"a b\"@origin.example"),
+        ("Sender: first.last", "Sender: first.last@origin.example"),
+        ("Resent-From: root", "Resent-From: root@origin.example"),
+        ("Resent-Sender: <root>", "Resent-Sender: <root@origin.example>"),
+        ("Resent-Reply-To: root", "Resent-Reply-To: root@origin.example"),
+        ("Resent-To: root", "Resent-To: root@rcpt.example"),
+        ("Resent-Cc: root", "Resent-Cc: root@rcpt.example"),
+        ("To: friends: anne, bob@x.example;, carl", "To: friends: anne@rcpt.example, bob@x.example;, carl@rcpt.example"),
+        ("To: undisclosed-recipients:;", "To: undisclosed-recipients:;"),
+        ("From: <>", "From: <>"),
+        ("To: \"Doe, J\" <jd> (comment, here)", "To: \"Doe, J\" <jd@rcpt.example> (comment, here)"),
+        ("To: <@relay.example:user>", "To: <@relay.example:user@rcpt.example>"),
+        ("To: Root User", "To: Root User"),
+        ("From: root@host.example (Cron Daemon)", "From: root@host.example (Cron Daemon)"),
+        ("Subject: root", "Subject: root"),
+        ("X-Original-To: root", "X-Original-To: root"),
+        ("To: a@\"broken", "To: a@\"broken"),
+    ])
+    func unqualifiedAddressesGetTheirDomain(field: String, expected: String) throws {
+        var h = try readAllWays(bytes(field + "\n\n")).headers
+        try qualifying().apply(to: &h)
+        #expect(h.bytes.text == expected + "\r\n" + "Date: \(date)\r\nMessage-ID: \(id)\r\n")
+    }
+
+    /// Folding and everything around the address stay as written.
+    @Test func qualifyingKeepsTheFolding() throws {
+        var h = try readAllWays(bytes("To: Anne <anne>,\n  (the boss)\n\tboss,\n carl@x.example\nDate: d\nMessage-ID: <m@x>\n\n")).headers
+        try qualifying().apply(to: &h)
+        #expect(h.bytes.text == "To: Anne <anne@rcpt.example>,\r\n  (the boss)\r\n\tboss@rcpt.example,\r\n carl@x.example\r\nDate: d\r\nMessage-ID: <m@x>\r\n")
+    }
+
+    /// Without domains (library users), nothing is qualified.
+    @Test func noDomainNoQualifying() throws {
+        var h = try readAllWays(bytes("To: root\nDate: d\nMessage-ID: <m@x>\n\n")).headers
+        try changes(.keep).apply(to: &h)
+        #expect(h.bytes.text == "To: root\r\nDate: d\r\nMessage-ID: <m@x>\r\n")
+    }
 }

@@ -210,6 +210,8 @@ import Testing
         let id = try write(store, Array("x".utf8))
         let lock = try #require(try store.tryLock(id))
         #expect(throws: Errno.self) { try store.remove(lock) }
+        #expect(lock.isHeld, "a failed removal keeps the lock, so the caller can try again")
+        lock.release()
         #expect(try store.list().entries.isEmpty)
         #expect(dir.names() == ["\(id).data"])
         try Data("partial".utf8).write(to: URL(fileURLWithPath: "\(dir.path)/ABCDEF012345.tmp"))

@@ -8,9 +8,12 @@ struct QueueTestDirectory {
 
     init() {
         var template = Array("/tmp/apus-queue-test-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let result = mkdtemp(buffer.baseAddress!) else { return nil }
+            return String(cString: result)
+        }
         precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template)
+        path = made!
     }
 
     func names() -> [String] {

@@ -342,6 +342,77 @@ struct SMTPSessionTransactionTests {
         #expect(peer.finish() == nil)
     }
 
+    /// Pipelined to several recipients, DATA already got 354 when the 551
+    /// arrives: the message goes to the accepted recipient, then to the
+    /// forward path in a second transaction on the same connection.
+    @Test func forwardPathFollowedAfterPipelinedData() throws {
+        let log = TraceLog()
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING"])
+            try peer.expect("MAIL FROM:<a@x>")
+            try peer.expect("RCPT TO:<b@x>")
+            try peer.expect("RCPT TO:<old@x>")
+            try peer.expect("DATA")
+            try peer.send("250 ok", "250 ok", "551 5.1.6 User not local; please try <new@y>", "354 go")
+            peer.saved.append(try peer.readData())
+            try peer.send("250 queued as 1")
+            try peer.expect("MAIL FROM:<a@x>")
+            try peer.expect("RCPT TO:<new@y>")
+            try peer.expect("DATA")
+            try peer.send("250 ok", "250 ok", "354 go")
+            peer.saved.append(try peer.readData())
+            try peer.send("250 queued as 2")
+            try peer.expect("QUIT")
+            try peer.send("221 bye")
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream, trace: log.trace)
+            try s.ehlo("me")
+            let sent = try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x", "old@x"]), message: Self.message)
+            s.quit()
+            return sent
+        }
+        let sent = try result.get()
+        #expect(peer.finish() == nil)
+        #expect(sent.accepted.map(\.recipient) == ["b@x", "old@x"])
+        #expect(sent.recipients.last?.forwardedTo == "new@y")
+        #expect(sent.recipients.last?.finalReply.description == "250 queued as 2")
+        #expect(peer.saved.count == 2 && peer.saved[0] == peer.saved[1], "the same message twice")
+        #expect(log.lines.contains { $0.contains("second transaction") }, "\(log.lines)")
+    }
+
+    /// With quitAfter the QUIT waits for the follow-up; a forward path that
+    /// is refused too is reported, and the first delivery stands.
+    @Test func refusedForwardPathIsReported() throws {
+        let (result, peer) = withPeer({ peer in
+            try greet(peer, extensions: ["PIPELINING"])
+            try peer.expect("MAIL FROM:<a@x>")
+            try peer.expect("RCPT TO:<b@x>")
+            try peer.expect("RCPT TO:<old@x>")
+            try peer.expect("DATA")
+            try peer.send("250 ok", "250 ok", "551 User not local; please try <new@y>", "354 go")
+            _ = try peer.readData()
+            try peer.send("250 queued")
+            try peer.expect("MAIL FROM:<a@x>")
+            try peer.expect("RCPT TO:<new@y>")
+            try peer.expect("DATA")
+            try peer.send("250 ok", "550 5.1.1 no such user", "554 no valid recipients")
+            try peer.expect("RSET")
+            try peer.send("250 ok")
+            try peer.expect("QUIT")
+        }) { stream in
+            let s = try SMTPSession.connect(stream: stream)
+            try s.ehlo("me")
+            var options = SendOptions()
+            options.quitAfter = true
+            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x", "old@x"]), message: Self.message, options: options)
+        }
+        let sent = try result.get()
+        #expect(peer.finish() == nil)
+        #expect(sent.accepted.map(\.recipient) == ["b@x"])
+        #expect(sent.refused.first?.finalReply.code == 550)
+        #expect(sent.refused.first?.forwardedTo == "new@y")
+    }
+
     @Test func dataRefusedAfterMessage() throws {
         let (result, _) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING"])

@@ -87,6 +87,29 @@ struct SMTPTests {
         #expect(server.messages.first?.recipientAddresses == ["b@x.test", "c@x.test", "d@x.test"])
     }
 
+    /// CHUNKING and PIPELINING, several recipients: a 551 arrives after the
+    /// flight; the forward path gets the message in a second transaction.
+    @Test func forwardPathFollowedAfterAChunkingFlight() throws {
+        var configuration = ScriptableSMTPServer.Configuration()
+        configuration.on("RCPT", occurrence: 2, connection: 1, "551 5.1.6 User not local; please try <new@y.test>")
+        let server = try ScriptableSMTPServer(configuration)
+        defer { server.stop() }
+        let tcp = try TCPStream.connect(host: server.host, port: server.port, timeout: 5)
+        let session = try SMTPSession.connect(stream: tcp)
+        try session.ehlo("me")
+        let sent = try session.send(
+            SMTPEnvelope(sender: "a@x.test", recipients: ["b@x.test", "old@x.test"]),
+            message: .string("Subject: c\n\nforwarded\n"))
+        session.quit()
+        #expect(sent.accepted.map(\.recipient) == ["b@x.test", "old@x.test"])
+        #expect(sent.recipients.last?.forwardedTo == "new@y.test")
+        #expect(server.waitForClosedConnections(1))
+        let messages = server.messages
+        #expect(messages.map(\.recipientAddresses) == [["b@x.test"], ["new@y.test"]])
+        #expect(messages.count == 2 && messages[0].data == messages[1].data)
+        #expect(server.connections.count == 1)
+    }
+
     @Test func hangingServerTimesOut() throws {
         var configuration = ScriptableSMTPServer.Configuration()
         configuration.on("MAIL", .hang)

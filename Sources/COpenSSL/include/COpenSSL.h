@@ -154,4 +154,15 @@ int apus_PKCS5_PBKDF2_HMAC(const char *password, int passwordLength, const unsig
                            unsigned char *out);
 int apus_RAND_bytes(unsigned char *buffer, int length);
 
+/* Signatures --------------------------------------------------------------- */
+
+/* RSASSA-PKCS1-v1_5 with SHA-256 (JWS "RS256") of data[dataLength] under the
+ * unencrypted PEM private key pem[pemLength] (PEM_read_bio_PrivateKey,
+ * EVP_DigestSign). *outLength: out's capacity in, the signature's length out.
+ * Returns 1 on success, 0 when the key cannot be read (or is encrypted: no
+ * passphrase is ever asked for), -1 when it is not an RSA key, -2 when
+ * signing fails. */
+int apus_rs256_sign(const void *pem, int pemLength, const void *data, size_t dataLength, unsigned char *out,
+                    size_t *outLength);
+
 #endif
