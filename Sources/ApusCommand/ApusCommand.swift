@@ -21,12 +21,47 @@ public enum ApusCommand {
         do {
             let invocation = try ArgumentScanner(arguments).scan()
             return try run(invocation).rawValue
-        } catch let failure as CommandFailure {
-            report(failure)
-            return failure.status.rawValue
         } catch {
-            report(CommandFailure(.software, "\(error)"))
-            return ExitStatus.software.rawValue
+            let failure = commandFailure(error)
+            report(failure)
+            return exitStatus(for: failure).rawValue
+        }
+    }
+
+    /// Any error as the failure it ends the command with: a bad command line
+    /// is a usage failure, an error nobody turned into a failure an internal one.
+    public static func commandFailure(_ error: any Error) -> CommandFailure {
+        switch error {
+        case let failure as CommandFailure: return failure
+        case let usage as UsageError: return CommandFailure(.usage, usage.message)
+        default: return CommandFailure(.software, "\(error)")
+        }
+    }
+
+    /// The one place a failure becomes the process's exit status (cli.md "Exit status").
+    public static func exitStatus(for failure: CommandFailure) -> ExitStatus {
+        failure.status
+    }
+
+    /// The one place a failure of a message submitted with `-bs` becomes the
+    /// reply to its end of data: 451 when apus or the relay may do better
+    /// later (the client keeps the message), 554 when the message itself was
+    /// refused or cannot be sent (with the refused recipients).
+    static func smtpReply(for failure: CommandFailure) -> SubmissionServer.Reply {
+        switch exitStatus(for: failure) {
+        case .tempFail, .protocolError, .ioError, .osError, .software, .config:
+            return .init(451, "4.3.0 \(failure.summary)")
+        case .ok, .usage, .dataError, .noUser, .unavailable, .noPermission:
+            let detail = failure.details.isEmpty ? "" : " (" + failure.details.joined(separator: "; ") + ")"
+            return .init(554, "5.0.0 \(failure.summary)\(detail)")
+        }
+    }
+
+    /// The reply to the end of data of a message `-bs` handed on.
+    static func smtpReply(for report: SubmissionReport) -> SubmissionServer.Reply {
+        switch report.outcome {
+        case .sent: return .init(250, "2.0.0 Ok: sent as \(report.id)")
+        case .queued: return .init(250, "2.0.0 Ok: \(report.notices.first ?? "queued as \(report.id)")")
         }
     }
 
@@ -245,18 +280,9 @@ public enum ApusCommand {
             if let envid = message.envelopeID { request.envelopeID = envid }
             if let notify = message.dsnNotify { request.dsnNotify = notify.lowercased() }
             do {
-                let report = try submission.run(request, spool: message.content)
-                if let notice = report.notices.first { return .init(250, "2.0.0 Ok: \(notice)") }
-                return .init(250, "2.0.0 Ok: sent as \(report.id)")
+                return smtpReply(for: try submission.run(request, spool: message.content))
             } catch {
-                let error = error as? CommandFailure ?? CommandFailure(.software, "\(error)")
-                switch error.status {
-                case .tempFail, .protocolError, .ioError, .osError, .software, .config:
-                    return .init(451, "4.3.0 \(error.summary)")
-                default:
-                    let detail = error.details.isEmpty ? "" : " (" + error.details.joined(separator: "; ") + ")"
-                    return .init(554, "5.0.0 \(error.summary)\(detail)")
-                }
+                return smtpReply(for: commandFailure(error))
             }
         }
         return .ok
@@ -287,7 +313,7 @@ public enum ApusCommand {
             do {
                 try runner.run(choice)
             } catch {
-                report(error)
+                report(commandFailure(error))
             }
             var left = interval
             while left > 0 && !StopSignal.received {

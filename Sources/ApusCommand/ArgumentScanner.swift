@@ -1,4 +1,3 @@
-import ApusDelivery
 /// Turns argv into an ``Invocation`` the way sendmail's getopt does.
 ///
 /// - The program name picks the mode before any option is read: `mailq` lists
@@ -39,9 +38,9 @@ public struct ArgumentScanner {
         }
     }
 
-    /// Scans the arguments. Throws a ``CommandFailure`` with status 64 naming
+    /// Scans the arguments. Throws a ``UsageError`` (exit 64) naming
     /// the offending option.
-    public func scan() throws(CommandFailure) -> Invocation {
+    public func scan() throws(UsageError) -> Invocation {
         var invocation = Invocation()
         invocation.mode = Self.mode(forProgramName: arguments.first ?? "apus")
         var json = false
@@ -54,7 +53,7 @@ public struct ArgumentScanner {
                 case "--help": invocation.mode = .help
                 case "--version": invocation.mode = .version
                 case "--json": json = true
-                default: throw .usage("unknown option \(argument) (apus --help lists them)")
+                default: throw UsageError("unknown option \(argument) (apus --help lists them)")
                 }
                 index += 1
                 continue
@@ -65,13 +64,13 @@ public struct ArgumentScanner {
             while let letter = letters.first {
                 letters = letters.dropFirst()
                 // The value of an option that takes one: the rest of this argument, or the next.
-                func value() throws(CommandFailure) -> String {
+                func value() throws(UsageError) -> String {
                     if !letters.isEmpty {
                         defer { letters = "" }
                         return String(letters)
                     }
                     index += 1
-                    guard index < arguments.count else { throw .usage("option -\(letter) needs a value") }
+                    guard index < arguments.count else { throw UsageError("option -\(letter) needs a value") }
                     return arguments[index]
                 }
                 switch letter {
@@ -102,7 +101,7 @@ public struct ArgumentScanner {
                     } else if Self.ignoredFlags.contains(letter) {
                         invocation.ignoredOptions.append("-\(letter)")
                     } else {
-                        throw .usage("unknown option -\(letter) (apus --help lists them)")
+                        throw UsageError("unknown option -\(letter) (apus --help lists them)")
                     }
                 }
             }
@@ -113,14 +112,14 @@ public struct ArgumentScanner {
         }
         if json {
             guard case .listQueue = invocation.mode else {
-                throw .usage("--json goes with mailq or -bp")
+                throw UsageError("--json goes with mailq or -bp")
             }
             invocation.mode = .listQueue(json: true)
         }
         return invocation
     }
 
-    private static func mode(forB value: String) throws(CommandFailure) -> Invocation.Mode {
+    private static func mode(forB value: String) throws(UsageError) -> Invocation.Mode {
         switch value {
         case "m": return .deliver
         case "p": return .listQueue(json: false)
@@ -129,18 +128,18 @@ public struct ArgumentScanner {
         case "i": return .newAliases
         default:
             if ignoredModes.contains(value) { return .ignored("-b" + value) }
-            throw .usage("unknown option -b\(value) (apus --help lists them)")
+            throw UsageError("unknown option -b\(value) (apus --help lists them)")
         }
     }
 
-    private func queueMode(_ rest: String, index: inout Int) throws(CommandFailure) -> Invocation.Mode {
+    private func queueMode(_ rest: String, index: inout Int) throws(UsageError) -> Invocation.Mode {
         if rest.isEmpty { return .runQueue(.due, interval: nil) }
         if rest == "f" { return .runQueue(.all, interval: nil) }
         if let kind = rest.first, "IRS".contains(kind) {
             var text = String(rest.dropFirst())
             if text.isEmpty {
                 index += 1
-                guard index < arguments.count else { throw .usage("option -q\(kind) needs a value") }
+                guard index < arguments.count else { throw UsageError("option -q\(kind) needs a value") }
                 text = arguments[index]
             }
             switch kind {
@@ -150,7 +149,7 @@ public struct ArgumentScanner {
             }
         }
         guard let seconds = Self.parseInterval(rest), seconds > 0 else {
-            throw .usage("bad queue interval -q\(rest) (use -q30m, -q1h)")
+            throw UsageError("bad queue interval -q\(rest) (use -q30m, -q1h)")
         }
         return .runQueue(.due, interval: seconds)
     }
@@ -184,23 +183,23 @@ public struct ArgumentScanner {
         return text.isEmpty ? nil : total
     }
 
-    private static func checkNotify(_ value: String) throws(CommandFailure) -> String {
+    private static func checkNotify(_ value: String) throws(UsageError) -> String {
         let words = value.lowercased().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         if words == ["never"] { return "never" }
         for word in words where !["success", "failure", "delay"].contains(word) {
-            throw .usage("bad -N value '\(value)': use never, or a list of success, failure, delay")
+            throw UsageError("bad -N value '\(value)': use never, or a list of success, failure, delay")
         }
         return words.joined(separator: ",")
     }
 
-    private static func checkChoice(_ option: String, _ value: String, _ choices: [String]) throws(CommandFailure) -> String {
+    private static func checkChoice(_ option: String, _ value: String, _ choices: [String]) throws(UsageError) -> String {
         for choice in choices where choice.lowercased() == value.lowercased() { return choice }
-        throw .usage("bad -\(option) value '\(value)': use \(choices.joined(separator: " or "))")
+        throw UsageError("bad -\(option) value '\(value)': use \(choices.joined(separator: " or "))")
     }
 
-    private static func checkEnvelopeID(_ value: String) throws(CommandFailure) -> String {
+    private static func checkEnvelopeID(_ value: String) throws(UsageError) -> String {
         guard !value.isEmpty, value.utf8.count <= 100, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw .usage("bad -V value: an envelope id is 1 to 100 printable ASCII characters")
+            throw UsageError("bad -V value: an envelope id is 1 to 100 printable ASCII characters")
         }
         return value
     }
@@ -260,4 +259,18 @@ extension String {
         else { return "" }
         return String(decoding: bytes[first...last], as: UTF8.self)
     }
+}
+
+/// A bad command line: the one line naming what is wrong. ``ApusCommand``
+/// turns it into exit status 64 (EX_USAGE, cli.md "Exit status").
+public struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What is wrong, printed after `apus: `.
+    public var message: String
+
+    /// A usage error saying `message`.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
 }

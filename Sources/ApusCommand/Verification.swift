@@ -112,35 +112,30 @@ struct Verification {
     /// Names the setting to change, probing the relay with short timeouts.
     func diagnose(_ failure: RelayFailure, account: Account) -> String? {
         let relay = account.relay
-        let text = failure.message
-        if let oauth2 = account.oauth2, text.hasPrefix("OAuth2 token endpoint") {
-            if text.contains(" refused: invalid_client") || text.contains(" refused: unauthorized_client") {
+        if let oauth2 = account.oauth2, let oauthFailure = failure.oauth2, !oauthFailure.isLocal {
+            let code = oauthFailure.oauthError
+            if code == "invalid_client" || code == "unauthorized_client" {
                 return "the endpoint does not accept the client: check oauth2_client_id and its secret or key"
             }
-            if text.contains(" refused: invalid_grant") {
+            if code == "invalid_grant" {
                 switch oauth2.grant {
                 case .refreshToken: return "the refresh token is no longer valid: put a new one in oauth2_refresh_token_file"
                 case .jwtBearer: return "the assertion was refused: check oauth2_private_key_file, oauth2_client_id and oauth2_subject (domain-wide delegation)"
                 case .clientCredentials: return "the grant was refused: check oauth2_client_id and its secret"
                 }
             }
-            if text.contains(" refused: invalid_scope") { return "check oauth2_scope" }
-            if text.contains(" refused: ") { return "the token endpoint refused the request: check the oauth2_ settings" }
+            if code == "invalid_scope" { return "check oauth2_scope" }
+            if code != nil { return "the token endpoint refused the request: check the oauth2_ settings" }
             return "check oauth2_token_url and that the endpoint is reachable (its certificate is verified; tls_trust_file applies)"
         }
-        if text.contains("offers no AUTH mechanism") && account.tls == .off {
+        if failure.kind == .noUsableMechanism && account.tls == .off {
             return "the relay offers AUTH only after STARTTLS: set tls starttls"
         }
         if let error = failure.underlying, error.kind == .authenticationFailed, error.reply?.code == 535 {
             return
                 "the relay refused the credentials (535): check user (\(account.user ?? "not set")) and the password setting (\(account.password))"
         }
-        if let tlsFailure = failure.underlying?.underlying, case .tls(let detail) = tlsFailure,
-            detail.kind == .nameMismatch
-        {
-            return "the certificate does not name \(relay.host): set host to a name it carries, or pin it with tls_fingerprint"
-        }
-        if text.contains("name mismatch") || text.contains("does not name") {
+        if let tlsFailure = failure.transport, case .tls(let detail) = tlsFailure, detail.kind == .nameMismatch {
             return "the certificate does not name \(relay.host): set host to a name it carries, or pin it with tls_fingerprint"
         }
         switch account.tls {

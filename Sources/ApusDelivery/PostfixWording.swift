@@ -1,3 +1,4 @@
+import ApusQueue
 import ApusSMTP
 
 /// Reasons in Postfix's words (delivery.md "Logging"; Postfix's
@@ -23,51 +24,57 @@ enum PostfixWording {
     }
 
     /// `host H[A] said: REPLY (in reply to CMD command)`.
-    static func said(_ reply: SMTPReply, relay: String, command: String?) -> String {
+    static func said(_ reply: SMTPReply, relay: String, stage: SMTPError.Stage?) -> String {
         let host = host(relay)
-        guard let name = commandName(command) else { return "host \(host) said: \(reply.description)" }
-        if name == "greeting" { return "host \(host) refused to talk to me: \(reply.description)" }
+        guard let stage, let name = commandName(stage) else { return "host \(host) said: \(reply.description)" }
+        if stage == .greeting || stage == .connect { return "host \(host) refused to talk to me: \(reply.description)" }
         return "host \(host) said: \(reply.description) (in reply to \(name) command)"
     }
 
     /// The reason for an engine error with relay `relay` (`host[addr]:port`).
     static func reason(for error: SMTPError, relay: String) -> String {
         if let reply = error.reply, error.kind != .messageTooLarge {
-            return said(reply, relay: relay, command: error.command)
+            return said(reply, relay: relay, stage: error.stage)
         }
         if error.kind == .timeout {
-            return "conversation with \(host(relay)) timed out while \(phase(error.command))"
+            return "conversation with \(host(relay)) timed out while \(phase(error.stage))"
         }
         if error.kind == .connection {
-            return "lost connection with \(host(relay)) while \(phase(error.command))"
+            return "lost connection with \(host(relay)) while \(phase(error.stage))"
         }
         return "\(relay): \(error.description)"
     }
 
-    /// Postfix's name of the command a reply answered: `MAIL FROM`,
-    /// `RCPT TO`, `DATA`, `end of DATA` (also for BDAT: Postfix's client
-    /// never sends it, and the reply is to the message), `EHLO`…; `greeting`
-    /// for the banner; nil when unknown.
-    static func commandName(_ command: String?) -> String? {
-        guard let command, !command.isEmpty else { return nil }
-        let upper = command.uppercased()
-        let verb = upper.split(separator: " ").first.map(String.init) ?? upper
-        if upper.hasPrefix("MAIL") { return "MAIL FROM" }
-        if upper.hasPrefix("RCPT") { return "RCPT TO" }
-        if upper == "END OF DATA" || upper == "." || verb == "BDAT" { return "end of DATA" }
-        if upper == "GREETING" || upper == "CONNECT" { return "greeting" }
-        return String(verb.prefix(while: { $0 != ":" }))
+    /// Postfix's name of the command a reply at `stage` answered: `MAIL
+    /// FROM`, `RCPT TO`, `DATA`, `end of DATA` (also for BDAT: Postfix's
+    /// client never sends it, and the reply is to the message), `EHLO`…;
+    /// `greeting` for the banner; nil for other commands.
+    static func commandName(_ stage: SMTPError.Stage) -> String? {
+        switch stage {
+        case .connect, .greeting: return "greeting"
+        case .ehlo: return "EHLO"
+        case .startTLS: return "STARTTLS"
+        case .auth: return "AUTH"
+        case .mail: return "MAIL FROM"
+        case .rcpt: return "RCPT TO"
+        case .data: return "DATA"
+        case .bdat, .endOfData: return "end of DATA"
+        case .other: return nil
+        }
     }
 
-    /// What was going on, as Postfix says after "while".
-    static func phase(_ command: String?) -> String {
-        switch commandName(command) {
-        case nil, "greeting": return "receiving the initial server greeting"
-        case "EHLO", "HELO": return "performing the EHLO handshake"
-        case "STARTTLS": return "performing the STARTTLS handshake"
-        case "AUTH": return "performing SASL authentication"
-        case "end of DATA": return "sending end of data -- message may be sent more than once"
-        case let name?: return "sending \(name)"
+    /// What was going on at `stage`, as Postfix says after "while".
+    static func phase(_ stage: SMTPError.Stage?) -> String {
+        switch stage {
+        case nil, .connect, .greeting: return "receiving the initial server greeting"
+        case .ehlo: return "performing the EHLO handshake"
+        case .startTLS: return "performing the STARTTLS handshake"
+        case .auth: return "performing SASL authentication"
+        case .bdat, .endOfData: return "sending end of data -- message may be sent more than once"
+        case .mail: return "sending MAIL FROM"
+        case .rcpt: return "sending RCPT TO"
+        case .data: return "sending DATA"
+        case .other: return "sending a command"
         }
     }
 
@@ -96,5 +103,19 @@ enum PostfixWording {
             if reason.hasPrefix("lost connection") || reason.hasPrefix("conversation with") { return "4.4.2" }
             return "4.0.0"
         }
+    }
+}
+
+extension QueueRecipient {
+    /// Records the relay's last word on this recipient: `text` for people
+    /// (`mailq`, notices), and for a permanent refusal (what a failure notice
+    /// reports) the reply's code and status as typed fields. They stay nil
+    /// otherwise, so an envelope with deferrals only keeps the older format
+    /// that an older apus still reads.
+    mutating func record(_ reply: SMTPReply?, text: String) {
+        lastReply = text
+        let refusal = reply.flatMap { $0.isPermanent ? $0 : nil }
+        replyCode = refusal?.code
+        status = refusal?.enhancedCode?.description
     }
 }

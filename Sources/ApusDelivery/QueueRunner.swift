@@ -258,7 +258,7 @@ public struct QueueRunner {
             }
             envelope.recordDeferral(error: reason, now: Int64(time(nil)), policy: policy)
             for i in envelope.recipients.indices where envelope.recipients[i].state == .pending {
-                envelope.recipients[i].lastReply = reason
+                envelope.recipients[i].record(nil, text: reason)
             }
             try Self.twice { () throws(Errno) in try store.update(envelope, for: lock) }
             report.record(
@@ -395,7 +395,7 @@ public struct QueueRunner {
                 var entries: [DeliveryLog.Entry] = []
                 for i in envelope.recipients.indices where envelope.recipients[i].state == .pending {
                     envelope.recipients[i].state = .failed
-                    envelope.recipients[i].lastReply = reason
+                    envelope.recipients[i].record(nil, text: reason)
                     entries.append(logEntry(id, envelope, envelope.recipients[i].address, nil, delay, nil, .bounced, reason))
                 }
                 report.record(entries)
@@ -467,8 +467,10 @@ public struct QueueRunner {
                     let reply =
                         outcome.isAccepted
                         ? result.dataReply.description
-                        : PostfixWording.said(outcome.finalReply, relay: relay.relay, command: "RCPT TO")
-                    envelope.recipients[i].lastReply = outcome.isRefused ? outcome.finalReply.description : reply
+                        : PostfixWording.said(outcome.finalReply, relay: relay.relay, stage: .rcpt)
+                    envelope.recipients[i].record(
+                        outcome.isAccepted ? result.dataReply : outcome.finalReply,
+                        text: outcome.isRefused ? outcome.finalReply.description : reply)
                     let status: DeliveryLog.Status
                     if outcome.isAccepted {
                         envelope.recipients[i].state = .sent
@@ -507,8 +509,9 @@ public struct QueueRunner {
                 let indexOf = envelope.recipientIndex
                 for rejected in error.rejectedRecipients {
                     guard let i = indexOf[rejected.recipient] else { continue }
-                    let words = PostfixWording.said(rejected.reply, relay: relay.relay, command: "RCPT TO")
-                    envelope.recipients[i].lastReply = rejected.reply.isPermanent ? rejected.reply.description : words
+                    let words = PostfixWording.said(rejected.reply, relay: relay.relay, stage: .rcpt)
+                    envelope.recipients[i].record(
+                        rejected.reply, text: rejected.reply.isPermanent ? rejected.reply.description : words)
                     if rejected.reply.isPermanent { envelope.recipients[i].state = .failed }
                     entries.append(
                         logEntry(
@@ -523,8 +526,8 @@ public struct QueueRunner {
                 finishMessage(id, envelope: envelope, lock: lock, remoteMTA: relay.relay, expired: false)
             } else if !error.isTransient, let reply = error.reply, reply.isPermanent {
                 failAll(
-                    id, &envelope, reason: reply.description, relay: relay, lock: lock, delay: delay,
-                    logReason: PostfixWording.said(reply, relay: relay.relay, command: error.command))
+                    id, &envelope, reason: reply.description, reply: reply, relay: relay, lock: lock, delay: delay,
+                    logReason: PostfixWording.said(reply, relay: relay.relay, stage: error.stage))
             } else {
                 // The connection may be unusable now: the next message reconnects.
                 relay.session.close()
@@ -547,13 +550,13 @@ public struct QueueRunner {
         }
 
         mutating func failAll(
-            _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: RelaySession, lock: MessageLock,
-            delay: Double, logReason: String? = nil
+            _ id: QueueID, _ envelope: inout Envelope, reason: String, reply: SMTPReply? = nil, relay: RelaySession,
+            lock: MessageLock, delay: Double, logReason: String? = nil
         ) {
             var entries: [DeliveryLog.Entry] = []
             for i in envelope.recipients.indices where envelope.recipients[i].state == .pending {
                 envelope.recipients[i].state = .failed
-                envelope.recipients[i].lastReply = reason
+                envelope.recipients[i].record(reply, text: reason)
                 entries.append(
                     logEntry(
                         id, envelope, envelope.recipients[i].address, relay.relay, delay, relay.tlsVersion, .bounced,
@@ -665,8 +668,8 @@ public struct QueueRunner {
                 envelopeID: envelope.dsnEnvelopeID,
                 summary: expired ? "it stayed in the queue too long" : "the relay refused it",
                 failed: failed.map { recipient in
-                    let code = Int(recipient.lastReply.prefix(3)) ?? 0
-                    let enhanced = recipient.lastReply.split(separator: " ").dropFirst().first.map(String.init)
+                    let code = recipient.replyCode ?? 0
+                    let enhanced = recipient.status
                     return FailureNotice.FailedRecipient(
                         address: recipient.address, originalRecipient: recipient.originalRecipient,
                         status: expired ? "4.4.7" : FailureNotice.status(code: code, enhancedCode: enhanced),

@@ -40,6 +40,34 @@ public final class RelaySession {
 /// may succeed (every connection-stage failure is temporary: refused, lost,
 /// timed out, DNS, TLS, AUTH; apus then queues).
 public struct RelayFailure: Error, CustomStringConvertible {
+    /// What went wrong, as a value to decide on (the message is for people).
+    public enum Kind: Hashable, Sendable {
+        /// No relay is configured.
+        case noRelay
+        /// The connection (or implicit TLS on it) could not be made: ``transport`` says why.
+        case connect
+        /// The SMTP dialogue failed (greeting, EHLO, STARTTLS, AUTH): ``underlying`` says how.
+        case smtp
+        /// `tls starttls` is set and the relay does not offer STARTTLS.
+        case noSTARTTLS
+        /// `auth on` and the relay offers no mechanism apus can use.
+        case noUsableMechanism
+        /// `auth` names a mechanism apus does not know.
+        case unknownMechanism
+        /// `auth` is on and no user is configured.
+        case noUser
+        /// `auth` is on and no password source is configured.
+        case noPassword
+        /// The password could not be had (passwordeval, password_file): local.
+        case passwordUnavailable
+        /// No OAuth2 token could be had: ``oauth2`` says why.
+        case oauth2
+        /// Anything else (a local error while opening).
+        case other
+    }
+
+    /// What went wrong.
+    public var kind: Kind
     /// One line: `connect to smtp.example.com[203.0.113.5]:587: Connection refused`.
     public var message: String
     /// `host[addr]:port` when a connection was made, else nil (`relay=none`).
@@ -48,6 +76,24 @@ public struct RelayFailure: Error, CustomStringConvertible {
     public var isLocal = false
     /// The engine's error, when there was one.
     public var underlying: SMTPError?
+    /// The transport error, for ``Kind/connect``.
+    public var transport: TransportError?
+    /// The OAuth2 failure, for ``Kind/oauth2``.
+    public var oauth2: OAuth2Failure?
+
+    /// Creates a failure.
+    public init(
+        _ kind: Kind, message: String, relay: String?, isLocal: Bool = false, underlying: SMTPError? = nil,
+        transport: TransportError? = nil, oauth2: OAuth2Failure? = nil
+    ) {
+        self.kind = kind
+        self.message = message
+        self.relay = relay
+        self.isLocal = isLocal
+        self.underlying = underlying
+        self.transport = transport ?? underlying?.underlying
+        self.oauth2 = oauth2
+    }
 
     public var description: String { message }
 }
@@ -86,7 +132,7 @@ public struct RelayConnector {
     /// temporary failure naming the endpoint or the OAuth error (`relay` nil),
     /// a secret file that cannot be read a local one.
     public func open() throws(RelayFailure) -> RelaySession {
-        var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
+        var lastFailure = RelayFailure(.noRelay, message: "no relay configured", relay: nil)
         for relay in [account.relay] + account.fallbacks {
             do {
                 return try open(relay)
@@ -125,9 +171,9 @@ public struct RelayConnector {
             let address = try ServerAddress(host: relay.host, port: UInt16(relay.port))
             stream = try TCPStream.connect(to: address, timeout: timeout)
         } catch let error as TransportError {
-            throw RelayFailure(message: error.description, relay: nil)
+            throw RelayFailure(.connect, message: error.description, relay: nil, transport: error)
         } catch {
-            throw RelayFailure(message: "\(error)", relay: nil)
+            throw RelayFailure(.connect, message: "\(error)", relay: nil)
         }
         let peer = stream.peerDescription
         var session: SMTPSession? = nil
@@ -143,7 +189,7 @@ public struct RelayConnector {
             if account.tls == .startTLS {
                 guard opened.extensions.startTLS else {
                     throw RelayFailure(
-                        message: "\(peer) does not offer STARTTLS (tls starttls is set; nothing was sent in clear)",
+                        .noSTARTTLS, message: "\(peer) does not offer STARTTLS (tls starttls is set; nothing was sent in clear)",
                         relay: peer)
                 }
                 _ = try opened.startTLS(configuration: tlsConfiguration(host: relay.host))
@@ -159,11 +205,16 @@ public struct RelayConnector {
         } catch let error as SMTPError {
             session?.close()
             stream.close()
-            throw RelayFailure(message: PostfixWording.reason(for: error, relay: peer), relay: peer, underlying: error)
+            throw RelayFailure(
+                .smtp, message: PostfixWording.reason(for: error, relay: peer), relay: peer, underlying: error)
+        } catch let error as TransportError {
+            session?.close()
+            stream.close()
+            throw RelayFailure(.connect, message: "\(peer): \(error)", relay: peer, transport: error)
         } catch {
             session?.close()
             stream.close()
-            throw RelayFailure(message: "\(peer): \(error)", relay: peer)
+            throw RelayFailure(.other, message: "\(peer): \(error)", relay: peer)
         }
     }
 
@@ -179,6 +230,7 @@ public struct RelayConnector {
                     offered.isEmpty && !session.isEncrypted
                     ? " (it may offer AUTH only after STARTTLS: set tls starttls)" : ""
                 throw RelayFailure(
+                    .noUsableMechanism,
                     message:
                         "\(peer) offers no AUTH mechanism apus can use (offered: \(offered.isEmpty ? "none" : offered.joined(separator: " ")))\(hint)",
                     relay: peer)
@@ -186,12 +238,12 @@ public struct RelayConnector {
             mechanism = chosen
         case .mechanism(let configured):
             guard let chosen = SASLMechanism(name: configured.rawValue) else {
-                throw RelayFailure(message: "unknown AUTH mechanism \(configured.rawValue)", relay: peer)
+                throw RelayFailure(.unknownMechanism, message: "unknown AUTH mechanism \(configured.rawValue)", relay: peer)
             }
             mechanism = chosen
         }
         guard let user = account.user else {
-            throw RelayFailure(message: "auth is on but no user is configured", relay: peer)
+            throw RelayFailure(.noUser, message: "auth is on but no user is configured", relay: peer)
         }
         if account.oauth2 != nil && mechanism.usesToken {
             try authenticateWithToken(session, mechanism: mechanism, user: user)
@@ -200,13 +252,13 @@ public struct RelayConnector {
         let secret: String
         do {
             guard let found = try account.retrievePassword(timeout: Double(account.timeout)) else {
-                throw RelayFailure(message: "auth is on but no password, passwordeval or password_file is set", relay: peer)
+                throw RelayFailure(.noPassword, message: "auth is on but no password, passwordeval or password_file is set", relay: peer)
             }
             secret = found
         } catch let failure as RelayFailure {
             throw failure
         } catch {
-            throw RelayFailure(message: "cannot get the password: \(error)", relay: peer, isLocal: true)
+            throw RelayFailure(.passwordUnavailable, message: "cannot get the password: \(error)", relay: peer, isLocal: true)
         }
         let client = try mechanism.client(user: user, secret: secret, host: account.relay.host, port: account.relay.port)
         _ = try session.authenticate(client)
@@ -224,12 +276,12 @@ public struct RelayConnector {
     /// A token for the account, as a ``RelayFailure`` when none can be had.
     private func oauthToken(refresh: Bool) throws(RelayFailure) -> OAuth2Token {
         guard let settings = account.oauth2 else {
-            throw RelayFailure(message: "no OAuth2 settings", relay: nil, isLocal: true)
+            throw RelayFailure(.oauth2, message: "no OAuth2 settings", relay: nil, isLocal: true)
         }
         do {
             return try oauthClient(settings).token(refresh: refresh)
         } catch {
-            throw RelayFailure(message: error.message, relay: nil, isLocal: error.isLocal)
+            throw RelayFailure(.oauth2, message: error.message, relay: nil, isLocal: error.isLocal, oauth2: error)
         }
     }
 

@@ -16,6 +16,11 @@ public final class Spool {
     public let directory: String
     private var memory: [UInt8] = []
     private var file: FileDescriptor? = nil
+    /// Bytes appended to the file but not yet written: the file gets writes
+    /// of at least ``writeSize`` octets, not one per line.
+    private var pending: [UInt8] = []
+    /// The smallest write to the file (but the last).
+    public static let writeSize = 1 << 16
     /// The number of bytes appended.
     public private(set) var count = 0
 
@@ -40,13 +45,26 @@ public final class Spool {
             let held = memory
             memory = []
             try fd.writeAll(held)
+            pending.reserveCapacity(Spool.writeSize)
         }
         if let file {
-            try file.writeAll(bytes)
+            if pending.isEmpty && bytes.count >= Spool.writeSize {
+                try file.writeAll(bytes)
+            } else {
+                pending.append(contentsOf: bytes)
+                if pending.count >= Spool.writeSize { try writePending(file) }
+            }
         } else {
             memory.append(contentsOf: bytes)
         }
         count += bytes.count
+    }
+
+    /// Writes the bytes held back to the file.
+    private func writePending(_ file: FileDescriptor) throws {
+        guard !pending.isEmpty else { return }
+        try pending.withUnsafeBytes { try file.writeAll($0) }
+        pending.removeAll(keepingCapacity: true)
     }
 
     /// Appends bytes.
@@ -60,6 +78,7 @@ public final class Spool {
         guard offset < count else { return 0 }
         let n = min(buffer.count, count - offset)
         if let file {
+            try writePending(file)
             return try systemCall("pread") { pread(file.rawValue, buffer.baseAddress, n, off_t(offset)) }
         }
         memory.withUnsafeBytes { raw in

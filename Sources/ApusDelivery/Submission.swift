@@ -47,10 +47,27 @@ public struct Submitter: Sendable {
 /// The end of a submission that exits 0: what to tell the caller on stderr
 /// (nothing when everything was sent).
 public struct SubmissionReport: Sendable {
+    /// What became of the message when the submission succeeded.
+    public enum Outcome: Hashable, Sendable {
+        /// The relay accepted it for every recipient.
+        case sent
+        /// It is durably in the queue (for all or some recipients), for this reason.
+        case queued(reason: String)
+    }
+
     /// The queue id (or the id used in log lines).
     public var id: String
     /// `apus: queued ID: reason` lines, printed on stderr; empty when all went.
     public var notices: [String]
+    /// Sent, or queued.
+    public var outcome: Outcome
+
+    /// A report.
+    public init(id: String, notices: [String], outcome: Outcome) {
+        self.id = id
+        self.notices = notices
+        self.outcome = outcome
+    }
 }
 
 /// `-bm`: read one message, build its envelope, fix its headers, hand it to
@@ -308,7 +325,7 @@ public struct Submission {
             account: account, trace: trace, tokenCacheDirectory: configuration.host.queueDirectory,
             tokenCacheGroup: queueGroup)
         let relays = [account.relay] + account.fallbacks
-        var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
+        var lastFailure = RelayFailure(.noRelay, message: "no relay configured", relay: nil)
         var lastRefusal: (error: SMTPError, relay: RelaySession)? = nil
         var delivered: (relay: RelaySession, result: SMTPSendResult)? = nil
         for (index, configured) in relays.enumerated() {
@@ -345,7 +362,7 @@ public struct Submission {
                 return try handle(error, message: message, envelope: envelope, relay: relay, log: log, localID: localID)
             } catch {
                 relay.session.close()
-                lastFailure = RelayFailure(message: "\(relay.relay): \(error)", relay: relay.relay)
+                lastFailure = RelayFailure(.other, message: "\(relay.relay): \(error)", relay: relay.relay)
                 lastRefusal = nil
             }
         }
@@ -365,10 +382,11 @@ public struct Submission {
         for outcome in result.recipients {
             let address = outcome.recipient
             guard let index = indexOf[address] else { continue }
-            envelope.recipients[index].lastReply =
-                outcome.isAccepted
-                ? outcome.finalReply.description
-                : PostfixWording.said(outcome.finalReply, relay: relay.relay, command: "RCPT TO")
+            envelope.recipients[index].record(
+                outcome.finalReply,
+                text: outcome.isAccepted
+                    ? outcome.finalReply.description
+                    : PostfixWording.said(outcome.finalReply, relay: relay.relay, stage: .rcpt))
             if outcome.isAccepted {
                 envelope.recipients[index].state = .sent
                 entries.append(
@@ -377,7 +395,7 @@ public struct Submission {
         }
         if envelope.pendingRecipients.isEmpty {
             record(log, entries)
-            return SubmissionReport(id: localID, notices: [])
+            return SubmissionReport(id: localID, notices: [], outcome: .sent)
         }
         let deferred = envelope.pendingRecipients.map { "<\($0.address)>: \($0.lastReply)" }.joined(separator: ", ")
         // The sent lines are logged with the queue id of the rest, so every
@@ -420,7 +438,7 @@ public struct Submission {
                 rejected.map {
                     entry(
                         localID, envelope.sender, $0.recipient, relay, delay, .bounced,
-                        PostfixWording.said($0.reply, relay: relay.relay, command: "RCPT TO"))
+                        PostfixWording.said($0.reply, relay: relay.relay, stage: .rcpt))
                 })
             let summary =
                 rejected.count == 1
@@ -428,17 +446,15 @@ public struct Submission {
                 : "\(relay.relay) refused \(rejected.count) recipients; nothing was sent"
             throw CommandFailure(.noUser, summary, details: rejected.map { "<\($0.recipient)>: \($0.reply.description)" })
         }
-        if !error.isTransient, let reply = error.reply, reply.isPermanent,
-            let command = error.command?.uppercased(),
-            command.hasPrefix("MAIL") || command.hasPrefix("DATA") || command.hasPrefix("BDAT") || command == "."
-                || command == "END OF DATA"
+        if !error.isTransient, let reply = error.reply, reply.isPermanent, let stage = error.stage,
+            [.mail, .data, .bdat, .endOfData].contains(stage)
         {
             record(
                 log,
                 envelope.recipients.map {
                     entry(
                         localID, envelope.sender, $0.address, relay, delay, .bounced,
-                        PostfixWording.said(reply, relay: relay.relay, command: error.command))
+                        PostfixWording.said(reply, relay: relay.relay, stage: error.stage))
                 })
             throw CommandFailure(.unavailable, "\(relay.relay) refused the message: \(reply.description)")
         }
@@ -449,8 +465,8 @@ public struct Submission {
         }
         for rejected in error.rejectedRecipients {
             guard let index = indexOf[rejected.recipient] else { continue }
-            envelope.recipients[index].lastReply = PostfixWording.said(
-                rejected.reply, relay: relay.relay, command: "RCPT TO")
+            envelope.recipients[index].record(
+                rejected.reply, text: PostfixWording.said(rejected.reply, relay: relay.relay, stage: .rcpt))
         }
         return try queue(
             message, envelope: envelope, reason: PostfixWording.reason(for: error, relay: relay.relay),
@@ -538,7 +554,8 @@ public struct Submission {
                         queueID: id.rawValue, sender: envelope.sender, recipient: $0.address, relay: relay,
                         delay: delay, tls: tls, status: .deferred, reason: $0.lastReply)
                 })
-        return SubmissionReport(id: id.rawValue, notices: ["queued \(id.rawValue): \(reason)"])
+        return SubmissionReport(
+            id: id.rawValue, notices: ["queued \(id.rawValue): \(reason)"], outcome: .queued(reason: reason))
     }
 
     /// Creates the queue directory when it does not exist yet (its parent

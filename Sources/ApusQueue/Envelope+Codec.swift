@@ -1,6 +1,8 @@
-// The envelope file format (version 2; version 1 is the same without `config`).
+// The envelope file format (version 3; version 2 is the same without the
+// `code=` and `status=` rcpt tokens, version 1 also without `config`).
 //
-//     version: 1                      always the first line: 2 when `config` is present, else 1
+//     version: 1                      always the first line: 3 when a `code=` or `status=` token is present,
+//                                     else 2 when `config` is present, else 1
 //     arrival: 1700000000             Unix seconds                 (required)
 //     size: 1532                      data file bytes
 //     sender: cron@host.example.com   empty value = null sender <> (required)
@@ -14,6 +16,7 @@
 //     config: /etc/apus-other.conf    -C FILE of a root submitter (only when set; version 2)
 //     rcpt: pending admin@example.com notify=FAILURE,DELAY orcpt=rfc822;admin@example.com reply=451%204.7.1%20later
 //     rcpt: sent bob@example.org reply=250%202.0.0%20Ok
+//     rcpt: failed c@example.net reply=550%205.1.1%20unknown code=550 status=5.1.1   (version 3)
 //     x-future-key: value             unknown keys: kept in order, written back
 //     end                             always the last line; without it the file is incomplete
 //
@@ -21,7 +24,8 @@
 // UTF-8 with `%`, control bytes (below 0x20, 0x7F) percent-encoded as `%XX`, so
 // a CR, LF or NUL in a reply or address can never start a new line. A `rcpt`
 // line is space-separated tokens: state (pending/sent/failed), address, then
-// optional `notify=`, `orcpt=`, `reply=` in that order; its tokens also encode
+// optional `notify=`, `orcpt=`, `reply=`, `code=` (the reply's code, 3 digits),
+// `status=` (its RFC 3463 status) in that order; its tokens also encode
 // the space as `%20`. One recipient per line, at least one. The parser treats
 // the file as hostile: any deviation is an ``EnvelopeFormatError`` naming the
 // file and line, never a crash.
@@ -94,7 +98,8 @@ extension Envelope {
             EnvelopeEscaping.escape(value, encodeSpace: false, into: &out)
             out.append(0x0A)
         }
-        line("version", configurationFile == nil ? "1" : "2")
+        let typedReplies = recipients.contains { $0.replyCode != nil || $0.status != nil }
+        line("version", typedReplies ? "3" : configurationFile == nil ? "1" : "2")
         line("arrival", String(arrivalTime))
         line("size", String(size))
         line("sender", sender)
@@ -123,6 +128,8 @@ extension Envelope {
             var reply = recipient.lastReply
             if let replyLimit { reply = EnvelopeEscaping.prefix(reply, maximum: replyLimit) }
             token("reply", reply.isEmpty ? nil : reply)
+            token("code", recipient.replyCode.map { String($0) })
+            token("status", recipient.status)
             out.append(0x0A)
         }
         for field in extraFields {
@@ -224,6 +231,7 @@ struct EnvelopeParser {
         lines.removeLast()
 
         var seen: UInt16 = 0
+        var fileVersion: Int64 = 0
         var envelope = Envelope(sender: "", recipients: [], arrivalTime: 0)
         for line in lines {
             lineNumber += 1
@@ -234,6 +242,7 @@ struct EnvelopeParser {
                 guard version >= Int64(Envelope.oldestVersion), version <= Int64(Envelope.currentVersion) else {
                     throw fail("unsupported envelope version \(version)")
                 }
+                fileVersion = version
                 seen |= KnownKeys.bit("version")
                 continue
             }
@@ -271,6 +280,9 @@ struct EnvelopeParser {
         guard seen & KnownKeys.bit("sender") != 0 else { throw fail("no sender line", wholeFile: true) }
         guard !envelope.recipients.isEmpty else { throw fail("no recipients", wholeFile: true) }
         if seen & KnownKeys.bit("next-attempt") == 0 { envelope.nextAttempt = envelope.arrivalTime }
+        if fileVersion < 3 {
+            for index in envelope.recipients.indices { Self.migrateReply(&envelope.recipients[index]) }
+        }
         return envelope
     }
 
@@ -367,7 +379,7 @@ struct EnvelopeParser {
 
     func recipient(_ value: ArraySlice<UInt8>) throws(EnvelopeFormatError) -> QueueRecipient {
         let tokens = Self.pieces(value, separatedBy: 0x20)
-        guard tokens.count >= 2, tokens.count <= 5 else { throw fail("bad rcpt line") }
+        guard tokens.count >= 2, tokens.count <= 7 else { throw fail("bad rcpt line") }
         guard let state = RecipientState(rawValue: String(decoding: tokens[0], as: UTF8.self)) else {
             throw fail("bad recipient state")
         }
@@ -386,9 +398,42 @@ struct EnvelopeParser {
                 guard !parameter.isEmpty else { throw fail("empty reply") }
                 result.lastReply = parameter
                 order = 3
+            case "code" where order < 4:
+                guard let code = Int(parameter), (200...599).contains(code), parameter.utf8.count == 3 else {
+                    throw fail("bad reply code")
+                }
+                result.replyCode = code
+                order = 4
+            case "status" where order < 5:
+                guard Self.isStatus(parameter) else { throw fail("bad status") }
+                result.status = parameter
+                order = 5
             default: throw fail("bad rcpt parameter")
             }
         }
         return result
+    }
+
+    /// Whether `text` is an RFC 3463 status: `class.subject.detail` with
+    /// class 2, 4 or 5 and one to three digits in each other part.
+    static func isStatus(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, ["2", "4", "5"].contains(parts[0]) else { return false }
+        return parts.dropFirst().allSatisfy { $0.count >= 1 && $0.count <= 3 && $0.allSatisfy { $0 >= "0" && $0 <= "9" } }
+    }
+
+    /// For a file older than version 3, which kept a failed recipient's bare
+    /// reply (`550 5.1.1 unknown`) as text only: its code and status, read
+    /// once here so the rest of apus decides on typed fields alone.
+    static func migrateReply(_ recipient: inout QueueRecipient) {
+        guard recipient.state == .failed, recipient.replyCode == nil else { return }
+        let words = recipient.lastReply.split(separator: " ", maxSplits: 2)
+        guard let first = words.first, first.count == 3, let code = Int(first), (200...599).contains(code) else {
+            return
+        }
+        recipient.replyCode = code
+        if words.count > 1, isStatus(String(words[1])), words[1].first == first.first {
+            recipient.status = String(words[1])
+        }
     }
 }

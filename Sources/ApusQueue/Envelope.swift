@@ -20,17 +20,24 @@ public struct QueueRecipient: Equatable, Sendable {
     public var notify: String?
     /// DSN ORCPT value (`rfc822;addr`), nil when not asked for.
     public var originalRecipient: String?
+    /// The code of the relay's last reply for this recipient (550), nil when
+    /// the last word was not a reply (a lost connection, expiry).
+    public var replyCode: Int?
+    /// The RFC 3463 status of that reply (`5.1.1`), when it had one.
+    public var status: String?
 
     /// A recipient; by default pending with no reply and no DSN parameters.
     public init(
         address: String, state: RecipientState = .pending, lastReply: String = "",
-        notify: String? = nil, originalRecipient: String? = nil
+        notify: String? = nil, originalRecipient: String? = nil, replyCode: Int? = nil, status: String? = nil
     ) {
         self.address = address
         self.state = state
         self.lastReply = lastReply
         self.notify = notify
         self.originalRecipient = originalRecipient
+        self.replyCode = replyCode
+        self.status = status
     }
 }
 
@@ -55,7 +62,7 @@ public struct Envelope: Equatable, Sendable {
     /// The newest envelope format this code reads and writes. Version 2 adds
     /// the `config` key; an envelope without it is still written as version 1,
     /// so only a message queued with `-C` needs a reader that knows the key.
-    public static let currentVersion = 2
+    public static let currentVersion = 3
     /// The oldest envelope format this code reads.
     public static let oldestVersion = 1
 

@@ -105,20 +105,20 @@ public enum SMTP {
         do {
             address = try ServerAddress(parsing: server, defaultPort: port)
         } catch {
-            throw SMTPError(.invalidArgument, "\(error)")
+            throw SMTPError(.invalidArgument, "\(error)", stage: .connect)
         }
         var stream: any ByteStream
         do {
             stream = try TCPStream.connect(to: address, timeout: timeout)
         } catch let error as TransportError {
-            throw SMTPError.transport(error)
+            throw SMTPError.transport(error, stage: .connect)
         }
         if case .implicit(let configuration) = tls {
             do {
                 stream = try TLSStream(wrapping: stream, configuration: configuration)
             } catch let error as TransportError {
                 stream.close()
-                throw SMTPError(.tls, error.description, underlying: error)
+                throw SMTPError(.tls, error.description, stage: .connect, underlying: error)
             }
         }
         return try sendMail(

@@ -65,14 +65,14 @@ extension SMTPSession {
         switch command {
         case .helo(let name):
             try checkArgument(name, what: "client name")
-            let reply = try exchange("HELO \(name)")
+            let reply = try exchange("HELO \(name)", stage: .ehlo)
             if reply.isPositive {
                 clientNameAfterHello(name, reply: reply, extended: false)
             }
             return reply
         case .ehlo(let name):
             try checkArgument(name, what: "client name")
-            let reply = try exchange("EHLO \(name)")
+            let reply = try exchange("EHLO \(name)", stage: .ehlo)
             if reply.isPositive {
                 clientNameAfterHello(name, reply: reply, extended: true)
                 return reply
@@ -80,12 +80,12 @@ extension SMTPSession {
             guard reply.isPermanent else { return reply }
             return try execute(.helo(name))
         case .mail(let sender):
-            return try exchange(try mailLine("MAIL", sender, []))
+            return try exchange(try mailLine("MAIL", sender, []), stage: .mail)
         case .rcpt(let recipient):
             let outcome = try recipientFollowingForward(SMTPRecipient(recipient))
             return outcome.finalReply
         case .data(let message):
-            let reply = try exchange("DATA")
+            let reply = try exchange("DATA", stage: .data)
             guard reply.code == 354 else { return reply }
             do {
                 return try sendDataBody(message, quitAfter: false, onSent: nil)
@@ -93,30 +93,30 @@ extension SMTPSession {
                 return error.reply ?? reply
             }
         case .send(let sender):
-            return try exchange(try mailLine("SEND", sender, []))
+            return try exchange(try mailLine("SEND", sender, []), stage: .mail)
         case .soml(let sender):
-            return try exchange(try mailLine("SOML", sender, []))
+            return try exchange(try mailLine("SOML", sender, []), stage: .mail)
         case .saml(let sender):
-            return try exchange(try mailLine("SAML", sender, []))
+            return try exchange(try mailLine("SAML", sender, []), stage: .mail)
         case .rset:
-            return try exchange("RSET")
+            return try exchange("RSET", stage: .other)
         case .vrfy(let user):
             try checkArgument(user, what: "VRFY argument", allowAngles: true)
-            return try exchange("VRFY \(user)")
+            return try exchange("VRFY \(user)", stage: .other)
         case .expn(let list):
             try checkArgument(list, what: "EXPN argument", allowAngles: true)
-            return try exchange("EXPN \(list)")
+            return try exchange("EXPN \(list)", stage: .other)
         case .help(let topic):
             if let topic { try checkArgument(topic, what: "HELP topic") }
-            return try exchange(topic.map { "HELP \($0)" } ?? "HELP")
+            return try exchange(topic.map { "HELP \($0)" } ?? "HELP", stage: .other)
         case .noop:
-            return try exchange("NOOP")
+            return try exchange("NOOP", stage: .other)
         case .quit:
-            let reply = try exchange("QUIT")
+            let reply = try exchange("QUIT", stage: .other)
             close()
             return reply
         case .turn:
-            return try exchange("TURN")
+            return try exchange("TURN", stage: .other)
         }
     }
 }

@@ -60,8 +60,41 @@ public struct SMTPError: Error, CustomStringConvertible, Sendable {
         public var description: String { base.rawValue }
     }
 
+    /// Where in the conversation an SMTP operation failed: the step whose
+    /// command (or the greeting) got the reply or lost the connection.
+    public enum Stage: String, Hashable, Sendable, CustomStringConvertible {
+        /// Opening the connection (resolving, connecting, TLS on connect).
+        case connect
+        /// Waiting for the server's greeting.
+        case greeting
+        /// EHLO or HELO.
+        case ehlo
+        /// STARTTLS and its handshake.
+        case startTLS
+        /// AUTH and its exchange.
+        case auth
+        /// MAIL FROM (also SEND, SOML, SAML).
+        case mail
+        /// RCPT TO.
+        case rcpt
+        /// DATA up to its 354 reply, and the message body written after it.
+        case data
+        /// A BDAT chunk that is not the last one.
+        case bdat
+        /// The end of the message: the final dot, or BDAT … LAST.
+        case endOfData
+        /// Any other command (RSET, VRFY, EXPN, HELP, NOOP, QUIT, TURN).
+        case other
+
+        /// The stage's name ("endOfData").
+        public var description: String { rawValue }
+    }
+
     /// What failed.
     public var kind: Kind
+    /// Where it failed; nil when no command was under way (an argument
+    /// refused before anything was sent).
+    public var stage: Stage?
     /// One line in plain words, without secrets.
     public var message: String
     /// The command whose reply failed ("RCPT TO:<a@b>", "AUTH PLAIN"), if any.
@@ -75,10 +108,11 @@ public struct SMTPError: Error, CustomStringConvertible, Sendable {
 
     /// Creates an error.
     public init(
-        _ kind: Kind, _ message: String, command: String? = nil, reply: SMTPReply? = nil,
+        _ kind: Kind, _ message: String, command: String? = nil, stage: Stage? = nil, reply: SMTPReply? = nil,
         rejectedRecipients: [RecipientReply] = [], underlying: TransportError? = nil
     ) {
         self.kind = kind
+        self.stage = stage
         self.message = message
         self.command = command
         self.reply = reply
@@ -111,30 +145,30 @@ public struct SMTPError: Error, CustomStringConvertible, Sendable {
         return text
     }
 
-    static func protocolViolation(_ message: String, command: String? = nil) -> SMTPError {
-        SMTPError(.protocolViolation, message, command: command)
+    static func protocolViolation(_ message: String, command: String? = nil, stage: Stage? = nil) -> SMTPError {
+        SMTPError(.protocolViolation, message, command: command, stage: stage)
     }
 
     /// The error for a reply that was not the one expected.
-    static func unexpected(_ reply: SMTPReply, command: String?) -> SMTPError {
+    static func unexpected(_ reply: SMTPReply, command: String?, stage: Stage?) -> SMTPError {
         if reply.isTransient {
-            return SMTPError(.transientReply, reply.description, command: command, reply: reply)
+            return SMTPError(.transientReply, reply.description, command: command, stage: stage, reply: reply)
         } else if reply.isPermanent {
-            return SMTPError(.permanentReply, reply.description, command: command, reply: reply)
+            return SMTPError(.permanentReply, reply.description, command: command, stage: stage, reply: reply)
         }
         return SMTPError(
-            .protocolViolation, "unexpected reply \(reply.description)", command: command, reply: reply)
+            .protocolViolation, "unexpected reply \(reply.description)", command: command, stage: stage, reply: reply)
     }
 
     /// Maps a transport failure to an SMTP error.
-    static func transport(_ error: TransportError, command: String? = nil) -> SMTPError {
+    static func transport(_ error: TransportError, command: String? = nil, stage: Stage?) -> SMTPError {
         switch error {
         case .timedOut:
-            return SMTPError(.timeout, error.description, command: command, underlying: error)
+            return SMTPError(.timeout, error.description, command: command, stage: stage, underlying: error)
         case .tls, .tlsUnavailable:
-            return SMTPError(.tls, error.description, command: command, underlying: error)
+            return SMTPError(.tls, error.description, command: command, stage: stage, underlying: error)
         default:
-            return SMTPError(.connection, error.description, command: command, underlying: error)
+            return SMTPError(.connection, error.description, command: command, stage: stage, underlying: error)
         }
     }
 }

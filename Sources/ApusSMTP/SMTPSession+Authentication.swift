@@ -27,67 +27,67 @@ extension SMTPSession {
         let command = "AUTH \(name)"
         guard extensions.offersMechanism(name) else {
             let offered = extensions.authMechanisms.isEmpty ? "no AUTH" : extensions.authMechanisms.joined(separator: " ")
-            throw SMTPError(.missingExtension, "the server does not offer AUTH \(name) (it offers \(offered))", command: command)
+            throw SMTPError(.missingExtension, "the server does not offer AUTH \(name) (it offers \(offered))", command: command, stage: .auth)
         }
         if client.sendsSecretInClear && !isEncrypted && !connection.stream.isLoopback {
             throw SMTPError(
                 .authenticationRefused, "refusing to send a \(name) secret over an unencrypted connection",
-                command: command)
+                command: command, stage: .auth)
         }
         try checkArgument(name, what: "mechanism")
         let initial: [UInt8]?
         do {
             initial = try client.initialResponse()
         } catch {
-            throw SMTPError(.authenticationRefused, "\(error)", command: command)
+            throw SMTPError(.authenticationRefused, "\(error)", command: command, stage: .auth)
         }
         if let initial {
             let encoded = initial.isEmpty ? "=" : Base64.encodeString(initial)
-            try sendLine("\(command) \(encoded)", traced: "\(command) \(SMTPTrace.redactionMarker)")
+            try sendLine("\(command) \(encoded)", traced: "\(command) \(SMTPTrace.redactionMarker)", stage: .auth)
         } else {
-            try sendLine(command)
+            try sendLine(command, stage: .auth)
         }
         var rounds = 0
         while true {
-            let reply = try readReply(for: command)
+            let reply = try readReply(for: command, stage: .auth)
             switch reply.code {
             case 334:
                 rounds += 1
                 guard rounds <= 32, let challenge = Base64.decode(reply.lines[0]) else {
                     try cancelAuthentication(command)
-                    throw SMTPError(.protocolViolation, "bad AUTH challenge", command: command, reply: reply)
+                    throw SMTPError(.protocolViolation, "bad AUTH challenge", command: command, stage: .auth, reply: reply)
                 }
                 let response: [UInt8]
                 do {
                     response = try client.respond(to: challenge)
                 } catch {
                     try cancelAuthentication(command)
-                    throw SMTPError(.authenticationRefused, "\(error)", command: command)
+                    throw SMTPError(.authenticationRefused, "\(error)", command: command, stage: .auth)
                 }
-                try sendLine(Base64.encodeString(response), traced: SMTPTrace.redactionMarker)
+                try sendLine(Base64.encodeString(response), traced: SMTPTrace.redactionMarker, stage: .auth)
             case 235:
                 do {
                     try client.finish(successText: reply.text())
                 } catch {
-                    throw SMTPError(.authenticationFailed, "server's final message rejected: \(error)", command: command, reply: reply)
+                    throw SMTPError(.authenticationFailed, "server's final message rejected: \(error)", command: command, stage: .auth, reply: reply)
                 }
                 isAuthenticated = true
                 return reply
             case 534:
-                throw SMTPError(.mechanismTooWeak, reply.description, command: command, reply: reply)
+                throw SMTPError(.mechanismTooWeak, reply.description, command: command, stage: .auth, reply: reply)
             case 400..<500:
-                throw SMTPError(.authenticationTemporary, reply.description, command: command, reply: reply)
+                throw SMTPError(.authenticationTemporary, reply.description, command: command, stage: .auth, reply: reply)
             case 500..<600:
-                throw SMTPError(.authenticationFailed, reply.description, command: command, reply: reply)
+                throw SMTPError(.authenticationFailed, reply.description, command: command, stage: .auth, reply: reply)
             default:
-                throw SMTPError(.protocolViolation, "unexpected reply \(reply.description)", command: command, reply: reply)
+                throw SMTPError(.protocolViolation, "unexpected reply \(reply.description)", command: command, stage: .auth, reply: reply)
             }
         }
     }
 
     /// Cancels an AUTH exchange with `*` and reads the server's 501.
     private func cancelAuthentication(_ command: String) throws {
-        try sendLine("*")
-        _ = try readReply(for: command)
+        try sendLine("*", stage: .auth)
+        _ = try readReply(for: command, stage: .auth)
     }
 }

@@ -18,7 +18,7 @@ extension SMTPSession {
     @discardableResult
     public func mail(from sender: String, parameters: MailParameters = MailParameters()) throws -> SMTPReply {
         let words = try parameters.words(size: parameters.size, extensions: extensions)
-        return try command(try mailLine("MAIL", sender, words))
+        return try command(try mailLine("MAIL", sender, words), stage: .mail)
     }
 
     /// RCPT TO:<recipient> (with DSN parameters when the server offers DSN).
@@ -33,7 +33,7 @@ extension SMTPSession {
     public func recipient(_ recipient: SMTPRecipient) throws -> RecipientOutcome {
         let outcome = try recipientFollowingForward(recipient)
         guard outcome.isAccepted else {
-            throw SMTPError.unexpected(outcome.finalReply, command: "RCPT TO:<\(outcome.finalAddress)>")
+            throw SMTPError.unexpected(outcome.finalReply, command: "RCPT TO:<\(outcome.finalAddress)>", stage: .rcpt)
         }
         return outcome
     }
@@ -41,7 +41,7 @@ extension SMTPSession {
     /// Sends RCPT for `recipient` and follows a 551 forward once; never throws
     /// for a refusal.
     func recipientFollowingForward(_ recipient: SMTPRecipient) throws -> RecipientOutcome {
-        let reply = try exchange(try recipientLine(recipient))
+        let reply = try exchange(try recipientLine(recipient), stage: .rcpt)
         var outcome = RecipientOutcome(recipient: recipient.address, reply: reply)
         if !isFollowingForwards, let forward = RecipientOutcome.forwardPath(in: reply) {
             try follow(forward, from: recipient, into: &outcome)
@@ -55,14 +55,14 @@ extension SMTPSession {
         guard (try? checkArgument(forward, what: "forward path")) != nil else { return }
         trace?.record(.note, "551 for <\(recipient.address)>: trying forward path <\(forward)>")
         outcome.forwardedTo = forward
-        outcome.forwardReply = try exchange(try recipientLine(moved))
+        outcome.forwardReply = try exchange(try recipientLine(moved), stage: .rcpt)
     }
 
     /// DATA: sends the message (line ends converted to CRLF, dot-stuffed,
     /// ended with `.`) after the 354 reply. Expects 250 at the end.
     @discardableResult
     public func data(_ message: MessageSource) throws -> SMTPReply {
-        try command("DATA", accept: { $0 == 354 })
+        try command("DATA", stage: .data, accept: { $0 == 354 })
         return try sendDataBody(message, quitAfter: false, onSent: nil)
     }
 
@@ -82,18 +82,18 @@ extension SMTPSession {
         reader.setDotStuffing(true)
         var total = 0
         while true {
-            let (chunk, isLast) = try io(command: "DATA") { try reader.nextWireChunk(maximum: 65536) }
+            let (chunk, isLast) = try io(command: "DATA", stage: .data) { try reader.nextWireChunk(maximum: 65536) }
             total += chunk.count
-            try sendRaw(chunk)
+            try sendRaw(chunk, stage: .data)
             if isLast { break }
         }
         trace?.record(.note, "message: \(total) octets")
-        try sendLine(".")
-        if quitAfter { try sendLine("QUIT") }
-        try flush()
+        try sendLine(".", stage: .endOfData)
+        if quitAfter { try sendLine("QUIT", stage: .other) }
+        try flush(stage: .endOfData)
         onSent?()
-        let reply = try readReply(for: "end of data")
-        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "end of data") }
+        let reply = try readReply(for: "end of data", stage: .endOfData)
+        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "end of data", stage: .endOfData) }
         return reply
     }
 
@@ -102,18 +102,19 @@ extension SMTPSession {
     @discardableResult
     public func bdat(_ chunk: [UInt8], last: Bool) throws -> SMTPReply {
         let line = "BDAT \(chunk.count)" + (last ? " LAST" : "")
-        try sendLine(line)
-        try sendRaw(chunk)
+        let stage: SMTPError.Stage = last ? .endOfData : .bdat
+        try sendLine(line, stage: stage)
+        try sendRaw(chunk, stage: stage)
         trace?.record(.note, "chunk: \(chunk.count) octets")
-        let reply = try readReply(for: line)
-        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: line) }
+        let reply = try readReply(for: line, stage: stage)
+        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: line, stage: stage) }
         return reply
     }
 
     /// RSET: abandons the transaction. Expects 250.
     @discardableResult
     public func reset() throws -> SMTPReply {
-        try command("RSET")
+        try command("RSET", stage: .other)
     }
 
     /// VRFY: asks the server to confirm a user. Accepts 250, 251 and 252
@@ -121,7 +122,7 @@ extension SMTPSession {
     @discardableResult
     public func verify(_ user: String) throws -> SMTPReply {
         try checkArgument(user, what: "VRFY argument", allowAngles: true)
-        return try command("VRFY \(user)", accept: { $0 >= 250 && $0 <= 252 })
+        return try command("VRFY \(user)", stage: .other, accept: { $0 >= 250 && $0 <= 252 })
     }
 
     /// EXPN: asks the server to expand a mailing list.
@@ -131,7 +132,7 @@ extension SMTPSession {
     /// - Throws: ``SMTPError`` for other replies (550 no such list, 502 …).
     public func expand(_ list: String) throws -> [String]? {
         try checkArgument(list, what: "EXPN argument", allowAngles: true)
-        let reply = try command("EXPN \(list)", accept: { $0 == 250 || $0 == 252 })
+        let reply = try command("EXPN \(list)", stage: .other, accept: { $0 == 250 || $0 == 252 })
         return reply.code == 252 ? nil : reply.lines
     }
 
@@ -139,37 +140,37 @@ extension SMTPSession {
     public func help(_ topic: String? = nil) throws -> [String] {
         if let topic { try checkArgument(topic, what: "HELP topic") }
         let line = topic.map { "HELP \($0)" } ?? "HELP"
-        return try command(line, accept: { $0 == 211 || $0 == 214 }).lines
+        return try command(line, stage: .other, accept: { $0 == 211 || $0 == 214 }).lines
     }
 
     /// NOOP: keeps the connection alive. Expects 250.
     @discardableResult
     public func noop() throws -> SMTPReply {
-        try command("NOOP")
+        try command("NOOP", stage: .other)
     }
 
     /// RFC 821 SEND FROM: deliver to the recipients' terminals. Expects 250.
     @discardableResult
     public func sendToTerminal(from sender: String) throws -> SMTPReply {
-        try command(try mailLine("SEND", sender, []))
+        try command(try mailLine("SEND", sender, []), stage: .mail)
     }
 
     /// RFC 821 SOML FROM: send to the terminal, or else mail. Expects 250.
     @discardableResult
     public func sendOrMail(from sender: String) throws -> SMTPReply {
-        try command(try mailLine("SOML", sender, []))
+        try command(try mailLine("SOML", sender, []), stage: .mail)
     }
 
     /// RFC 821 SAML FROM: send to the terminal and mail. Expects 250.
     @discardableResult
     public func sendAndMail(from sender: String) throws -> SMTPReply {
-        try command(try mailLine("SAML", sender, []))
+        try command(try mailLine("SAML", sender, []), stage: .mail)
     }
 
     /// RFC 821 TURN: asks to swap roles. Expects 250 (most servers answer 502).
     @discardableResult
     public func turn() throws -> SMTPReply {
-        try command("TURN")
+        try command("TURN", stage: .other)
     }
 }
 

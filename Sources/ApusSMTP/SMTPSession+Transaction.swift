@@ -44,16 +44,16 @@ extension SMTPSession {
         if let size, let limit = extensions.sizeLimit, size > limit {
             throw SMTPError(
                 .messageTooLarge, "message of \(size) octets exceeds the server's limit of \(limit)",
-                command: "MAIL FROM")
+                command: "MAIL FROM", stage: .mail)
         }
         let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
         let rcpts = try envelope.recipients.map { try recipientLine($0) }
         if options.resetFirst {
             if extensions.pipelining {
-                try sendLine("RSET")
+                try sendLine("RSET", stage: .other)
                 pendingResetReply = true
             } else {
-                try command("RSET")
+                try command("RSET", stage: .other)
             }
         }
         let mode = TransactionPlan.mode(
@@ -69,18 +69,21 @@ extension SMTPSession {
             let reader = message.makeReader()
             var dataReply: SMTPReply
             repeat {
-                let (chunk, isLast) = try io(command: "BDAT") { try reader.nextWireChunk(maximum: options.chunkSize) }
+                let (chunk, isLast) = try io(command: "BDAT", stage: .bdat) {
+                    try reader.nextWireChunk(maximum: options.chunkSize)
+                }
                 let line = "BDAT \(chunk.count)" + (isLast ? " LAST" : "")
-                try sendLine(line)
-                try sendRaw(chunk)
+                let stage: SMTPError.Stage = isLast ? .endOfData : .bdat
+                try sendLine(line, stage: stage)
+                try sendRaw(chunk, stage: stage)
                 if isLast {
-                    try flush()
+                    try flush(stage: stage)
                     options.onMessageSent?()
                 }
-                dataReply = try readReply(for: line)
+                dataReply = try readReply(for: line, stage: stage)
                 if !dataReply.isPositive {
                     resetQuietly()
-                    throw SMTPError.unexpected(dataReply, command: line)
+                    throw SMTPError.unexpected(dataReply, command: line, stage: stage)
                 }
                 if isLast { break }
             } while true
@@ -181,7 +184,7 @@ extension SMTPSession {
         }
         trace?.record(.note, "\(message) (\(how))")
         return SMTPError(
-            .recipientsRejected, message, command: "RCPT TO", reply: losers.first?.reply, rejectedRecipients: losers)
+            .recipientsRejected, message, command: "RCPT TO", stage: .rcpt, reply: losers.first?.reply, rejectedRecipients: losers)
     }
 
     /// MAIL, RCPTs (551 followed) one at a time, and the policy's decision;
@@ -189,7 +192,7 @@ extension SMTPSession {
     private func lockStepEnvelope(
         _ envelope: SMTPEnvelope, mail: String, rcpts: [String], policy: RejectionPolicy
     ) throws -> (SMTPReply, [RecipientOutcome]) {
-        let mailReply = try command(mail)
+        let mailReply = try command(mail, stage: .mail)
         var outcomes: [RecipientOutcome] = []
         for recipient in envelope.recipients {
             outcomes.append(try recipientFollowingForward(recipient))
@@ -211,18 +214,18 @@ extension SMTPSession {
             try startData()
             return result
         }
-        try sendLine(mail)
-        for line in rcpts { try sendLine(line) }
-        try sendLine("DATA")
-        let mailReply = try readReply(for: mail)
+        try sendLine(mail, stage: .mail)
+        for line in rcpts { try sendLine(line, stage: .rcpt) }
+        try sendLine("DATA", stage: .data)
+        let mailReply = try readReply(for: mail, stage: .mail)
         var outcomes: [RecipientOutcome] = []
         for (recipient, line) in zip(envelope.recipients, rcpts) {
-            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line)))
+            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line, stage: .rcpt)))
         }
-        let dataReply = try readReply(for: "DATA")
+        let dataReply = try readReply(for: "DATA", stage: .data)
         if !mailReply.isPositive {
             if dataReply.code == 354 { close() } else { resetQuietly() }
-            throw SMTPError.unexpected(mailReply, command: mail)
+            throw SMTPError.unexpected(mailReply, command: mail, stage: .mail)
         }
         if dataReply.code == 354 {
             if TransactionPlan.decide(outcomes, policy: policy) == .abort {
@@ -248,7 +251,7 @@ extension SMTPSession {
         }
         guard followed else {
             resetQuietly()
-            throw SMTPError.unexpected(dataReply, command: "DATA")
+            throw SMTPError.unexpected(dataReply, command: "DATA", stage: .data)
         }
         try startData()
         return (mailReply, outcomes)
@@ -256,10 +259,10 @@ extension SMTPSession {
 
     /// DATA, expecting 354; RSET and throw otherwise.
     private func startData() throws {
-        let reply = try exchange("DATA")
+        let reply = try exchange("DATA", stage: .data)
         guard reply.code == 354 else {
             resetQuietly()
-            throw SMTPError.unexpected(reply, command: "DATA")
+            throw SMTPError.unexpected(reply, command: "DATA", stage: .data)
         }
     }
 
@@ -268,8 +271,8 @@ extension SMTPSession {
         _ envelope: SMTPEnvelope, mail: String, rcpts: [String], message: MessageSource, lastInFlight: Bool,
         options: SendOptions
     ) throws -> SMTPSendResult {
-        try sendLine(mail)
-        for line in rcpts { try sendLine(line) }
+        try sendLine(mail, stage: .mail)
+        for line in rcpts { try sendLine(line, stage: .rcpt) }
         let reader = message.makeReader()
         let pipelineQUIT = lastInFlight && options.quitAfter
         // A 551 is known only after the flight: keep a copy to send the
@@ -281,52 +284,61 @@ extension SMTPSession {
         if mayFollow { reader.keepCopy(upTo: options.forwardCopyLimit) }
         var bdatLines: [String] = []
         var total = 0
+        /// The stage of the chunk at `index`: the last one ends the message when LAST went in the flight.
+        func bdatStage(_ index: Int) -> SMTPError.Stage {
+            index == bdatLines.count - 1 && lastInFlight ? .endOfData : .bdat
+        }
         while true {
-            let (chunk, isLast) = try io(command: "BDAT") { try reader.nextWireChunk(maximum: options.chunkSize) }
+            let (chunk, isLast) = try io(command: "BDAT", stage: .bdat) {
+                try reader.nextWireChunk(maximum: options.chunkSize)
+            }
             let line = "BDAT \(chunk.count)" + (isLast && lastInFlight ? " LAST" : "")
-            try sendLine(line)
-            try sendRaw(chunk)
+            let stage: SMTPError.Stage = isLast && lastInFlight ? .endOfData : .bdat
+            try sendLine(line, stage: stage)
+            try sendRaw(chunk, stage: stage)
             bdatLines.append(line)
             total += chunk.count
             if isLast { break }
         }
         trace?.record(.note, "message: \(total) octets in \(bdatLines.count) chunk(s)")
-        if pipelineQUIT { try sendLine("QUIT") }
-        try flush()
+        if pipelineQUIT { try sendLine("QUIT", stage: .other) }
+        try flush(stage: lastInFlight ? .endOfData : .bdat)
         if lastInFlight { options.onMessageSent?() }
 
-        let mailReply = try readReply(for: mail)
+        let mailReply = try readReply(for: mail, stage: .mail)
         var outcomes: [RecipientOutcome] = []
         for (recipient, line) in zip(envelope.recipients, rcpts) {
-            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line)))
+            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line, stage: .rcpt)))
         }
         var chunkReplies: [SMTPReply] = []
-        for line in bdatLines { chunkReplies.append(try readReply(for: line)) }
+        for (index, line) in bdatLines.enumerated() {
+            chunkReplies.append(try readReply(for: line, stage: bdatStage(index)))
+        }
         if !mailReply.isPositive {
             if !pipelineQUIT { resetQuietly() }
-            throw SMTPError.unexpected(mailReply, command: mail)
+            throw SMTPError.unexpected(mailReply, command: mail, stage: .mail)
         }
         if TransactionPlan.decide(outcomes, policy: options.policy) == .abort {
             if !pipelineQUIT { resetQuietly() }
             throw recipientsRejected(outcomes, how: lastInFlight ? "BDAT refused" : "RSET instead of BDAT 0 LAST")
         }
-        for (reply, line) in zip(chunkReplies, bdatLines) where !reply.isPositive {
+        for (index, (reply, line)) in zip(chunkReplies, bdatLines).enumerated() where !reply.isPositive {
             if !pipelineQUIT { resetQuietly() }
-            throw SMTPError.unexpected(reply, command: line)
+            throw SMTPError.unexpected(reply, command: line, stage: bdatStage(index))
         }
         var dataReply = chunkReplies[chunkReplies.count - 1]
         let forwards = mayFollow ? unfollowedForwards(outcomes) : []
         if !lastInFlight {
             let line = "BDAT 0 LAST"
             let quitNow = options.quitAfter && forwards.isEmpty
-            try sendLine(line)
-            if quitNow { try sendLine("QUIT") }
-            try flush()
+            try sendLine(line, stage: .endOfData)
+            if quitNow { try sendLine("QUIT", stage: .other) }
+            try flush(stage: .endOfData)
             options.onMessageSent?()
-            dataReply = try readReply(for: line)
+            dataReply = try readReply(for: line, stage: .endOfData)
             guard dataReply.isPositive else {
                 if !quitNow { resetQuietly() }
-                throw SMTPError.unexpected(dataReply, command: line)
+                throw SMTPError.unexpected(dataReply, command: line, stage: .endOfData)
             }
             if quitNow { close() }
         } else if pipelineQUIT {
@@ -350,7 +362,7 @@ extension SMTPSession {
         if let size, let limit = extensions.sizeLimit, size > limit {
             throw SMTPError(
                 .messageTooLarge, "message of \(size) octets exceeds the server's limit of \(limit)",
-                command: "MAIL FROM")
+                command: "MAIL FROM", stage: .mail)
         }
         let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
         let rcpts = try envelope.recipients.map { try recipientLine($0) }
@@ -388,7 +400,7 @@ public final class MessageWriter {
         var out: [UInt8] = []
         encoder.encode(bytes, into: &out)
         total += out.count
-        try session.sendRaw(out)
+        try session.sendRaw(out, stage: .data)
     }
 
     /// Appends the UTF-8 bytes of `text`.
@@ -408,15 +420,15 @@ public final class MessageWriter {
         var out: [UInt8] = []
         encoder.finish(into: &out)
         total += out.count
-        try session.sendRaw(out)
+        try session.sendRaw(out, stage: .data)
         session.trace?.record(.note, "message: \(total) octets")
-        try session.sendLine(".")
+        try session.sendLine(".", stage: .endOfData)
         let pipelineQUIT = options.quitAfter && session.extensions.pipelining
-        if pipelineQUIT { try session.sendLine("QUIT") }
-        try session.flush()
+        if pipelineQUIT { try session.sendLine("QUIT", stage: .other) }
+        try session.flush(stage: .endOfData)
         options.onMessageSent?()
-        let reply = try session.readReply(for: "end of data")
-        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "end of data") }
+        let reply = try session.readReply(for: "end of data", stage: .endOfData)
+        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "end of data", stage: .endOfData) }
         if options.quitAfter {
             if pipelineQUIT { session.close() } else { session.quitWithoutWaiting() }
         }

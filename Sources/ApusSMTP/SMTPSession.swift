@@ -71,33 +71,33 @@ public final class SMTPSession {
     // MARK: - Lines and replies
 
     /// Queues `line` + CRLF; `traced` replaces it in the trace (redaction).
-    func sendLine(_ line: String, traced: String? = nil) throws {
+    func sendLine(_ line: String, traced: String? = nil, stage: SMTPError.Stage) throws {
         precondition(!isClosed, "SMTP session used after close")
         trace?.record(.sent, traced ?? line)
-        try io(command: traced ?? line) { try connection.write(Array((line + "\r\n").utf8)) }
+        try io(command: traced ?? line, stage: stage) { try connection.write(Array((line + "\r\n").utf8)) }
     }
 
     /// Queues raw bytes (message data).
-    func sendRaw(_ bytes: some Collection<UInt8>) throws {
-        try io(command: nil) { try connection.write(bytes) }
+    func sendRaw(_ bytes: some Collection<UInt8>, stage: SMTPError.Stage? = nil) throws {
+        try io(command: nil, stage: stage) { try connection.write(bytes) }
     }
 
     /// Writes everything queued.
-    func flush() throws {
-        try io(command: nil) { try connection.flush() }
+    func flush(stage: SMTPError.Stage? = nil) throws {
+        try io(command: nil, stage: stage) { try connection.flush() }
     }
 
     /// Flushes, then reads one complete reply. Throws on transport errors,
     /// timeouts and malformed replies.
-    func readReply(for command: String?) throws -> SMTPReply {
+    func readReply(for command: String?, stage: SMTPError.Stage) throws -> SMTPReply {
         precondition(!isClosed, "SMTP session used after close")
-        try io(command: command) { try connection.flush() }
+        try io(command: command, stage: stage) { try connection.flush() }
         if pendingResetReply {
             pendingResetReply = false
-            let reset = try readReply(for: "RSET")
-            guard reset.isPositive else { throw SMTPError.unexpected(reset, command: "RSET") }
+            let reset = try readReply(for: "RSET", stage: .other)
+            guard reset.isPositive else { throw SMTPError.unexpected(reset, command: "RSET", stage: .other) }
         }
-        let reply = try io(command: command) {
+        let reply = try io(command: command, stage: stage) {
             try connection.decode { buffer in try parser.parse(&buffer) }
         }
         if let trace { for line in reply.wireLines { trace.record(.received, line) } }
@@ -105,30 +105,33 @@ public final class SMTPSession {
     }
 
     /// Sends `line`, reads the reply and returns it whatever its code.
-    func exchange(_ line: String, traced: String? = nil) throws -> SMTPReply {
-        try sendLine(line, traced: traced)
-        return try readReply(for: traced ?? line)
+    func exchange(_ line: String, traced: String? = nil, stage: SMTPError.Stage) throws -> SMTPReply {
+        try sendLine(line, traced: traced, stage: stage)
+        return try readReply(for: traced ?? line, stage: stage)
     }
 
     /// Sends `line` and returns the reply if `accept` holds for its code;
     /// otherwise throws the reply as an error.
     @discardableResult
-    func command(_ line: String, accept: (Int) -> Bool = { $0 >= 200 && $0 < 300 }) throws -> SMTPReply {
-        let reply = try exchange(line)
-        guard accept(reply.code) else { throw SMTPError.unexpected(reply, command: line) }
+    func command(
+        _ line: String, stage: SMTPError.Stage, accept: (Int) -> Bool = { $0 >= 200 && $0 < 300 }
+    ) throws -> SMTPReply {
+        let reply = try exchange(line, stage: stage)
+        guard accept(reply.code) else { throw SMTPError.unexpected(reply, command: line, stage: stage) }
         return reply
     }
 
     /// Runs `body`, turning transport failures into ``SMTPError``.
-    func io<T>(command: String?, _ body: () throws -> T) throws -> T {
+    func io<T>(command: String?, stage: SMTPError.Stage?, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as TransportError {
-            throw SMTPError.transport(error, command: command)
+            throw SMTPError.transport(error, command: command, stage: stage)
         } catch let error as BufferedConnectionError {
-            throw SMTPError.protocolViolation(error.description, command: command)
+            throw SMTPError.protocolViolation(error.description, command: command, stage: stage)
         } catch var error as SMTPError {
             if error.command == nil { error.command = command }
+            if error.stage == nil { error.stage = stage }
             throw error
         }
     }
@@ -152,8 +155,8 @@ public final class SMTPSession {
     ///   replies (554 "no service"), connection and timeout errors.
     @discardableResult
     public func readGreeting() throws -> SMTPReply {
-        let reply = try readReply(for: "greeting")
-        guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "greeting") }
+        let reply = try readReply(for: "greeting", stage: .greeting)
+        guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "greeting", stage: .greeting) }
         greeting = reply
         return reply
     }
@@ -168,12 +171,12 @@ public final class SMTPSession {
     @discardableResult
     public func ehlo(_ clientName: String) throws -> [String] {
         try checkArgument(clientName, what: "client name")
-        let reply = try exchange("EHLO \(clientName)")
+        let reply = try exchange("EHLO \(clientName)", stage: .ehlo)
         if reply.code == 250 {
             clientNameAfterHello(clientName, reply: reply, extended: true)
             return reply.lines
         }
-        guard reply.isPermanent else { throw SMTPError.unexpected(reply, command: "EHLO \(clientName)") }
+        guard reply.isPermanent else { throw SMTPError.unexpected(reply, command: "EHLO \(clientName)", stage: .ehlo) }
         return try helo(clientName).lines
     }
 
@@ -181,7 +184,7 @@ public final class SMTPSession {
     @discardableResult
     public func helo(_ clientName: String) throws -> SMTPReply {
         try checkArgument(clientName, what: "client name")
-        let reply = try command("HELO \(clientName)")
+        let reply = try command("HELO \(clientName)", stage: .ehlo)
         clientNameAfterHello(clientName, reply: reply, extended: false)
         return reply
     }
@@ -225,26 +228,26 @@ public final class SMTPSession {
     private func startTLS(switching: (any ByteStream) throws -> Void) throws -> [String] {
         guard let name = clientName else { preconditionFailure("STARTTLS before EHLO") }
         guard extensions.startTLS else {
-            throw SMTPError(.missingExtension, "the server does not offer STARTTLS", command: "STARTTLS")
+            throw SMTPError(.missingExtension, "the server does not offer STARTTLS", command: "STARTTLS", stage: .startTLS)
         }
-        let reply = try exchange("STARTTLS")
-        guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "STARTTLS") }
+        let reply = try exchange("STARTTLS", stage: .startTLS)
+        guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "STARTTLS", stage: .startTLS) }
         if parser.isInsideReply || connection.bufferedInputCount > 0 {
             // Bytes sent in clear after the 220 could be an injection attack.
             throw SMTPError.protocolViolation(
                 "\(connection.bufferedInputCount) bytes of trailing data received before TLS started",
-                command: "STARTTLS")
+                command: "STARTTLS", stage: .startTLS)
         }
         do {
             try switching(connection.stream)
         } catch let error as SMTPError {
             throw error
         } catch let error as BufferedConnectionError {
-            throw SMTPError.protocolViolation(error.description, command: "STARTTLS")
+            throw SMTPError.protocolViolation(error.description, command: "STARTTLS", stage: .startTLS)
         } catch let error as TransportError {
-            throw SMTPError(.tls, error.description, command: "STARTTLS", underlying: error)
+            throw SMTPError(.tls, error.description, command: "STARTTLS", stage: .startTLS, underlying: error)
         } catch {
-            throw SMTPError(.tls, "\(error)", command: "STARTTLS")
+            throw SMTPError(.tls, "\(error)", command: "STARTTLS", stage: .startTLS)
         }
         parser = ReplyParser()
         extensions = Extensions()
@@ -264,7 +267,7 @@ public final class SMTPSession {
     /// connection. Safe to call on a closed session.
     public func quit() {
         if isClosed { return }
-        _ = try? exchange("QUIT")
+        _ = try? exchange("QUIT", stage: .other)
         close()
     }
 
@@ -272,7 +275,7 @@ public final class SMTPSession {
     /// (it is not needed once the message has been accepted).
     public func quitWithoutWaiting() {
         if isClosed { return }
-        try? sendLine("QUIT")
+        try? sendLine("QUIT", stage: .other)
         try? flush()
         close()
     }

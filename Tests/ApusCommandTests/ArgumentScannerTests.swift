@@ -11,8 +11,8 @@ private func usageError(_ args: String...) -> String? {
         _ = try ArgumentScanner(args).scan()
         return nil
     } catch {
-        #expect(error.status == .usage)
-        return error.summary
+        #expect(ApusCommand.exitStatus(for: ApusCommand.commandFailure(error)) == .usage)
+        return error.message
     }
 }
 

@@ -56,16 +56,22 @@ func queueLifetimeWording(seconds: Int64, text: String) {
     let reply = SMTPReply(code: 451, lines: ["4.3.0 Try again later"])
     let relay = "smtp.example.com[203.0.113.5]:587"
     #expect(
-        PostfixWording.said(reply, relay: relay, command: "RCPT TO:<a@b>")
+        PostfixWording.said(reply, relay: relay, stage: .rcpt)
             == "host smtp.example.com[203.0.113.5] said: 451 4.3.0 Try again later (in reply to RCPT TO command)")
-    #expect(PostfixWording.said(reply, relay: relay, command: "MAIL FROM").hasSuffix("(in reply to MAIL FROM command)"))
-    #expect(PostfixWording.said(reply, relay: relay, command: "end of data").hasSuffix("(in reply to end of DATA command)"))
-    #expect(PostfixWording.said(reply, relay: relay, command: "BDAT 12 LAST").hasSuffix("(in reply to end of DATA command)"))
-    #expect(PostfixWording.said(reply, relay: relay, command: "greeting").hasPrefix("host smtp.example.com[203.0.113.5] refused to talk to me: 451"))
+    #expect(PostfixWording.said(reply, relay: relay, stage: .mail).hasSuffix("(in reply to MAIL FROM command)"))
+    #expect(PostfixWording.said(reply, relay: relay, stage: .endOfData).hasSuffix("(in reply to end of DATA command)"))
+    #expect(PostfixWording.said(reply, relay: relay, stage: .bdat).hasSuffix("(in reply to end of DATA command)"))
+    #expect(PostfixWording.said(reply, relay: relay, stage: .greeting).hasPrefix("host smtp.example.com[203.0.113.5] refused to talk to me: 451"))
+    #expect(PostfixWording.said(reply, relay: relay, stage: .data).hasSuffix("(in reply to DATA command)"))
+    #expect(PostfixWording.said(reply, relay: relay, stage: nil) == "host smtp.example.com[203.0.113.5] said: 451 4.3.0 Try again later")
+    let lost = SMTPError(.connection, "connection closed", stage: .endOfData)
+    #expect(PostfixWording.reason(for: lost, relay: relay) == "lost connection with smtp.example.com[203.0.113.5] while sending end of data -- message may be sent more than once")
+    let late = SMTPError(.timeout, "timed out", stage: .mail)
+    #expect(PostfixWording.reason(for: late, relay: relay) == "conversation with smtp.example.com[203.0.113.5] timed out while sending MAIL FROM")
     #expect(PostfixWording.host("[::1]:25") == "[::1]" && PostfixWording.host("mx:25") == "mx")
     let line = DeliveryLog.Entry(
         queueID: "ABCDEF0123", sender: "a@x", recipient: "b@y", relay: relay, delay: 1, tls: "TLSv1.3",
-        status: .deferred, reason: PostfixWording.said(reply, relay: relay, command: "RCPT TO")
+        status: .deferred, reason: PostfixWording.said(reply, relay: relay, stage: .rcpt)
     ).line
     #expect(
         line

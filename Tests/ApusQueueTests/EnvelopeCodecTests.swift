@@ -19,11 +19,13 @@ import Testing
         envelope.size = 1532
         envelope.recipients[0].notify = "FAILURE,DELAY"
         envelope.recipients[0].originalRecipient = "rfc822;admin@example.com"
-        envelope.recipients.append(QueueRecipient(address: "c@x", state: .failed, lastReply: "550 5.1.1 no"))
+        envelope.recipients.append(
+            QueueRecipient(address: "c@x", state: .failed, lastReply: "550 5.1.1 no", replyCode: 550, status: "5.1.1"))
         envelope.extraFields = [EnvelopeExtraField(key: "x-future", value: "some value")]
         let bytes = envelope.encode()
         let text = String(decoding: bytes, as: UTF8.self)
-        #expect(text.hasPrefix("version: 1\n"))
+        #expect(text.hasPrefix("version: 3\n"))
+        #expect(text.contains("rcpt: failed c@x reply=550%205.1.1%20no code=550 status=5.1.1\n"))
         #expect(text.hasSuffix("\nend\n"))
         #expect(text.contains("rcpt: pending admin@example.com notify=FAILURE,DELAY orcpt=rfc822;admin@example.com\n"))
         #expect(text.contains("rcpt: sent bob@Example.ORG reply=250%202.0.0%20Ok\n"))
@@ -43,6 +45,28 @@ import Testing
         let decoded = try Envelope.decode(Array(old.utf8), path: "t")
         #expect(decoded.configurationFile == nil && decoded.recipients.count == 1)
         #expect(String(decoding: decoded.encode(), as: UTF8.self).hasPrefix("version: 1\n"))
+    }
+
+    /// Reply codes and statuses are typed fields (version 3); a failed
+    /// recipient of an older file gets them from its bare reply, once, when read.
+    @Test func typedRepliesAndOldFilesMigrated() throws {
+        var envelope = sampleEnvelope()
+        envelope.recipients[0].replyCode = 451
+        envelope.recipients[0].status = "4.7.1"
+        #expect(String(decoding: envelope.encode(), as: UTF8.self).hasPrefix("version: 3\n"))
+        #expect(try Envelope.decode(envelope.encode(), path: "t") == envelope)
+        let old = "version: 1\narrival: 5\nsender: a\nrcpt: failed a@b reply=550%205.1.1%20no%20such%20user\n"
+            + "rcpt: failed c@d reply=message%20expired\nrcpt: pending e@f reply=451%204.3.0%20later\nend\n"
+        let decoded = try Envelope.decode(Array(old.utf8), path: "t")
+        #expect(decoded.recipients[0].replyCode == 550 && decoded.recipients[0].status == "5.1.1")
+        #expect(decoded.recipients[1].replyCode == nil && decoded.recipients[1].status == nil)
+        #expect(decoded.recipients[2].replyCode == nil)
+        for bad in ["code=55", "code=abc", "code=650", "status=5.1", "status=3.1.1", "status=5.1.1x"] {
+            let text = "version: 3\narrival: 5\nsender: a\nrcpt: failed a@b \(bad)\nend\n"
+            #expect(throws: EnvelopeFormatError.self) { try Envelope.decode(Array(text.utf8), path: "t") }
+        }
+        let future = "version: 4\narrival: 5\nsender: a\nrcpt: pending a@b\nend\n"
+        #expect(throws: EnvelopeFormatError.self) { try Envelope.decode(Array(future.utf8), path: "t") }
     }
 
     @Test(arguments: hostile) func hostileValuesRoundTrip(_ value: String) throws {
@@ -77,7 +101,7 @@ import Testing
         ("version: 1\narrival: 5\nsender: a\nrcpt: pending a@b\nend", "no end line"),
         ("version: 1\narrival: 5\nsender: a\nrcpt: pending a@b\nend\nmore\n", "no end line"),
         ("arrival: 5\nversion: 1\nsender: a\nrcpt: pending a@b\nend\n", "line 1: first line is not version"),
-        ("version: 3\narrival: 5\nsender: a\nrcpt: pending a@b\nend\n", "unsupported envelope version 3"),
+        ("version: 4\narrival: 5\nsender: a\nrcpt: pending a@b\nend\n", "unsupported envelope version 4"),
         ("version: 2\narrival: 5\nsender: a\nconfig: relative.conf\nrcpt: pending a@b\nend\n", "config is not an absolute path"),
         ("version: 1\narrival: x5\nsender: a\nrcpt: pending a@b\nend\n", "line 2: bad number"),
         ("version: 1\narrival: 5\narrival: 6\nsender: a\nrcpt: pending a@b\nend\n", "line 3: duplicate arrival"),
