@@ -89,7 +89,7 @@ public struct RelayConnector {
     /// Opens a session to one relay.
     public func open(_ relay: Relay) throws(RelayFailure) -> RelaySession {
         let timeout = Double(account.timeout)
-        let stream: any ByteStream
+        let stream: TCPStream
         do {
             let address = try ServerAddress(host: relay.host, port: UInt16(relay.port))
             stream = try TCPStream.connect(to: address, timeout: timeout)
@@ -99,6 +99,11 @@ public struct RelayConnector {
             throw RelayFailure(message: "\(error)", relay: nil)
         }
         let peer = stream.peerDescription
+        // Before a byte is read or sent: a foreign listener gets nothing.
+        if let refusal = RelayIdentity.refusal(for: stream, owner: account.relayOwner) {
+            stream.close()
+            throw RelayFailure(message: refusal, relay: peer)
+        }
         var session: SMTPSession? = nil
         do {
             var connection: any ByteStream = stream
@@ -156,6 +161,13 @@ public struct RelayConnector {
                 throw RelayFailure(message: "unknown AUTH mechanism \(configured.rawValue)", relay: peer)
             }
             mechanism = chosen
+        }
+        // security.md "Secrets": no AUTH of any mechanism in clear, except to a
+        // loopback relay (on a privileged port, or one that passed the owner check).
+        if !session.isEncrypted && !session.connection.stream.isLoopback {
+            throw RelayFailure(
+                message: "\(peer): refusing AUTH over an unencrypted connection (set tls starttls or tls on)",
+                relay: peer)
         }
         guard let user = account.user else {
             throw RelayFailure(message: "auth is on but no user is configured", relay: peer)
