@@ -159,9 +159,11 @@ public enum ApusCommand {
 
     static func submission(_ configuration: Configuration, _ invocation: Invocation) throws(CommandFailure) -> Submission {
         let caller = Caller.current()
-        return Submission(
+        var submission = Submission(
             configuration: configuration, submitter: Submitter(login: caller.login, fullName: caller.fullName),
             trace: try trace(invocation, configuration), queueGroup: queueGroup)
+        submission.reportsLogProblems = invocation.verbose
+        return submission
     }
 
     /// The group queue files get: the apus group when running setgid.
@@ -243,8 +245,9 @@ public enum ApusCommand {
     static func runQueue(
         _ configuration: Configuration, _ invocation: Invocation, selection: Invocation.QueueSelection, interval: Int?
     ) throws -> ExitStatus {
-        let runner = QueueRunner(
+        var runner = QueueRunner(
             configuration: configuration, trace: try trace(invocation, configuration), queueGroup: queueGroup)
+        runner.reportsLogProblems = invocation.verbose
         let choice: QueueRunner.Choice
         switch selection {
         case .due: choice = .due

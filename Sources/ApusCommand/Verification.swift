@@ -24,6 +24,9 @@ struct Verification {
         say("configuration: \(configuration.file ?? "(built-in defaults)")")
         say("account: \(account.name); relay \(relays); tls \(account.tls.rawValue); auth \(authText(account))")
         if !account.tlsVerify { say("warning: tls_verify is off: the relay's certificate is not checked") }
+        if let problem = DeliveryLog(destination: Submission.logDestination(configuration.host.log)).problem() {
+            ApusCommand.printError("apus: warning: \(problem) (delivery goes on)\n")
+        }
         let relay: RelaySession
         do {
             relay = try RelayConnector(account: account, trace: trace).open()

@@ -77,8 +77,55 @@ public struct DeliveryLog: Sendable {
     /// The destination.
     public var destination: Destination
 
+    /// Whether a log that cannot be written is mentioned on stderr, one line
+    /// per failed write (`-v`); otherwise the failure is silent (config.md `log`).
+    public var reportsProblems = false
+
     /// A log writing to `destination`.
     public init(destination: Destination) { self.destination = destination }
+
+    /// Why the log cannot be written now, in one line, or nil (for `-bv`).
+    /// A missing file is a problem only for a caller other than root, who
+    /// never creates it (security.md); syslog needs `/dev/log`.
+    public func problem() -> String? {
+        switch destination {
+        case .off:
+            return nil
+        case .syslog:
+            return (try? FileSystem.exists("/dev/log")) == true ? nil : "no /dev/log: the delivery log (syslog) is lost"
+        case .file(let path):
+            do {
+                let fd = try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_NOFOLLOW)
+                fd.close()
+                return nil
+            } catch where error.code == ENOENT && getuid() == 0 {
+                return nil
+            } catch {
+                return Self.fileProblem(path, error)
+            }
+        }
+    }
+
+    static func fileProblem(_ path: String, _ error: Errno) -> String {
+        let hint = error.code == ENOENT ? " (only root creates it, root:apus 0660)" : ""
+        return "cannot write the log \(path): \(error.reason)\(hint)"
+    }
+
+    /// Opens the log file for appending. Only root creates a missing one,
+    /// mode 0660 (its group is the effective one: apus when setgid); any
+    /// other caller opens an existing file or fails, so no user ever owns the
+    /// file other users' lines go to.
+    static func openFile(_ path: String) throws(Errno) -> FileDescriptor {
+        let flags = O_WRONLY | O_APPEND | O_NOFOLLOW
+        guard getuid() == 0 else { return try FileDescriptor.open(path, flags) }
+        do {
+            let fd = try FileDescriptor.open(path, flags | O_CREAT | O_EXCL, mode: 0o660)
+            try? fd.changeMode(0o660)  // the umask (077 when setgid) applied at creation
+            return fd
+        } catch where error.code == EEXIST {
+            return try FileDescriptor.open(path, flags)
+        }
+    }
 
     /// Writes the entries. A log that cannot be written never fails a
     /// delivery: the error is returned for the caller to mention under `-v`.
@@ -95,23 +142,30 @@ public struct DeliveryLog: Sendable {
                 entry.line.withCString { text in withVaList([text]) { vsyslog(level, "%s", $0) } }
             }
             closelog()
+            if reportsProblems, let problem = problem() { Self.warn(problem) }
             return nil
         case .file(let path):
             var text = ""
             for entry in entries { text += DeliveryLog.timestamp() + " " + entry.line + "\n" }
             do {
-                let fd = try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, mode: 0o640)
+                let fd = try Self.openFile(path)
                 return try fd.closeAfter { () throws(Errno) -> Errno? in
                     try fd.writeAll(Array(text.utf8))
                     return nil
                 }
             } catch {
+                if reportsProblems { Self.warn(Self.fileProblem(path, error)) }
                 return error
             }
         }
     }
 
     /// `0.42`, `12`, like Postfix (two decimals under ten seconds).
+    /// `apus: warning: TEXT (delivery goes on)` on stderr.
+    static func warn(_ text: String) {
+        try? FileDescriptor.standardError.writeAll(Array("apus: warning: \(text) (delivery goes on)\n".utf8))
+    }
+
     static func formatDelay(_ seconds: Double) -> String {
         if seconds >= 10 { return String(Int(seconds.rounded())) }
         let hundredths = Int((max(0, seconds) * 100).rounded())

@@ -37,6 +37,8 @@ public struct QueueRunner {
     public var trace: SMTPTrace?
     /// The group queue files get (notices queued by the run), or nil.
     public var queueGroup: gid_t?
+    /// Whether a log that cannot be written is mentioned on stderr (`-v`).
+    public var reportsLogProblems = false
 
     /// A runner.
     public init(configuration: Configuration, trace: SMTPTrace?, queueGroup: gid_t?) {
@@ -55,7 +57,11 @@ public struct QueueRunner {
         return "\(seconds) seconds"
     }
 
-    var log: DeliveryLog { DeliveryLog(destination: Submission.logDestination(configuration.host.log)) }
+    var log: DeliveryLog {
+        var log = DeliveryLog(destination: Submission.logDestination(configuration.host.log))
+        log.reportsProblems = reportsLogProblems
+        return log
+    }
     var policy: RetryPolicy {
         RetryPolicy(intervals: configuration.host.retryIntervals, lifetime: configuration.host.queueLifetime)
     }

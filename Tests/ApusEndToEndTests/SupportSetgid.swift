@@ -88,8 +88,11 @@ final class SetgidFixture: @unchecked Sendable {
     /// Runs the setgid apus as the user with `/etc/apus.conf` replaced by
     /// `systemConfig` (owner `root:apustest`, `mode`) in a private mount
     /// namespace: an overlay on /etc seen by that process tree only.
+    /// `prelude`: more shell commands run as root in that namespace first
+    /// (for example a read-only tmpfs over /tmp).
     func runWithSystemConfig(
-        _ systemConfig: String, mode: String, _ arguments: [String], input: String = "", timeout: Double = 20
+        _ systemConfig: String, mode: String, _ arguments: [String], input: String = "", prelude: String = "",
+        timeout: Double = 20
     ) throws -> SubprocessResult {
         let source = directory.file("system-apus.conf")
         try systemConfig.write(toFile: source, atomically: false, encoding: .utf8)
@@ -102,6 +105,7 @@ final class SetgidFixture: @unchecked Sendable {
             cp "$3" /etc/apus.conf
             chown root:\(Self.group) /etc/apus.conf
             chmod "$4" /etc/apus.conf
+            \(prelude)
             shift 4
             exec /usr/sbin/runuser -u "$@"
             """
