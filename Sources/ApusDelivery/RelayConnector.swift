@@ -92,18 +92,18 @@ public struct RelayConnector {
         let stream: TCPStream
         do {
             let address = try ServerAddress(host: relay.host, port: UInt16(relay.port))
-            stream = try TCPStream.connect(to: address, timeout: timeout)
+            // Before a byte is read or sent: a foreign listener gets nothing,
+            // and the host's next address is tried.
+            let owner = account.relayOwner
+            stream = try TCPStream.connect(to: address, timeout: timeout) { stream in
+                RelayIdentity.refusal(for: stream, owner: owner)
+            }
         } catch let error as TransportError {
             throw RelayFailure(message: error.description, relay: nil)
         } catch {
             throw RelayFailure(message: "\(error)", relay: nil)
         }
         let peer = stream.peerDescription
-        // Before a byte is read or sent: a foreign listener gets nothing.
-        if let refusal = RelayIdentity.refusal(for: stream, owner: account.relayOwner) {
-            stream.close()
-            throw RelayFailure(message: refusal, relay: peer)
-        }
         var session: SMTPSession? = nil
         do {
             var connection: any ByteStream = stream
