@@ -10,11 +10,12 @@ import ApusTransport
 /// The check runs right after `connect`, before the greeting is read, so a
 /// refused listener gets nothing at all: no EHLO, no AUTH, no mail. A relay on
 /// another host, or on a port below `ip_unprivileged_port_start`, costs
-/// nothing; the check itself reads one `/proc/net` table (two when an IPv4
-/// connection was taken by a dual-stack listener).
+/// nothing; the check itself is two sock_diag round trips (see
+/// ``SocketTable``), or a read of `/proc/net/tcp` where the kernel lacks sock_diag.
 ///
-/// Every doubt refuses: a table that cannot be read (no `/proc` in a chroot),
-/// or a connection not found in it, is a temporary failure like a foreign owner.
+/// Every doubt refuses: a table that cannot be read (no sock_diag and no
+/// `/proc`), or a connection not found in it, is a temporary failure like a
+/// foreign owner.
 enum RelayIdentity {
     /// Why apus must not talk over `stream`, or nil when it may.
     ///

@@ -1,3 +1,5 @@
+import CApusSystem
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -26,9 +28,11 @@ public struct SocketOwners: Equatable, Sendable {
     }
 }
 
-/// The kernel's TCP socket tables, `/proc/net/tcp` and `/proc/net/tcp6`
-/// (procfs, "TCP sockets"): who owns the server end of a loopback connection
-/// (delivery.md, "Relay identity").
+/// The kernel's TCP socket tables: who owns the server end of a loopback
+/// connection (delivery.md, "Relay identity"). Asked through
+/// `NETLINK_SOCK_DIAG` (see ``diagnosticOwners(local:peer:)``), or where the
+/// kernel lacks it, read from `/proc/net/tcp` and `/proc/net/tcp6` (procfs,
+/// "TCP sockets").
 ///
 /// Each row is `sl: LOCAL REMOTE STATE tx:rx tr:when retrnsmt UID …`, an
 /// address being the 32-bit words of the address as the host stores them,
@@ -49,13 +53,47 @@ public enum SocketTable {
     /// The owners of the server side of the connection from `local` (this
     /// end, `getsockname`) to `peer` (`getpeername`).
     ///
-    /// Reads `/proc/net/tcp` for IPv4 (and IPv4-mapped) peers, and
+    /// Asks sock_diag; where it does not answer, reads `/proc/net/tcp` for
+    /// IPv4 (and IPv4-mapped) peers, and
     /// `/proc/net/tcp6` for IPv6 peers or when the IPv4 table has no such
     /// connection (a dual-stack listener on `::` holds it as a mapped address).
     ///
     /// - Throws: ``Errno`` when a table cannot be read (no `/proc`: `ENOENT`)
     ///   or is larger than ``sizeLimit`` (`EFBIG`).
     public static func owners(local: SocketAddress, peer: SocketAddress) throws(Errno) -> SocketOwners {
+        if let found = diagnosticOwners(local: local, peer: peer) { return found }
+        return try tableOwners(local: local, peer: peer)
+    }
+
+    /// The owners from `NETLINK_SOCK_DIAG` (sock_diag(7)): one exact lookup
+    /// of the connection and a dump of the listening sockets only, so the cost
+    /// does not grow with the number of connections on the host (reading
+    /// `/proc/net/tcp` walks them all: milliseconds on a large machine). Nil
+    /// when the kernel does not answer (no `CONFIG_INET_DIAG`).
+    static func diagnosticOwners(local: SocketAddress, peer: SocketAddress) -> SocketOwners? {
+        let peerBytes = peer.addressBytes
+        let localBytes = local.addressBytes
+        guard peerBytes.count == localBytes.count else { return nil }
+        var result = apus_socket_owners()
+        let status = peerBytes.withUnsafeBufferPointer { peerPointer in
+            localBytes.withUnsafeBufferPointer { localPointer in
+                apus_socket_owners(
+                    peer.rawFamily, peerPointer.baseAddress, peer.port, localPointer.baseAddress, local.port, &result)
+            }
+        }
+        if status != 0 { return nil }
+        var owners = SocketOwners()
+        if result.connection_found != 0 { owners.connection = result.connection_uid }
+        let kept = Int(min(result.listener_count, 16))
+        withUnsafeBytes(of: result.listeners) { raw in
+            for index in 0..<kept { owners.listeners.append(raw.load(fromByteOffset: index * 4, as: UInt32.self)) }
+        }
+        return owners
+    }
+
+    /// The owners from `/proc/net/tcp` (and `tcp6`): the fallback where
+    /// sock_diag is missing.
+    static func tableOwners(local: SocketAddress, peer: SocketAddress) throws(Errno) -> SocketOwners {
         let peerBytes = peer.addressBytes
         let localBytes = local.addressBytes
         if let peer4 = ipv4(peerBytes), let local4 = ipv4(localBytes) {

@@ -60,7 +60,8 @@ struct RelayIdentityTests {
 
     /// `host localhost` resolving to ::1 first: the user's listener on [::1] gets
     /// nothing; apus goes on to 127.0.0.1, where the real relay takes the message.
-    @Test func foreignListenerOnIPv6LoopbackGetsNothing() throws {
+    @Test(.enabled(if: SetgidFixture.namespacesWork, "no private mount namespace for /etc/hosts here"))
+    func foreignListenerOnIPv6LoopbackGetsNothing() throws {
         let fixture = try SetgidFixture()
         defer { fixture.remove() }
         var configuration = ScriptableSMTPServer.Configuration()

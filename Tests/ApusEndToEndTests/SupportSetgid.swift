@@ -50,8 +50,16 @@ final class SetgidFixture: @unchecked Sendable {
         _ = try? Subprocess.run("/usr/sbin/userdel", arguments: [user], timeout: 20)
     }
 
+    /// Runs `command`, retrying while another suite's useradd/userdel holds
+    /// the lock on /etc/passwd (suites with fixtures may run in parallel).
     static func must(_ command: [String]) throws {
-        let result = try Subprocess.run(command[0], arguments: Array(command.dropFirst()), timeout: 20)
+        var result = try Subprocess.run(command[0], arguments: Array(command.dropFirst()), timeout: 20)
+        var tries = 1
+        while result.status != 0 && result.stderr.contains("lock") && tries < 50 {
+            usleep(100_000)
+            result = try Subprocess.run(command[0], arguments: Array(command.dropFirst()), timeout: 20)
+            tries += 1
+        }
         guard result.status == 0 else {
             throw SetupError(description: "\(command.joined(separator: " ")): \(result.stderr)")
         }

@@ -57,20 +57,30 @@ struct SocketTableTests {
         #expect(owners.deciding.isEmpty)
     }
 
-    @Test func liveTableHasOurOwnConnection() throws {
-        // Our own loopback listener (root's test process) is found with our uid.
-        let listener = try FileDescriptor.socket(family: SocketAddress(numeric: "127.0.0.1", port: 0)!.rawFamily)
+    /// Our own loopback listener is found with our uid, through sock_diag and
+    /// through /proc/net alike: on 127.0.0.1, on ::1, and on a dual-stack `::`
+    /// listener reached through 127.0.0.1 (an IPv4-mapped connection).
+    @Test(arguments: [("127.0.0.1", "127.0.0.1"), ("::1", "::1"), ("::", "127.0.0.1")])
+    func liveTablesFindOurOwnListener(listenOn: String, connectTo: String) throws {
+        let bound = try #require(SocketAddress(numeric: listenOn, port: 0))
+        let listener = try FileDescriptor.socket(family: bound.rawFamily)
         defer { listener.close() }
-        try listener.bind(to: SocketAddress(numeric: "127.0.0.1", port: 0)!)
+        try listener.bind(to: bound)
         try listener.listen(backlog: 4)
-        let address = try #require(try listener.localAddress())
-        let client = try FileDescriptor.socket(family: address.rawFamily, nonBlocking: false)
+        let port = try #require(try listener.localAddress()).port
+        let peer = try #require(SocketAddress(numeric: connectTo, port: port))
+        let client = try FileDescriptor.socket(family: peer.rawFamily, nonBlocking: false)
         defer { client.close() }
-        _ = try client.connect(to: address)
+        _ = try client.connect(to: peer)
         let local = try #require(try client.localAddress())
-        let owners = try SocketTable.owners(local: local, peer: address)
-        #expect(owners.listeners == [UInt32(getuid())])
-        #expect(owners.deciding == [UInt32(getuid())])
+        let me = UInt32(getuid())
+        let diagnostic = try #require(SocketTable.diagnosticOwners(local: local, peer: peer))
+        #expect(diagnostic.listeners == [me])
+        #expect(diagnostic.connection == me)
+        let table = try SocketTable.tableOwners(local: local, peer: peer)
+        #expect(table.listeners == [me])
+        #expect(table.connection == me)
+        #expect(try SocketTable.owners(local: local, peer: peer).deciding == [me])
     }
 }
 
