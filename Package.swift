@@ -41,6 +41,8 @@ let package = Package(
         .testTarget(name: "ApusCommandTests", dependencies: ["ApusCommand"]),
         .testTarget(name: "ApusOAuthTests", dependencies: ["ApusOAuth", "ApusTestSupport"]),
         .testTarget(name: "ApusEndToEndTests", dependencies: ["apus", "ApusTestSupport"]),
+        // The test support's own tests: the servers, Subprocess, the private Postfix.
+        .testTarget(name: "ApusTestSupportTests", dependencies: ["ApusTestSupport", "ApusTransport"]),
     ],
     swiftLanguageModes: [.v6]
 )
