@@ -33,7 +33,7 @@ let package = Package(
 
         .testTarget(name: "ApusPOSIXTests", dependencies: ["ApusPOSIX"]),
         .testTarget(name: "ApusTransportTests", dependencies: ["ApusTransport", "ApusTestSupport"]),
-        .testTarget(name: "ApusMessageTests", dependencies: ["ApusMessage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ApusMessageTests", dependencies: ["ApusMessage", "ApusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ApusSMTPTests", dependencies: ["ApusSMTP", "ApusTestSupport"]),
         .testTarget(name: "ApusQueueTests", dependencies: ["ApusQueue", "ApusTestSupport"]),
         .testTarget(name: "ApusConfigTests", dependencies: ["ApusConfig"]),
