@@ -436,6 +436,26 @@ public final class PostfixServer: @unchecked Sendable {
         }
     }
 
+    /// Waits until the mail log has a line for which `matches` holds (Postfix
+    /// logs through postlogd, a moment after the event), polling every 20 ms;
+    /// returns that line. Postfix's smtpd ends every session with a line
+    /// `disconnect from … ehlo=1 auth=0/1 quit=1 commands=2/3`: the positive
+    /// sign that a session is over and what it did.
+    ///
+    /// - Throws: ``StartError`` with the mail log's end after `timeout` seconds.
+    public func waitForLogLine(timeout: Double = 15, where matches: (Substring) -> Bool) throws -> String {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while true {
+            let text = (try? String(contentsOfFile: directory.file("log/maillog"), encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: matches) { return String(line) }
+            if Date() > deadline {
+                throw StartError(
+                    description: "no such line in the mail log after \(timeout) s; mail log:\n" + String(log().suffix(3000)))
+            }
+            usleep(20_000)
+        }
+    }
+
     /// The instance's mail log (`maillog_file`) so far, for diagnostics.
     public func log() -> String {
         let maillog = (try? String(contentsOfFile: directory.file("log/maillog"), encoding: .utf8)) ?? ""
