@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "ApusCommand", dependencies: ["ApusDelivery"]),
         .executableTarget(name: "apus", dependencies: ["ApusCommand"]),
         .target(name: "ApusTestSupport", dependencies: ["ApusSMTP", "ApusTransport", "ApusPOSIX"]),
+        // ApusTestSupport's PostfixServer as a command, for bench/ (one private Postfix for tests and benchmarks).
+        .executableTarget(name: "private-postfix", dependencies: ["ApusTestSupport"], path: "Tests/support/private-postfix"),
 
         .testTarget(name: "ApusPOSIXTests", dependencies: ["ApusPOSIX"]),
         .testTarget(name: "ApusTransportTests", dependencies: ["ApusTransport", "ApusTestSupport"]),
@@ -42,7 +44,7 @@ let package = Package(
         .testTarget(name: "ApusOAuthTests", dependencies: ["ApusOAuth", "ApusTestSupport"]),
         .testTarget(name: "ApusEndToEndTests", dependencies: ["apus", "ApusTestSupport"]),
         // The test support's own tests: the servers, Subprocess, the private Postfix.
-        .testTarget(name: "ApusTestSupportTests", dependencies: ["ApusTestSupport", "ApusTransport"]),
+        .testTarget(name: "ApusTestSupportTests", dependencies: ["ApusTestSupport", "ApusTransport", "private-postfix"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -46,6 +46,8 @@ public final class PostfixServer: @unchecked Sendable {
         public var maximumTLSVersion: TLSVersion? = nil
         /// Lines appended to main.cf (`name = value`), to try other settings.
         public var extraMainSettings: [String] = []
+        /// The certificate set whose CA signs the served certificate; nil uses ``TestCertificates/shared()``.
+        public var certificates: TestCertificates? = nil
 
         /// The defaults: STARTTLS and AUTH (PLAIN LOGIN CRAM-MD5) for `alice`.
         public init() {}
@@ -87,7 +89,7 @@ public final class PostfixServer: @unchecked Sendable {
     ///   master does not come up (the message ends with the mail log).
     public static func start(_ options: Options = Options()) throws -> PostfixServer {
         try checkInstalled()
-        let certificates = try TestCertificates.shared()
+        let certificates = try options.certificates ?? TestCertificates.shared()
         var lastError: (any Error)?
         for _ in 0..<3 {  // a free port may be taken between asking and binding
             do {
