@@ -86,9 +86,6 @@ public struct RelayConnector {
     /// temporary failure naming the endpoint or the OAuth error (`relay` nil),
     /// a secret file that cannot be read a local one.
     public func open() throws(RelayFailure) -> RelaySession {
-        if account.oauth2 != nil && account.authentication != .off && oauth.token == nil {
-            oauth.token = try oauthToken(refresh: freshToken)
-        }
         var lastFailure = RelayFailure(message: "no relay configured", relay: nil)
         for relay in [account.relay] + account.fallbacks {
             do {
@@ -116,7 +113,12 @@ public struct RelayConnector {
     }
 
     /// Opens a session to one relay.
+    ///
+    /// With OAuth2 the token is had first, before any connection (see ``open()``).
     public func open(_ relay: Relay) throws(RelayFailure) -> RelaySession {
+        if account.oauth2 != nil && account.authentication != .off && oauth.token == nil {
+            oauth.token = try oauthToken(refresh: freshToken)
+        }
         let timeout = Double(account.timeout)
         let stream: any ByteStream
         do {

@@ -304,7 +304,7 @@ import Glibc
         #expect(lines.contains("apus: \(sent.id): sent to rcpt@example.com"), "\(lines)")
         let mixedLine = try #require(lines.first { $0.hasPrefix("apus: \(mixed.id): ") }, "\(lines)")
         #expect(mixedLine.contains("sent to ok@example.com; failed for bad@example.com; deferred until "), "\(mixedLine)")
-        #expect(mixedLine.hasSuffix(": 451 4.2.0 try later"), "\(mixedLine)")
+        #expect(mixedLine.hasSuffix(" said: 451 4.2.0 try later (in reply to RCPT TO command)"), "\(mixedLine)")
         // The failure notice for bad@ waits for the message (later@ is pending).
         #expect(try harness.mailqJSON(config).count == 1)
     }
