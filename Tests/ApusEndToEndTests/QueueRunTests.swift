@@ -161,10 +161,8 @@ import Glibc
     func aFailureInTheMiddleOfAGroupDefersOnlyThatMessage(name: String, response: ScriptedResponse) throws {
         let harness = try QueueHarness()
         let down = try harness.downConfig()
-        var ids: [String] = []
-        for index in 1...3 {
-            ids.append(try #require(parseQueuedLine(try harness.submit(down, subject: "mid-\(index)"))).id)
-            Thread.sleep(forTimeInterval: 0.01)
+        for index in 1...3 {  // which of them meets the failure does not matter: no order is asserted
+            _ = try #require(parseQueuedLine(try harness.submit(down, subject: "mid-\(index)")))
         }
         let server = try ScriptableSMTPServer({
             var configuration = ScriptableSMTPServer.Configuration()
