@@ -24,16 +24,12 @@ class Bench:
         self.delay = args.delay / 1000.0
         self.procs = Processes()
         self.work = tempfile.mkdtemp(prefix="apus-bench-")
-        os.chmod(self.work, 0o755)  # the private Postfix's users must reach their files
         self.apus = args.apus
         self.msmtp = args.msmtp
         self.rows = []
         self.sink = None
         self.postfix = None
         self.postfix_error = None
-        self.msg_path = os.path.join(self.work, "small.eml")
-        with open(self.msg_path, "wb") as f:
-            f.write(small_message())
         self.apus_problem = None
         if not (self.apus and os.access(self.apus, os.X_OK)):
             self.apus_problem = f"no apus binary at {self.apus} (./install.sh builds it, or --build)"
@@ -41,15 +37,13 @@ class Bench:
         self.msmtp_problem = None
         if not (self.msmtp and os.access(self.msmtp, os.X_OK)):
             self.msmtp_problem = "msmtp not found (Debian package msmtp)"
-        self.counter = 0
 
     def log(self, text):
         if not self.args.quiet:
             print(f"bench: {text}", file=sys.stderr, flush=True)
 
     def path(self, *names):
-        p = os.path.join(self.work, *names)
-        return p
+        return os.path.join(self.work, *names)
 
     def new_dir(self, name):
         p = self.path(name)
