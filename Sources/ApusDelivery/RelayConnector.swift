@@ -54,6 +54,8 @@ public struct RelayFailure: Error, CustomStringConvertible {
         case noUsableMechanism
         /// `auth` names a mechanism apus does not know.
         case unknownMechanism
+        /// AUTH would go in clear to a relay that is not on loopback: refused.
+        case authInClear
         /// `auth` is on and no user is configured.
         case noUser
         /// `auth` is on and no password source is configured.
@@ -251,7 +253,7 @@ public struct RelayConnector {
         // loopback relay (on a privileged port, or one that passed the owner check).
         if !session.isEncrypted && !session.connection.stream.isLoopback {
             throw RelayFailure(
-                message: "\(peer): refusing AUTH over an unencrypted connection (set tls starttls or tls on)",
+                .authInClear, message: "\(peer): refusing AUTH over an unencrypted connection (set tls starttls or tls on)",
                 relay: peer)
         }
         guard let user = account.user else {
