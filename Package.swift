@@ -8,7 +8,7 @@ import PackageDescription
 let package = Package(
     name: "apus",
     products: [
-        .library(name: "ApusSMTP", targets: ["ApusSMTP", "ApusMessage", "ApusTransport"]),
+        .library(name: "ApusSMTP", targets: ["ApusSMTP", "ApusMessage", "ApusTransport", "ApusPOSIX"]),
         .executable(name: "apus", targets: ["apus"]),
         // For the Fuzz/ and Benchmarks/ packages only: the parsers that are not in the library product.
         .library(name: "ApusInternals", targets: ["ApusConfig", "ApusQueue", "ApusOAuth", "ApusCommand"]),

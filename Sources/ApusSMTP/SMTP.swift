@@ -83,8 +83,12 @@ public enum SMTP {
     ///     address; default the local host.
     ///   - port: the port when `server` names none (default ``defaultPort``).
     ///   - tls: plain, STARTTLS or implicit TLS.
+    ///   - user: with `password`, AUTH with the strongest mechanism both sides
+    ///     support (as `auth on` in apus.conf), after TLS.
+    ///   - password: the password for `user`.
     ///   - authentication: a SASL mechanism to AUTH with after TLS, if any
-    ///     (for example `SASLMechanism.plain.client(user:secret:)`).
+    ///     (for example `SASLMechanism.plain.client(user:secret:)`); it wins
+    ///     over `user` and `password`.
     ///   - clientName: the EHLO name.
     ///   - timeout: seconds for the connect and for each read and write.
     ///   - trace: where to trace the protocol (credentials redacted).
@@ -98,9 +102,19 @@ public enum SMTP {
     public static func sendMail(
         from sender: String, to recipients: [String], headers: Headers, body: MessageSource,
         server: String = "localhost", port: UInt16 = SMTP.defaultPort, tls: TLSMode = .none,
+        user: String? = nil, password: String? = nil,
         authentication: (any SASLClient)? = nil, clientName: String = SMTP.localHostName(), timeout: Double = 60,
         trace: SMTPTrace? = nil, options: SendOptions = SendOptions()
     ) throws -> SMTPSendResult {
+        let stream = try connect(server: server, port: port, tls: tls, timeout: timeout)
+        return try sendMail(
+            from: sender, to: recipients, headers: headers, body: body, over: stream, tls: tls, user: user,
+            password: password, authentication: authentication, clientName: clientName, trace: trace, options: options)
+    }
+
+    /// The stream to `server` (`"host"`, `"host:port"`, `"[v6]:port"`), TLS
+    /// from the first byte for ``TLSMode/implicit(_:)``.
+    static func connect(server: String, port: UInt16, tls: TLSMode, timeout: Double) throws -> any ByteStream {
         let address: ServerAddress
         do {
             address = try ServerAddress(parsing: server, defaultPort: port)
@@ -121,9 +135,26 @@ public enum SMTP {
                 throw SMTPError(.tls, error.description, stage: .connect, underlying: error)
             }
         }
-        return try sendMail(
-            from: sender, to: recipients, headers: headers, body: body, over: stream, tls: tls,
-            authentication: authentication, clientName: clientName, trace: trace, options: options)
+        return stream
+    }
+
+    /// EHLO, then STARTTLS as `tls` says.
+    static func greet(_ session: SMTPSession, clientName: String, tls: TLSMode) throws {
+        try session.ehlo(clientName)
+        switch tls {
+        case .startTLS(let configuration):
+            try session.startTLS(configuration: configuration)
+        case .startTLSIfOffered(let configuration) where session.extensions.startTLS:
+            try session.startTLS(configuration: configuration)
+        default:
+            break
+        }
+    }
+
+    /// Whether the server is still talking after `error`, so QUIT is polite.
+    static func serverStillTalking(after error: SMTPError) -> Bool {
+        error.reply != nil
+            || [.missingExtension, .messageTooLarge, .invalidArgument, .authenticationRefused].contains(error.kind)
     }
 
     /// Sends one message over an already connected stream (Racket
@@ -133,30 +164,24 @@ public enum SMTP {
     @discardableResult
     public static func sendMail(
         from sender: String, to recipients: [String], headers: Headers, body: MessageSource,
-        over stream: any ByteStream, tls: TLSMode = .none, authentication: (any SASLClient)? = nil,
-        clientName: String = SMTP.localHostName(), trace: SMTPTrace? = nil, options: SendOptions = SendOptions()
+        over stream: any ByteStream, tls: TLSMode = .none, user: String? = nil, password: String? = nil,
+        authentication: (any SASLClient)? = nil, clientName: String = SMTP.localHostName(), trace: SMTPTrace? = nil,
+        options: SendOptions = SendOptions()
     ) throws -> SMTPSendResult {
         let session = try SMTPSession.connect(stream: stream, trace: trace)
         defer { session.close() }
         do {
-            try session.ehlo(clientName)
-            switch tls {
-            case .startTLS(let configuration):
-                try session.startTLS(configuration: configuration)
-            case .startTLSIfOffered(let configuration) where session.extensions.startTLS:
-                try session.startTLS(configuration: configuration)
-            default:
-                break
+            try greet(session, clientName: clientName, tls: tls)
+            if let authentication {
+                try session.authenticate(authentication)
+            } else if let user, let password {
+                try session.authenticate(user: user, password: password)
             }
-            if let authentication { try session.authenticate(authentication) }
             var options = options
             options.quitAfter = true
             let envelope = SMTPEnvelope(sender: sender, recipients: recipients.map { SMTPRecipient($0) })
             return try session.send(envelope, message: message(headers: headers, body: body), options: options)
-        } catch let error as SMTPError
-            where error.reply != nil
-            || [.missingExtension, .messageTooLarge, .invalidArgument, .authenticationRefused].contains(error.kind)
-        {
+        } catch let error as SMTPError where serverStillTalking(after: error) {
             // The server is still talking: say goodbye politely.
             session.quit()
             throw error

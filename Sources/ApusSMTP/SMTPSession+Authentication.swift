@@ -85,6 +85,35 @@ extension SMTPSession {
         }
     }
 
+    /// Authenticates with a user name and password, picking the strongest
+    /// mechanism both sides support (SCRAM-SHA-256, CRAM-MD5, PLAIN, LOGIN:
+    /// as `auth on` in apus.conf). PLAIN and LOGIN go only over TLS or to
+    /// loopback (see ``authenticate(_:)``).
+    ///
+    /// - Returns: the 235 reply.
+    /// - Throws: ``SMTPError``: ``SMTPError/Kind/missingExtension`` when the
+    ///   server offers none of those mechanisms (nothing was sent);
+    ///   ``SMTPError/Kind/authenticationRefused`` when the credentials cannot
+    ///   be sent with the chosen mechanism; otherwise as ``authenticate(_:)``.
+    @discardableResult
+    public func authenticate(user: String, password: String) throws -> SMTPReply {
+        let offered = extensions.authMechanisms
+        guard let mechanism = SASLMechanism.strongest(offeredBy: offered) else {
+            let list = offered.isEmpty ? "none" : offered.joined(separator: " ")
+            throw SMTPError(
+                .missingExtension,
+                "the server offers no AUTH mechanism usable with a password (offered: \(list))",
+                command: "AUTH", stage: .auth)
+        }
+        let client: any SASLClient
+        do {
+            client = try mechanism.client(user: user, secret: password)
+        } catch {
+            throw SMTPError(.authenticationRefused, "\(error)", command: "AUTH \(mechanism.name)", stage: .auth)
+        }
+        return try authenticate(client)
+    }
+
     /// Cancels an AUTH exchange with `*` and reads the server's 501.
     private func cancelAuthentication(_ command: String) throws {
         try sendLine("*", stage: .auth)

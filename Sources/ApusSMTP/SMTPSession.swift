@@ -65,6 +65,44 @@ public final class SMTPSession {
         return session
     }
 
+    /// Opens a session in one call: connects to `server` (`"host"`,
+    /// `"host:port"`, `"[v6]:port"`, or an address literal), reads the
+    /// greeting, sends EHLO (HELO when refused) and starts TLS as `tls` says.
+    /// The session is ready for ``authenticate(user:password:)`` or a
+    /// transaction.
+    ///
+    /// ```
+    /// let session = try SMTPSession.open(
+    ///     server: "smtp.example.org:587", tls: .startTLS(TLSConfiguration(serverName: "smtp.example.org")))
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - server: where to connect.
+    ///   - port: the port when `server` names none (default 25).
+    ///   - tls: plain, STARTTLS (required or if offered) or implicit TLS.
+    ///   - clientName: the EHLO name.
+    ///   - timeout: seconds for the connect and for each read and write.
+    ///   - trace: where to trace the protocol (credentials redacted).
+    /// - Throws: ``SMTPError`` (stage ``SMTPError/Stage/connect`` for a bad
+    ///   server name or a failed connection); the connection is closed.
+    public static func open(
+        server: String, port: UInt16 = SMTP.defaultPort, tls: SMTP.TLSMode = .none,
+        clientName: String = SMTP.localHostName(), timeout: Double = 60, trace: SMTPTrace? = nil
+    ) throws -> SMTPSession {
+        let stream = try SMTP.connect(server: server, port: port, tls: tls, timeout: timeout)
+        let session = try SMTPSession.connect(stream: stream, trace: trace)
+        do {
+            try SMTP.greet(session, clientName: clientName, tls: tls)
+        } catch let error as SMTPError {
+            if SMTP.serverStillTalking(after: error) { session.quit() } else { session.close() }
+            throw error
+        } catch {
+            session.close()
+            throw error
+        }
+        return session
+    }
+
     /// Whether the stream is TLS.
     public var isEncrypted: Bool { connection.stream.tlsSession != nil }
 

@@ -10,7 +10,7 @@ import ApusPOSIX
 /// with their size. The engine never opens a log of its own.
 public struct SMTPTrace: Sendable {
     /// Which way a traced line went.
-    public enum Direction: Sendable {
+    public enum Direction: Sendable, Hashable {
         /// From the client to the server.
         case sent
         /// From the server.

@@ -1,6 +1,5 @@
 import ApusSMTP
 import ApusTestSupport
-import ApusTransport
 import Foundation
 import Testing
 
@@ -29,12 +28,15 @@ import Testing
     @Test func sessionWithSingleCommands() throws {
         let sink = try SMTPSink()
         defer { sink.stop() }
-        let stream = try TCPStream.connect(host: "127.0.0.1", port: sink.port, timeout: 10)
+        let server = "127.0.0.1:\(sink.port)"
         // README session
-        let session = try SMTPSession.connect(stream: stream, trace: .standardError)
+        let log = SMTPTraceLog()  // or trace: .standardError
+        let session = try SMTPSession.open(
+            server: server, tls: .none, clientName: "client.example.com", timeout: 30, trace: log.trace)
         defer { session.quit() }
-        let offered = try session.ehlo("client.example.com")  // the extension lines
+        let offered = session.ehloLines  // the extension lines
         print(offered, session.extensions.pipelining)
+        // try session.authenticate(user: "me", password: "secret")  // the strongest mechanism both offer
         try session.mail(from: "me@example.com")
         let outcome = try session.recipient("you@example.com")
         guard outcome.isAccepted else { throw SMTPError(.recipientsRejected, "\(outcome)") }
@@ -44,6 +46,7 @@ import Testing
         // END README
         #expect(offered.contains { $0.hasPrefix("PIPELINING") })
         #expect(reply.code == 250)
+        #expect(log.lines.contains("C: EHLO client.example.com"))
         let saved = try sink.waitForMessages(1)
         #expect(saved[0].text.contains("Hello over a session."))
     }

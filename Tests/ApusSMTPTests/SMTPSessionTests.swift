@@ -5,20 +5,9 @@ import Testing
 
 @testable import ApusSMTP
 
-/// Collects trace lines (thread-safe enough for one session).
-final class TraceLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String] = []
-    var lines: [String] { lock.withLock { entries } }
-    var trace: SMTPTrace {
-        SMTPTrace { [self] direction, line in
-            let tag = direction == .sent ? "C: " : direction == .received ? "S: " : "*: "
-            lock.withLock { entries.append(tag + line) }
-        }
-    }
-}
+/// The library's in-memory trace sink (the tests' own collector before it existed).
+typealias TraceLog = SMTPTraceLog
 
-/// A SASL mechanism for tests: a fixed initial response and answers.
 struct FakeMechanism: SASLClient {
     var mechanism = "PLAIN"
     var sendsSecretInClear = true
@@ -109,6 +98,7 @@ struct SMTPSessionTests {
         #expect(error?.isTransient == true)
         #expect(error?.reply?.enhancedCode?.description == "4.3.2")
         #expect(error?.command == "EHLO me")
+        #expect(error?.stage == .ehlo)
     }
 
     @Test func badGreeting() {
@@ -117,6 +107,7 @@ struct SMTPSessionTests {
         }
         #expect(smtpError(result)?.kind == .permanentReply)
         #expect(smtpError(result)?.isTransient == false)
+        #expect(smtpError(result)?.stage == .greeting)
     }
 
     @Test func silentServerTimesOut() {

@@ -56,6 +56,7 @@ struct SMTPSessionTransactionTests {
         }
         let error = smtpError(result)
         #expect(error?.kind == .recipientsRejected)
+        #expect(error?.stage == .rcpt)
         #expect(error?.rejectedRecipients.map(\.recipient) == ["c@x"])
         #expect(error?.isTransient == false)
         #expect(peer.finish() == nil)
@@ -233,6 +234,7 @@ struct SMTPSessionTransactionTests {
             return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message)
         }
         #expect(smtpError(result)?.kind == .messageTooLarge)
+        #expect(smtpError(result)?.stage == .mail)
         #expect(smtpError(result)?.isTransient == false)
         #expect(peer.lines == ["EHLO me"])
     }
@@ -427,6 +429,7 @@ struct SMTPSessionTransactionTests {
         }
         #expect(smtpError(result)?.kind == .permanentReply)
         #expect(smtpError(result)?.command == "end of data")
+        #expect(smtpError(result)?.stage == .endOfData)
         #expect(smtpError(result)?.reply?.enhancedCode?.description == "5.7.1")
     }
 }
