@@ -285,7 +285,7 @@ public enum ApusCommand {
             if let envid = message.envelopeID { request.envelopeID = envid }
             if let notify = message.dsnNotify { request.dsnNotify = notify.lowercased() }
             do {
-                return smtpReply(for: try submission.run(request, spool: message.content))
+                return smtpReply(for: try submission.run(request, received: message.content))
             } catch {
                 return smtpReply(for: commandFailure(error))
             }

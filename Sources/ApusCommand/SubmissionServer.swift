@@ -23,8 +23,9 @@ public struct SubmissionServer {
         public var sender: String
         /// The RCPT TO addresses, in order.
         public var recipients: [String]
-        /// The message as received (dot-unstuffed; CRLF line ends).
-        public var content: Spool
+        /// The message as received (dot-unstuffed; CRLF line ends), read into
+        /// its header fields and body spool as it arrives.
+        public var content: MessageIntake.Builder
         /// `BODY=` from MAIL, if given.
         public var bodyType: String?
         /// `RET=` from MAIL, if given.
@@ -138,7 +139,7 @@ public struct SubmissionServer {
                     }
                     currentLimits = limits
                     current = Message(
-                        sender: address, recipients: [], content: Spool(directory: spoolDirectory),
+                        sender: address, recipients: [], content: MessageIntake.Builder(dotTerminates: false, spoolDirectory: spoolDirectory),
                         bodyType: parameters.body, dsnReturn: parameters.dsnReturn,
                         envelopeID: parameters.envelopeID, dsnNotify: nil)
                     bdatTooLarge = false
@@ -217,7 +218,7 @@ public struct SubmissionServer {
     /// reply) into `spool`, counting it against the size limit. Returns at the
     /// end of the chunk, or at end of input.
     private func drainChunk(
-        _ reader: inout SMTPCommandReader, into spool: Spool?, limit: Int, tooLarge: inout Bool,
+        _ reader: inout SMTPCommandReader, into spool: MessageIntake.Builder?, limit: Int, tooLarge: inout Bool,
         input buffer: UnsafeMutableRawBufferPointer
     ) throws {
         while true {

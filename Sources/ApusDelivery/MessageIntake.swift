@@ -61,51 +61,104 @@ public enum MessageIntake {
         dotTerminates: Bool, spoolDirectory: String, sizeLimit: Int = 0,
         readChunk: (UnsafeMutableRawBufferPointer) throws -> Int
     ) throws(Failure) -> ReceivedMessage {
-        var reader = MessageReader(dotTerminates: dotTerminates)
-        var headers = Headers()
-        let body = Spool(directory: spoolDirectory)
+        let builder = Builder(dotTerminates: dotTerminates, spoolDirectory: spoolDirectory)
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
         defer { chunk.deallocate() }
-        var finished = false
-        var ended = false
         var total = 0
-        while !ended {
-            if !finished {
-                let n: Int
-                do {
-                    n = try readChunk(chunk)
-                } catch let error as Errno {
-                    throw .read(error)
-                } catch {
-                    throw .read(Errno(EIO, operation: "read", object: "\(error)"))
-                }
-                total += n
-                if sizeLimit > 0 && total > sizeLimit { throw .data(.tooLarge(limit: sizeLimit)) }
-                if n == 0 {
-                    reader.finish()
-                    finished = true
-                } else {
-                    reader.append(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-                }
+        while !builder.isEnded {
+            let n: Int
+            do {
+                n = try readChunk(chunk)
+            } catch let error as Errno {
+                throw .read(error)
+            } catch {
+                throw .read(Errno(EIO, operation: "read", object: "\(error)"))
             }
+            total += n
+            if sizeLimit > 0 && total > sizeLimit { throw .data(.tooLarge(limit: sizeLimit)) }
+            if n == 0 { break }
+            try builder.append(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            if let failure = builder.failure { throw failure }
+        }
+        return try builder.finish()
+    }
+
+    /// A message fed as it arrives (`-bs` hands each DATA or BDAT piece over
+    /// as it is read), read once through ``MessageReader`` into its header
+    /// fields and a body ``Spool``: no copy of the whole message is kept in
+    /// between.
+    public final class Builder {
+        private var reader: MessageReader
+        private var headers = Headers()
+        private let body: Spool
+        private var ended = false
+        /// The first data error (a header block too large …), reported by ``finish()``.
+        public private(set) var failure: Failure?
+        /// The octets appended so far.
+        public private(set) var count = 0
+
+        /// A builder; with `dotTerminates` a lone `.` line ends the message.
+        public init(dotTerminates: Bool, spoolDirectory: String) {
+            reader = MessageReader(dotTerminates: dotTerminates)
+            body = Spool(directory: spoolDirectory)
+        }
+
+        /// Whether the message ended (a lone `.` with `dotTerminates`): later bytes are ignored.
+        public var isEnded: Bool { ended }
+
+        /// Feeds bytes. Throws `.spool` when the body cannot be spooled (disk
+        /// full); a data error is kept for ``finish()`` (the rest is read and dropped).
+        public func append(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
+            count += bytes.count
+            guard !ended, failure == nil else { return }
+            reader.append(bytes)
+            try drain()
+        }
+
+        /// Feeds bytes.
+        public func append(_ bytes: [UInt8]) throws(Failure) {
+            do {
+                try bytes.withUnsafeBytes { try append($0) }
+            } catch let failure as Failure {
+                throw failure
+            } catch {
+                throw .spool(error)
+            }
+        }
+
+        /// Ends the input and returns the message. Throws the data error met
+        /// on the way, `.data(.nulByte)` when a NUL byte was seen, or `.spool`.
+        public func finish() throws(Failure) -> ReceivedMessage {
+            if let failure { throw failure }
+            if !ended {
+                reader.finish()
+                try drain()
+                if let failure { throw failure }
+            }
+            if reader.stats.hasNUL { throw .data(.nulByte) }
+            return ReceivedMessage(headers: headers, body: body, stats: reader.stats)
+        }
+
+        private static let lineEnd: [UInt8] = [13, 10]
+
+        private func drain() throws(Failure) {
             do {
                 while let event = try reader.next() {
                     switch event {
                     case .header(let field): headers.append(field)
                     case .endOfHeaders: break
                     case .bodyPart(let piece): try body.append(piece)
-                    case .bodyLine(let rest): try body.append(rest + [13, 10])
+                    case .bodyLine(let rest):
+                        try body.append(rest)
+                        try body.append(Self.lineEnd)
                     case .end: ended = true
                     }
                 }
             } catch let error as MessageError {
-                throw .data(error)
+                failure = .data(error)
             } catch {
                 throw .spool(error)
             }
-            if finished && !ended { break }
         }
-        if reader.stats.hasNUL { throw .data(.nulByte) }
-        return ReceivedMessage(headers: headers, body: body, stats: reader.stats)
     }
 }

@@ -21,6 +21,9 @@ public final class Spool {
     private var pending: [UInt8] = []
     /// The smallest write to the file (but the last).
     public static let writeSize = 1 << 16
+    /// How many writes went to the file so far (each of ``writeSize`` octets
+    /// or more, but the last before a read).
+    public private(set) var fileWrites = 0
     /// The number of bytes appended.
     public private(set) var count = 0
 
@@ -45,11 +48,13 @@ public final class Spool {
             let held = memory
             memory = []
             try fd.writeAll(held)
+            fileWrites += 1
             pending.reserveCapacity(Spool.writeSize)
         }
         if let file {
             if pending.isEmpty && bytes.count >= Spool.writeSize {
                 try file.writeAll(bytes)
+                fileWrites += 1
             } else {
                 pending.append(contentsOf: bytes)
                 if pending.count >= Spool.writeSize { try writePending(file) }
@@ -64,6 +69,7 @@ public final class Spool {
     private func writePending(_ file: FileDescriptor) throws {
         guard !pending.isEmpty else { return }
         try pending.withUnsafeBytes { try file.writeAll($0) }
+        fileWrites += 1
         pending.removeAll(keepingCapacity: true)
     }
 

@@ -111,7 +111,8 @@ public struct Submission {
 
     /// Reads the message from `input` and submits it.
     public func run(_ request: SubmissionRequest, input: FileDescriptor) throws(CommandFailure) -> SubmissionReport {
-        let account = chooseAccount(request)
+        let given = Self.parseGivenSender(request)
+        let account = chooseAccount(given)
         let message: ReceivedMessage
         do {
             message = try Self.receive {
@@ -123,16 +124,23 @@ public struct Submission {
             if error.status == .dataError { logRefusal(error.summary, request: request, account: account) }
             throw error
         }
-        return try submit(message, request: request, account: account)
+        return try submit(message, request: request, account: account, givenSender: given)
     }
 
-    /// Submits a message already received (`-bs`).
-    public func run(_ request: SubmissionRequest, spool: Spool) throws(CommandFailure) -> SubmissionReport {
-        let account = chooseAccount(request)
+    /// Submits a message already received (`-bs`): read as it arrived, so
+    /// it is not copied from one spool into another.
+    public func run(_ request: SubmissionRequest, received: MessageIntake.Builder) throws(CommandFailure)
+        -> SubmissionReport
+    {
+        let given = Self.parseGivenSender(request)
+        let account = chooseAccount(given)
         let message = try Self.receive {
-            try MessageIntake.read(spool: spool, spoolDirectory: spoolDirectory, sizeLimit: account.messageSizeLimit)
+            if account.messageSizeLimit > 0 && received.count > account.messageSizeLimit {
+                throw MessageIntake.Failure.data(.tooLarge(limit: account.messageSizeLimit))
+            }
+            return try received.finish()
         }
-        return try submit(message, request: request, account: account)
+        return try submit(message, request: request, account: account, givenSender: given)
     }
 
     /// Where a message being received is spooled (past 1 MiB; an unnamed
@@ -148,9 +156,19 @@ public struct Submission {
         return faccessat(AT_FDCWD, directory, W_OK | X_OK, AT_EACCESS) == 0 ? directory : "/tmp"
     }
 
+    /// The `-f` address parsed (once per submission), or nil when none was
+    /// given or it does not parse (``sender(_:account:given:)`` then says why).
+    static func parseGivenSender(_ request: SubmissionRequest) -> EnvelopeAddress? {
+        guard let text = request.sender else { return nil }
+        return try? EnvelopeAddress.parse(text.isEmpty ? "<>" : text)
+    }
+
+    func chooseAccount(_ given: EnvelopeAddress?) -> Account {
+        configuration.account(forSender: given?.mailbox.map { String(decoding: $0.addrSpec, as: UTF8.self) })
+    }
+
     func chooseAccount(_ request: SubmissionRequest) -> Account {
-        let given = request.sender.flatMap { (try? EnvelopeAddress.parse($0))?.mailbox }
-        return configuration.account(forSender: given.map { String(decoding: $0.addrSpec, as: UTF8.self) })
+        chooseAccount(Self.parseGivenSender(request))
     }
 
     static func receive(_ body: () throws -> ReceivedMessage) throws(CommandFailure) -> ReceivedMessage {
@@ -172,10 +190,14 @@ public struct Submission {
 
     /// The envelope sender per delivery.md: `-f` (when the account allows it),
     /// else the account's `from`, else `login@domain`. Unqualified → `@domain`.
-    func sender(_ request: SubmissionRequest, account: Account) throws(CommandFailure) -> EnvelopeAddress {
+    func sender(
+        _ request: SubmissionRequest, account: Account, given parsed: EnvelopeAddress? = nil
+    ) throws(CommandFailure) -> EnvelopeAddress {
         var text: String
+        var address: EnvelopeAddress? = nil
         if let given = request.sender, account.allowFromOverride {
             text = given
+            address = parsed
         } else if let from = account.senderAddress {
             text = from
         } else {
@@ -183,7 +205,7 @@ public struct Submission {
         }
         if text.isEmpty { text = "<>" }
         do {
-            var address = try EnvelopeAddress.parse(text)
+            var address = try address ?? EnvelopeAddress.parse(text)
             if case .mailbox(let mailbox) = address {
                 let qualified = mailbox.isQualified ? mailbox : try mailbox.qualified(with: Array(account.domain.utf8))
                 try qualified.checkSMTPSyntax()
@@ -259,11 +281,11 @@ public struct Submission {
 
     // MARK: - Submitting
 
-    func submit(_ received: ReceivedMessage, request: SubmissionRequest, account: Account) throws(CommandFailure)
-        -> SubmissionReport
-    {
+    func submit(
+        _ received: ReceivedMessage, request: SubmissionRequest, account: Account, givenSender: EnvelopeAddress?
+    ) throws(CommandFailure) -> SubmissionReport {
         let arrival = Int64(time(nil))
-        let senderAddress = try sender(request, account: account)
+        let senderAddress = try sender(request, account: account, given: givenSender)
         let mailboxes = try recipients(request, headers: received.headers, account: account)
         guard !mailboxes.isEmpty else { throw CommandFailure(.usage, "no recipients") }
         if account.recipientLimit > 0 && mailboxes.count > account.recipientLimit {
@@ -288,9 +310,7 @@ public struct Submission {
             throw CommandFailure(.dataError, "cannot fix the headers: \(error)")
         }
         let message = OutgoingMessage(headers: headers, body: received.body, stats: received.stats)
-        if case .refuse(let error) = BodyTransfer.decide(
-            headers: headers, stats: received.stats, serverHas8BITMIME: true, convertEightBit: true)
-        {
+        if let error = BodyTransfer.refusal(headers: headers, stats: received.stats) {
             throw CommandFailure(.dataError, "cannot send the message: \(error)")
         }
 

@@ -159,6 +159,14 @@ public enum BodyTransfer: Sendable, Equatable {
         return .asIs(needs8BITMIME: false)
     }
 
+    /// Why no relay can take the message, whatever it offers (a line over
+    /// 998 octets in a body that is not convertible text), or nil. The
+    /// transfer itself is decided once per transaction, with the relay's
+    /// extensions (``decide(headers:stats:serverHas8BITMIME:convertEightBit:)``).
+    public static func refusal(headers: Headers, stats: MessageReader.Stats) -> MessageError? {
+        stats.bodyHasLongLines && !isConvertibleText(headers) ? .lineTooLong : nil
+    }
+
     /// The headers for a body re-encoded as quoted-printable: the first
     /// Content-Transfer-Encoding replaced in place (others removed) or appended,
     /// and `MIME-Version: 1.0` appended when missing. Nothing else changes.
