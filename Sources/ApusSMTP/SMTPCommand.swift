@@ -64,21 +64,9 @@ extension SMTPSession {
     public func execute(_ command: SMTPCommand) throws -> SMTPReply {
         switch command {
         case .helo(let name):
-            try checkArgument(name, what: "client name")
-            let reply = try exchange("HELO \(name)", stage: .ehlo)
-            if reply.isPositive {
-                clientNameAfterHello(name, reply: reply, extended: false)
-            }
-            return reply
+            return try heloExchange(name)
         case .ehlo(let name):
-            try checkArgument(name, what: "client name")
-            let reply = try exchange("EHLO \(name)", stage: .ehlo)
-            if reply.isPositive {
-                clientNameAfterHello(name, reply: reply, extended: true)
-                return reply
-            }
-            guard reply.isPermanent else { return reply }
-            return try execute(.helo(name))
+            return try hello(name).reply
         case .mail(let sender):
             return try exchange(try mailLine("MAIL", sender, []), stage: .mail)
         case .rcpt(let recipient):
@@ -101,14 +89,11 @@ extension SMTPSession {
         case .rset:
             return try exchange("RSET", stage: .other)
         case .vrfy(let user):
-            try checkArgument(user, what: "VRFY argument", allowAngles: true)
-            return try exchange("VRFY \(user)", stage: .other)
+            return try exchange(try verifyLine(user), stage: .other)
         case .expn(let list):
-            try checkArgument(list, what: "EXPN argument", allowAngles: true)
-            return try exchange("EXPN \(list)", stage: .other)
+            return try exchange(try expandLine(list), stage: .other)
         case .help(let topic):
-            if let topic { try checkArgument(topic, what: "HELP topic") }
-            return try exchange(topic.map { "HELP \($0)" } ?? "HELP", stage: .other)
+            return try exchange(try helpLine(topic), stage: .other)
         case .noop:
             return try exchange("NOOP", stage: .other)
         case .quit:

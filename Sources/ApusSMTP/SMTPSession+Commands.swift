@@ -121,8 +121,25 @@ extension SMTPSession {
     /// ("cannot verify, but will accept").
     @discardableResult
     public func verify(_ user: String) throws -> SMTPReply {
+        try command(try verifyLine(user), stage: .other, accept: { $0 >= 250 && $0 <= 252 })
+    }
+
+    /// `VRFY user`, its argument checked.
+    func verifyLine(_ user: String) throws -> String {
         try checkArgument(user, what: "VRFY argument", allowAngles: true)
-        return try command("VRFY \(user)", stage: .other, accept: { $0 >= 250 && $0 <= 252 })
+        return "VRFY \(user)"
+    }
+
+    /// `EXPN list`, its argument checked.
+    func expandLine(_ list: String) throws -> String {
+        try checkArgument(list, what: "EXPN argument", allowAngles: true)
+        return "EXPN \(list)"
+    }
+
+    /// `HELP [topic]`, its argument checked.
+    func helpLine(_ topic: String?) throws -> String {
+        if let topic { try checkArgument(topic, what: "HELP topic") }
+        return topic.map { "HELP \($0)" } ?? "HELP"
     }
 
     /// EXPN: asks the server to expand a mailing list.
@@ -131,16 +148,13 @@ extension SMTPSession {
     ///   "not expandable" (OCamlnet `expn` → `None`).
     /// - Throws: ``SMTPError`` for other replies (550 no such list, 502 …).
     public func expand(_ list: String) throws -> [String]? {
-        try checkArgument(list, what: "EXPN argument", allowAngles: true)
-        let reply = try command("EXPN \(list)", stage: .other, accept: { $0 == 250 || $0 == 252 })
+        let reply = try command(try expandLine(list), stage: .other, accept: { $0 == 250 || $0 == 252 })
         return reply.code == 252 ? nil : reply.lines
     }
 
     /// HELP [topic]: the server's help text (211 or 214).
     public func help(_ topic: String? = nil) throws -> [String] {
-        if let topic { try checkArgument(topic, what: "HELP topic") }
-        let line = topic.map { "HELP \($0)" } ?? "HELP"
-        return try command(line, stage: .other, accept: { $0 == 211 || $0 == 214 }).lines
+        try command(try helpLine(topic), stage: .other, accept: { $0 == 211 || $0 == 214 }).lines
     }
 
     /// NOOP: keeps the connection alive. Expects 250.

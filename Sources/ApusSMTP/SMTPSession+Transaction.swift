@@ -39,15 +39,7 @@ extension SMTPSession {
     public func send(
         _ envelope: SMTPEnvelope, message: MessageSource, options: SendOptions = SendOptions()
     ) throws -> SMTPSendResult {
-        precondition(!envelope.recipients.isEmpty, "a transaction needs at least one recipient")
-        let size = envelope.parameters.size ?? message.knownSize
-        if let size, let limit = extensions.sizeLimit, size > limit {
-            throw SMTPError(
-                .messageTooLarge, "message of \(size) octets exceeds the server's limit of \(limit)",
-                command: "MAIL FROM", stage: .mail)
-        }
-        let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
-        let rcpts = try envelope.recipients.map { try recipientLine($0) }
+        let (mail, rcpts) = try envelopeLines(envelope, size: envelope.parameters.size ?? message.knownSize)
         if options.resetFirst {
             if extensions.pipelining {
                 try sendLine("RSET", stage: .other)
@@ -106,6 +98,20 @@ extension SMTPSession {
             finishQuit(options, pipelinedQUIT: pipelineQUIT)
             return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
         }
+    }
+
+    /// The MAIL and RCPT lines of `envelope`, SIZE declared when known and
+    /// offered. The one SIZE check: a `size` over the server's limit throws
+    /// ``SMTPError/Kind/messageTooLarge`` before anything is sent.
+    func envelopeLines(_ envelope: SMTPEnvelope, size: Int?) throws -> (mail: String, rcpts: [String]) {
+        precondition(!envelope.recipients.isEmpty, "a transaction needs at least one recipient")
+        if let size, let limit = extensions.sizeLimit, size > limit {
+            throw SMTPError(
+                .messageTooLarge, "message of \(size) octets exceeds the server's limit of \(limit)",
+                command: "MAIL FROM", stage: .mail)
+        }
+        let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
+        return (mail, try envelope.recipients.map { try recipientLine($0) })
     }
 
     /// The recipients whose RCPT got a 551 naming a forward path that was not
@@ -357,15 +363,7 @@ extension SMTPSession {
     /// returns the result. The session must not be used until the writer is
     /// closed.
     public func openMessage(_ envelope: SMTPEnvelope, options: SendOptions = SendOptions()) throws -> MessageWriter {
-        precondition(!envelope.recipients.isEmpty, "a transaction needs at least one recipient")
-        let size = envelope.parameters.size
-        if let size, let limit = extensions.sizeLimit, size > limit {
-            throw SMTPError(
-                .messageTooLarge, "message of \(size) octets exceeds the server's limit of \(limit)",
-                command: "MAIL FROM", stage: .mail)
-        }
-        let mail = try mailLine("MAIL", envelope.sender, envelope.parameters.words(size: size, extensions: extensions))
-        let rcpts = try envelope.recipients.map { try recipientLine($0) }
+        let (mail, rcpts) = try envelopeLines(envelope, size: envelope.parameters.size)
         let (mailReply, outcomes) = try beginData(
             envelope, mail: mail, rcpts: rcpts, pipelined: extensions.pipelining, policy: options.policy)
         return MessageWriter(session: self, mailReply: mailReply, outcomes: outcomes, options: options)

@@ -208,22 +208,39 @@ public final class SMTPSession {
     /// - Throws: ``SMTPError`` if EHLO got 4xx or HELO failed too.
     @discardableResult
     public func ehlo(_ clientName: String) throws -> [String] {
-        try checkArgument(clientName, what: "client name")
-        let reply = try exchange("EHLO \(clientName)", stage: .ehlo)
-        if reply.code == 250 {
-            clientNameAfterHello(clientName, reply: reply, extended: true)
-            return reply.lines
-        }
-        guard reply.isPermanent else { throw SMTPError.unexpected(reply, command: "EHLO \(clientName)", stage: .ehlo) }
-        return try helo(clientName).lines
+        let (reply, line) = try hello(clientName)
+        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: line, stage: .ehlo) }
+        return reply.lines
     }
 
     /// Sends HELO: an RFC 821 session without extensions.
     @discardableResult
     public func helo(_ clientName: String) throws -> SMTPReply {
+        let reply = try heloExchange(clientName)
+        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "HELO \(clientName)", stage: .ehlo) }
+        return reply
+    }
+
+    /// EHLO, and HELO when EHLO got 5xx (RFC 5321 §3.2): the final reply
+    /// whatever its code, and the command it answered. The one implementation
+    /// behind ``ehlo(_:)`` and ``execute(_:)``.
+    func hello(_ clientName: String) throws -> (reply: SMTPReply, command: String) {
         try checkArgument(clientName, what: "client name")
-        let reply = try command("HELO \(clientName)", stage: .ehlo)
-        clientNameAfterHello(clientName, reply: reply, extended: false)
+        let line = "EHLO \(clientName)"
+        let reply = try exchange(line, stage: .ehlo)
+        if reply.isPositive {
+            clientNameAfterHello(clientName, reply: reply, extended: true)
+            return (reply, line)
+        }
+        guard reply.isPermanent else { return (reply, line) }
+        return (try heloExchange(clientName), "HELO \(clientName)")
+    }
+
+    /// HELO: the reply whatever its code (recorded when positive).
+    func heloExchange(_ clientName: String) throws -> SMTPReply {
+        try checkArgument(clientName, what: "client name")
+        let reply = try exchange("HELO \(clientName)", stage: .ehlo)
+        if reply.isPositive { clientNameAfterHello(clientName, reply: reply, extended: false) }
         return reply
     }
 
