@@ -179,35 +179,23 @@ extension SMTPSession {
         if pipelinedQUIT { close() } else { quitWithoutWaiting() }
     }
 
-    /// The error for a transaction abandoned because of its recipients.
+    /// The error for a transaction abandoned because of its recipients (traced).
     func recipientsRejected(_ outcomes: [RecipientOutcome], how: String) -> SMTPError {
-        let losers = outcomes.filter { !$0.isAccepted }.map { RecipientReply(recipient: $0.recipient, reply: $0.finalReply) }
-        let message: String
-        if !outcomes.contains(where: \.isAccepted) {
-            message = "no recipient was accepted"
-        } else {
-            message = "\(losers.filter { $0.reply.isPermanent }.count) recipient(s) refused; nothing delivered"
-        }
+        let (error, message) = SMTPTransaction.recipientsRejected(outcomes)
         trace?.record(.note, "\(message) (\(how))")
-        return SMTPError(
-            .recipientsRejected, message, command: "RCPT TO", stage: .rcpt, reply: losers.first?.reply, rejectedRecipients: losers)
+        return error
     }
 
     /// MAIL, RCPTs (551 followed) one at a time, and the policy's decision;
-    /// RSET and throw when the transaction must not go on.
+    /// RSET and throw when the transaction must not go on (the envelope of a
+    /// lock-step BDAT transaction).
     private func lockStepEnvelope(
         _ envelope: SMTPEnvelope, mail: String, rcpts: [String], policy: RejectionPolicy
     ) throws -> (SMTPReply, [RecipientOutcome]) {
-        let mailReply = try command(mail, stage: .mail)
-        var outcomes: [RecipientOutcome] = []
-        for recipient in envelope.recipients {
-            outcomes.append(try recipientFollowingForward(recipient))
-        }
-        if TransactionPlan.decide(outcomes, policy: policy) == .abort {
-            resetQuietly()
-            throw recipientsRejected(outcomes, how: "RSET sent")
-        }
-        return (mailReply, outcomes)
+        var transaction = SMTPTransaction(
+            recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
+            pipelined: false, policy: policy, sendsData: false, followsForwards: !isFollowingForwards)
+        return try drive(&transaction)
     }
 
     /// Envelope and DATA up to the 354 reply, pipelined or lock-step, with the
@@ -215,60 +203,33 @@ extension SMTPSession {
     func beginData(
         _ envelope: SMTPEnvelope, mail: String, rcpts: [String], pipelined: Bool, policy: RejectionPolicy
     ) throws -> (SMTPReply, [RecipientOutcome]) {
-        guard pipelined else {
-            let result = try lockStepEnvelope(envelope, mail: mail, rcpts: rcpts, policy: policy)
-            try startData()
-            return result
-        }
-        try sendLine(mail, stage: .mail)
-        for line in rcpts { try sendLine(line, stage: .rcpt) }
-        try sendLine("DATA", stage: .data)
-        let mailReply = try readReply(for: mail, stage: .mail)
-        var outcomes: [RecipientOutcome] = []
-        for (recipient, line) in zip(envelope.recipients, rcpts) {
-            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line, stage: .rcpt)))
-        }
-        let dataReply = try readReply(for: "DATA", stage: .data)
-        if !mailReply.isPositive {
-            if dataReply.code == 354 { close() } else { resetQuietly() }
-            throw SMTPError.unexpected(mailReply, command: mail, stage: .mail)
-        }
-        if dataReply.code == 354 {
-            if TransactionPlan.decide(outcomes, policy: policy) == .abort {
-                // The server waits for the message: the only way to deliver
-                // nothing is to drop the connection before the final dot.
-                close()
-                throw recipientsRejected(outcomes, how: "connection closed before the end of data")
-            }
-            return (mailReply, outcomes)
-        }
-        // DATA was refused (usually: no valid recipient). 551 forwards can
-        // still be followed, then DATA again.
-        var followed = false
-        for (index, recipient) in envelope.recipients.enumerated() {
-            if let forward = RecipientOutcome.forwardPath(in: outcomes[index].reply) {
-                try follow(forward, from: recipient, into: &outcomes[index])
-                followed = true
-            }
-        }
-        if TransactionPlan.decide(outcomes, policy: policy) == .abort {
-            resetQuietly()
-            throw recipientsRejected(outcomes, how: "RSET sent")
-        }
-        guard followed else {
-            resetQuietly()
-            throw SMTPError.unexpected(dataReply, command: "DATA", stage: .data)
-        }
-        try startData()
-        return (mailReply, outcomes)
+        var transaction = SMTPTransaction(
+            recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
+            pipelined: pipelined, policy: policy, sendsData: true, followsForwards: !isFollowingForwards)
+        return try drive(&transaction)
     }
 
-    /// DATA, expecting 354; RSET and throw otherwise.
-    private func startData() throws {
-        let reply = try exchange("DATA", stage: .data)
-        guard reply.code == 354 else {
-            resetQuietly()
-            throw SMTPError.unexpected(reply, command: "DATA", stage: .data)
+    /// Runs `transaction` to its go-ahead: performs its actions in order and
+    /// hands it each reply it awaits. The only I/O of an envelope.
+    func drive(_ transaction: inout SMTPTransaction) throws -> (SMTPReply, [RecipientOutcome]) {
+        var actions = transaction.start()
+        while true {
+            var awaited: (command: String, stage: SMTPError.Stage)? = nil
+            for action in actions {
+                switch action {
+                case .send(let line, let stage): try sendLine(line, stage: stage)
+                case .awaitReply(let command, let stage): awaited = (command, stage)
+                case .note(let text): trace?.record(.note, text)
+                case .reset: resetQuietly()
+                case .close: close()
+                case .fail(let error): throw error
+                case .ready(let mailReply, let outcomes): return (mailReply, outcomes)
+                }
+            }
+            guard let awaited else {
+                preconditionFailure("the transaction awaits nothing in state \(transaction.state.rawValue)")
+            }
+            actions = transaction.receive(try readReply(for: awaited.command, stage: awaited.stage))
         }
     }
 

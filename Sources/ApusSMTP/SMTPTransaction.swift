@@ -1,0 +1,292 @@
+/// The envelope of one SMTP transaction — MAIL, every RCPT (a 551 forward
+/// path followed), the rejection policy, and DATA up to its 354 — as a state
+/// machine without I/O (STYLE.md "SMTP session"; swift-nio's protocol state
+/// machines): each event (``start()``, ``receive(_:)``) returns the
+/// ``Action``s a driver performs, in order. ``SMTPSession`` is that driver
+/// for every send path that goes through an envelope: the DATA transaction,
+/// pipelined or lock-step, of ``SMTPSession/send(_:message:options:)`` and
+/// ``SMTPSession/openMessage(_:options:)``, and the lock-step envelope of a
+/// BDAT transaction.
+///
+/// Pipelined (RFC 2920): MAIL, every RCPT and DATA go in one flush and the
+/// replies are matched in order from a first-in-first-out list. Lock-step:
+/// one command, one reply.
+///
+///     idle ─start→ mail → rcpt … → data ─354→ ready
+///                    (pipelined: awaiting replies in order)
+///     DATA refused → forwarding (551 forward paths, lock-step) → data → ready
+///     any refusal → failed (RSET or close first, as the action says)
+///
+/// Tests drive it with replies parsed from byte arrays: no thread, no socket.
+struct SMTPTransaction {
+    /// Where the transaction is; the name is the trace's.
+    enum State: String, Sendable {
+        /// Nothing sent yet.
+        case idle
+        /// Awaiting the reply to MAIL (lock-step), or the pipelined replies.
+        case mail
+        /// Awaiting a reply to RCPT (lock-step).
+        case rcpt
+        /// Awaiting the reply to a RCPT for a 551 forward path.
+        case forwarding
+        /// Awaiting the reply to DATA.
+        case data
+        /// The server waits for the message (354), or for BDAT.
+        case ready
+        /// Ended without a go-ahead: see the ``Action/fail(_:)`` returned.
+        case failed
+    }
+
+    /// What the driver does, in order.
+    enum Action: Sendable {
+        /// Queue `line` (a reply is awaited only after a flush).
+        case send(String, stage: SMTPError.Stage)
+        /// Flush, read the next reply (it answers `command` at `stage`) and
+        /// hand it to ``receive(_:)``.
+        case awaitReply(command: String, stage: SMTPError.Stage)
+        /// A trace note.
+        case note(String)
+        /// RSET, its failure ignored (the session stays usable).
+        case reset
+        /// Close the connection without QUIT (the only way to abandon a DATA
+        /// that got 354 without delivering).
+        case close
+        /// The transaction failed: throw this.
+        case fail(SMTPError)
+        /// The envelope is done: the MAIL reply and each recipient's outcome.
+        case ready(mailReply: SMTPReply, outcomes: [RecipientOutcome])
+    }
+
+    /// What a pending reply answers.
+    private enum Awaited {
+        case mail, rcpt(Int), forward(Int), data
+    }
+
+    private let recipients: [SMTPRecipient]
+    private let mailLine: String
+    private let recipientLines: [String]
+    private let extensions: Extensions
+    private let pipelined: Bool
+    private let policy: RejectionPolicy
+    private let sendsData: Bool
+    private let followsForwards: Bool
+
+    /// Where the transaction is.
+    private(set) var state: State = .idle
+    private var pending: [(awaited: Awaited, command: String, stage: SMTPError.Stage)] = []
+    private var mailReply: SMTPReply?
+    private var outcomes: [RecipientOutcome] = []
+    private var dataReply: SMTPReply?
+    /// Forward paths still to follow after a refused pipelined DATA.
+    private var forwardsLeft: [Int] = []
+    private var followedAny = false
+
+    /// A transaction for `recipients`, with the MAIL and RCPT lines already
+    /// made (and checked) by the session.
+    ///
+    /// - Parameters:
+    ///   - pipelined: MAIL, RCPTs and DATA in one flight.
+    ///   - sendsData: end with DATA (false: the envelope of a BDAT transaction).
+    ///   - followsForwards: follow a 551 forward path with another RCPT in
+    ///     lock-step (not inside the follow-up transaction for forward paths).
+    init(
+        recipients: [SMTPRecipient], mailLine: String, recipientLines: [String], extensions: Extensions,
+        pipelined: Bool, policy: RejectionPolicy, sendsData: Bool = true, followsForwards: Bool = true
+    ) {
+        precondition(!recipients.isEmpty && recipients.count == recipientLines.count)
+        precondition(sendsData || !pipelined, "a pipelined BDAT envelope is not driven here")
+        self.recipients = recipients
+        self.mailLine = mailLine
+        self.recipientLines = recipientLines
+        self.extensions = extensions
+        self.pipelined = pipelined
+        self.policy = policy
+        self.sendsData = sendsData
+        self.followsForwards = followsForwards
+    }
+
+    /// The first commands.
+    mutating func start() -> [Action] {
+        precondition(state == .idle, "SMTPTransaction started twice")
+        state = .mail
+        if pipelined {
+            var actions: [Action] = [.send(mailLine, stage: .mail)]
+            pending.append((.mail, mailLine, .mail))
+            for (index, line) in recipientLines.enumerated() {
+                actions.append(.send(line, stage: .rcpt))
+                pending.append((.rcpt(index), line, .rcpt))
+            }
+            actions.append(.send("DATA", stage: .data))
+            pending.append((.data, "DATA", .data))
+            return actions + [awaitNext()]
+        }
+        return [.send(mailLine, stage: .mail), expect(.mail, mailLine, .mail)]
+    }
+
+    /// The next reply, answering the oldest command awaiting one.
+    mutating func receive(_ reply: SMTPReply) -> [Action] {
+        precondition(!pending.isEmpty, "SMTPTransaction got a reply it did not await (state \(state.rawValue))")
+        let (awaited, command, stage) = pending.removeFirst()
+        switch awaited {
+        case .mail:
+            mailReply = reply
+            if pipelined { return [awaitNext()] }
+            guard reply.isPositive else { return fail(.unexpected(reply, command: command, stage: stage)) }
+            return nextRecipient(0)
+        case .rcpt(let index):
+            outcomes.append(RecipientOutcome(recipient: recipients[index].address, reply: reply))
+            if pipelined { return pending.isEmpty ? afterPipelinedReplies() : [awaitNext()] }
+            if followsForwards, let forward = RecipientOutcome.forwardPath(in: reply) {
+                if let actions = follow(forward, index: index) { return actions }
+            }
+            return nextRecipient(index + 1)
+        case .forward(let index):
+            outcomes[index].forwardReply = reply
+            // Pipelined, forward paths are followed only after a refused DATA.
+            return pipelined ? nextForward() : nextRecipient(index + 1)
+        case .data:
+            if pipelined && !dataResent {
+                dataReply = reply
+                return pending.isEmpty ? afterPipelinedReplies() : [awaitNext()]
+            }
+            guard reply.code == 354 else {
+                return [.reset] + fail(.unexpected(reply, command: command, stage: stage))
+            }
+            return finish()
+        }
+    }
+
+    // MARK: - Steps
+
+    private mutating func expect(_ awaited: Awaited, _ command: String, _ stage: SMTPError.Stage) -> Action {
+        pending.append((awaited, command, stage))
+        return awaitNext()
+    }
+
+    private mutating func awaitNext() -> Action {
+        guard let next = pending.first else { preconditionFailure("nothing awaited") }
+        switch next.awaited {
+        case .mail: state = .mail
+        case .rcpt: state = pipelined ? .mail : .rcpt
+        case .forward: state = .forwarding
+        case .data: state = pipelined && !dataResent ? .mail : .data
+        }
+        return .awaitReply(command: next.command, stage: next.stage)
+    }
+
+    /// Lock-step: RCPT for recipient `index`, or the decision after the last.
+    private mutating func nextRecipient(_ index: Int) -> [Action] {
+        guard index < recipients.count else { return decideThenData(how: "RSET sent") }
+        return [.send(recipientLines[index], stage: .rcpt), expect(.rcpt(index), recipientLines[index], .rcpt)]
+    }
+
+    /// RCPT for the forward path of recipient `index`, or nil when the path
+    /// cannot be sent (then the 551 stays the reply).
+    private mutating func follow(_ forward: String, index: Int) -> [Action]? {
+        guard SMTPTransaction.isSendable(forward) else { return nil }
+        var moved = recipients[index]
+        moved.address = forward
+        let line = "RCPT TO:<\(forward)>" + moved.words(extensions: extensions).map { " " + $0 }.joined()
+        outcomes[index].forwardedTo = forward
+        return [
+            .note("551 for <\(recipients[index].address)>: trying forward path <\(forward)>"),
+            .send(line, stage: .rcpt), expect(.forward(index), line, .rcpt),
+        ]
+    }
+
+    /// After the pipelined replies: MAIL refused, the go-ahead (or the
+    /// policy's abort), or a refused DATA with forward paths to follow.
+    private mutating func afterPipelinedReplies() -> [Action] {
+        guard let mailReply, let dataReply else { preconditionFailure("pipelined replies missing") }
+        if !mailReply.isPositive {
+            return [dataReply.code == 354 ? .close : .reset]
+                + fail(.unexpected(mailReply, command: mailLine, stage: .mail))
+        }
+        if dataReply.code == 354 {
+            if TransactionPlan.decide(outcomes, policy: policy) == .abort {
+                // The server waits for the message: the only way to deliver
+                // nothing is to drop the connection before the final dot.
+                return [.close] + rejected(how: "connection closed before the end of data")
+            }
+            return finish()
+        }
+        // DATA was refused (usually: no valid recipient). 551 forwards can
+        // still be followed, then DATA again.
+        forwardsLeft = outcomes.indices.filter { RecipientOutcome.forwardPath(in: outcomes[$0].reply) != nil }
+        followedAny = !forwardsLeft.isEmpty
+        return nextForward()
+    }
+
+    /// The next forward path after a refused pipelined DATA, or the decision.
+    private mutating func nextForward() -> [Action] {
+        while !forwardsLeft.isEmpty {
+            let index = forwardsLeft.removeFirst()
+            guard let forward = RecipientOutcome.forwardPath(in: outcomes[index].reply) else { continue }
+            if let actions = follow(forward, index: index) { return actions }
+        }
+        if TransactionPlan.decide(outcomes, policy: policy) == .abort {
+            return [.reset] + rejected(how: "RSET sent")
+        }
+        guard followedAny else {
+            guard let dataReply else { preconditionFailure("no DATA reply") }
+            return [.reset] + fail(.unexpected(dataReply, command: "DATA", stage: .data))
+        }
+        return startData()
+    }
+
+    /// The policy's decision on the recipients, then DATA (or the end of a
+    /// BDAT envelope).
+    private mutating func decideThenData(how: String) -> [Action] {
+        if TransactionPlan.decide(outcomes, policy: policy) == .abort {
+            return [.reset] + rejected(how: how)
+        }
+        return sendsData ? startData() : finish()
+    }
+
+    private mutating func startData() -> [Action] {
+        dataResent = true
+        return [.send("DATA", stage: .data), expect(.data, "DATA", .data)]
+    }
+
+    /// Set once DATA goes in lock-step (after the pipelined flight, or
+    /// without pipelining): its reply must be 354.
+    private var dataResent = false
+
+    private mutating func finish() -> [Action] {
+        guard let mailReply else { preconditionFailure("no MAIL reply") }
+        state = .ready
+        return [.ready(mailReply: mailReply, outcomes: outcomes)]
+    }
+
+    private mutating func fail(_ error: SMTPError) -> [Action] {
+        state = .failed
+        pending = []
+        return [.fail(error)]
+    }
+
+    /// The note and error for a transaction abandoned because of its recipients.
+    private mutating func rejected(how: String) -> [Action] {
+        let (error, message) = SMTPTransaction.recipientsRejected(outcomes)
+        return [.note("\(message) (\(how))")] + fail(error)
+    }
+
+    /// The error for a transaction abandoned because of its recipients, and its message.
+    static func recipientsRejected(_ outcomes: [RecipientOutcome]) -> (SMTPError, String) {
+        let losers = outcomes.filter { !$0.isAccepted }.map { RecipientReply(recipient: $0.recipient, reply: $0.finalReply) }
+        let message: String
+        if !outcomes.contains(where: \.isAccepted) {
+            message = "no recipient was accepted"
+        } else {
+            message = "\(losers.filter { $0.reply.isPermanent }.count) recipient(s) refused; nothing delivered"
+        }
+        let error = SMTPError(
+            .recipientsRejected, message, command: "RCPT TO", stage: .rcpt, reply: losers.first?.reply,
+            rejectedRecipients: losers)
+        return (error, message)
+    }
+
+    /// Whether `text` can go in a command (no CR, LF, NUL, `<` or `>`).
+    static func isSendable(_ text: String) -> Bool {
+        !text.unicodeScalars.contains { $0 == "\r" || $0 == "\n" || $0 == "\0" || $0 == "<" || $0 == ">" }
+    }
+}

@@ -1,0 +1,128 @@
+import Testing
+
+@testable import ApusSMTP
+
+/// The envelope state machine driven with replies parsed from byte arrays:
+/// no thread, no socket, no timeout.
+@Suite struct SMTPTransactionTests {
+    /// Replies as a server would send them, parsed by the session's parser.
+    static func replies(_ text: String) throws -> [SMTPReply] {
+        var parser = ReplyParser()
+        var buffer = ArraySlice(Array(text.utf8))
+        var result: [SMTPReply] = []
+        while let reply = try parser.parse(&buffer) { result.append(reply) }
+        #expect(buffer.isEmpty)
+        return result
+    }
+
+    static func machine(
+        _ recipients: [String], pipelined: Bool, policy: RejectionPolicy = .deliverToAccepted, sendsData: Bool = true
+    ) -> SMTPTransaction {
+        SMTPTransaction(
+            recipients: recipients.map { SMTPRecipient($0) }, mailLine: "MAIL FROM:<a@x>",
+            recipientLines: recipients.map { "RCPT TO:<\($0)>" }, extensions: Extensions(), pipelined: pipelined,
+            policy: policy, sendsData: sendsData)
+    }
+
+    /// What the actions say, as text: "send MAIL FROM:<a@x>", "await RCPT TO:<b@y> rcpt", "ready 250 [250]"…
+    static func describe(_ actions: [SMTPTransaction.Action]) -> [String] {
+        actions.map { action in
+            switch action {
+            case .send(let line, _): return "send \(line)"
+            case .awaitReply(let command, let stage): return "await \(command) \(stage)"
+            case .note(let text): return "note \(text)"
+            case .reset: return "reset"
+            case .close: return "close"
+            case .fail(let error): return "fail \(error.kind) \(error.stage.map { "\($0)" } ?? "-") \(error.reply?.code ?? 0)"
+            case .ready(let mail, let outcomes): return "ready \(mail.code) \(outcomes.map(\.finalReply.code))"
+            }
+        }
+    }
+
+    /// Feeds every reply of `text`; returns the actions of the last.
+    static func feed(_ machine: inout SMTPTransaction, _ text: String) throws -> [String] {
+        var last: [SMTPTransaction.Action] = []
+        for reply in try replies(text) { last = machine.receive(reply) }
+        return describe(last)
+    }
+
+    @Test func pipelinedFlightThenGoAhead() throws {
+        var m = Self.machine(["b@y", "c@y"], pipelined: true)
+        #expect(Self.describe(m.start()) == [
+            "send MAIL FROM:<a@x>", "send RCPT TO:<b@y>", "send RCPT TO:<c@y>", "send DATA", "await MAIL FROM:<a@x> mail",
+        ])
+        #expect(m.state == .mail)
+        #expect(try Self.feed(&m, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n") == ["await RCPT TO:<c@y> rcpt"])
+        #expect(try Self.feed(&m, "550 5.1.1 no\r\n") == ["await DATA data"])
+        #expect(try Self.feed(&m, "354 go\r\n") == ["ready 250 [250, 550]"])
+        #expect(m.state == .ready)
+    }
+
+    @Test func pipelinedAbortAfter354ClosesWithoutTheDot() throws {
+        var m = Self.machine(["b@y", "c@y"], pipelined: true, policy: .abortIfAnyPermanent)
+        _ = m.start()
+        #expect(
+            try Self.feed(&m, "250 ok\r\n250 ok\r\n550 5.1.1 no\r\n354 go\r\n") == [
+                "close", "note 1 recipient(s) refused; nothing delivered (connection closed before the end of data)",
+                "fail recipientsRejected rcpt 550",
+            ])
+        #expect(m.state == .failed)
+    }
+
+    @Test func pipelinedMailRefused() throws {
+        var m = Self.machine(["b@y"], pipelined: true)
+        _ = m.start()
+        #expect(try Self.feed(&m, "451 4.3.0 later\r\n503 no\r\n503 no\r\n") == ["reset", "fail transientReply mail 451"])
+        var n = Self.machine(["b@y"], pipelined: true)
+        _ = n.start()
+        #expect(try Self.feed(&n, "550 no\r\n250 ok\r\n354 go\r\n") == ["close", "fail permanentReply mail 550"])
+    }
+
+    /// DATA refused after a 551: the forward path in lock-step, then DATA again.
+    @Test func pipelinedRefusedDataFollowsForwardPaths() throws {
+        var m = Self.machine(["old@y"], pipelined: true)
+        _ = m.start()
+        #expect(
+            try Self.feed(&m, "250 ok\r\n551 5.1.6 try <new@z>\r\n554 5.5.1 no valid recipients\r\n") == [
+                "note 551 for <old@y>: trying forward path <new@z>", "send RCPT TO:<new@z>", "await RCPT TO:<new@z> rcpt",
+            ])
+        #expect(m.state == .forwarding)
+        #expect(try Self.feed(&m, "250 ok\r\n") == ["send DATA", "await DATA data"])
+        #expect(try Self.feed(&m, "354 go\r\n") == ["ready 250 [250]"])
+        var n = Self.machine(["b@y"], pipelined: true)
+        _ = n.start()
+        #expect(try Self.feed(&n, "250 ok\r\n550 no\r\n554 no valid recipients\r\n") == [
+            "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
+        ])
+    }
+
+    @Test func lockStepOneCommandAtATime() throws {
+        var m = Self.machine(["b@y", "c@y"], pipelined: false)
+        #expect(Self.describe(m.start()) == ["send MAIL FROM:<a@x>", "await MAIL FROM:<a@x> mail"])
+        #expect(try Self.feed(&m, "250 ok\r\n") == ["send RCPT TO:<b@y>", "await RCPT TO:<b@y> rcpt"])
+        #expect(m.state == .rcpt)
+        #expect(
+            try Self.feed(&m, "551 not here; try <b2@z>\r\n") == [
+                "note 551 for <b@y>: trying forward path <b2@z>", "send RCPT TO:<b2@z>", "await RCPT TO:<b2@z> rcpt",
+            ])
+        #expect(try Self.feed(&m, "250 ok\r\n") == ["send RCPT TO:<c@y>", "await RCPT TO:<c@y> rcpt"])
+        #expect(try Self.feed(&m, "250 ok\r\n") == ["send DATA", "await DATA data"])
+        #expect(try Self.feed(&m, "451 not now\r\n") == ["reset", "fail transientReply data 451"])
+    }
+
+    @Test func lockStepMailRefusedAndBDATEnvelope() throws {
+        var m = Self.machine(["b@y"], pipelined: false)
+        _ = m.start()
+        #expect(try Self.feed(&m, "550 5.7.1 go away\r\n") == ["fail permanentReply mail 550"])
+        var b = Self.machine(["b@y"], pipelined: false, sendsData: false)
+        _ = b.start()
+        _ = try Self.feed(&b, "250 ok\r\n")
+        #expect(try Self.feed(&b, "250 ok\r\n") == ["ready 250 [250]"])
+        var c = Self.machine(["b@y"], pipelined: false, policy: .abortIfAnyPermanent, sendsData: false)
+        _ = c.start()
+        _ = try Self.feed(&c, "250 ok\r\n")
+        #expect(try Self.feed(&c, "550 no\r\n") == [
+            "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
+        ])
+    }
+}
