@@ -75,8 +75,10 @@ extension SMTPSession {
 
     /// ``sendDataBody(_:quitAfter:onSent:copyLimit:)`` from a reader (which
     /// keeps a copy of the message when `copyLimit` is given).
+    /// `transaction` is the one whose DATA got the 354, if this session's machine ran it.
     func sendDataBody(
-        _ reader: MessageReader, quitAfter: Bool, onSent: (() -> Void)?, copyLimit: Int? = nil
+        _ reader: MessageReader, quitAfter: Bool, onSent: (() -> Void)?, copyLimit: Int? = nil,
+        transaction: SMTPTransaction? = nil
     ) throws -> SMTPReply {
         if let copyLimit { reader.keepCopy(upTo: copyLimit) }
         reader.setDotStuffing(true)
@@ -88,13 +90,8 @@ extension SMTPSession {
             if isLast { break }
         }
         trace?.record(.note, "message: \(total) octets")
-        try sendLine(".", stage: .endOfData)
-        if quitAfter { try sendLine("QUIT", stage: .other) }
-        try flush(stage: .endOfData)
-        onSent?()
-        let reply = try readReply(for: "end of data", stage: .endOfData)
-        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "end of data", stage: .endOfData) }
-        return reply
+        var transaction = transaction ?? SMTPTransaction.afterGoAhead(extensions: extensions)
+        return try finishMessage(&transaction, quitAfter: quitAfter, onSent: onSent)
     }
 
     /// BDAT (RFC 3030): sends `chunk` as it is (no conversion) as one chunk,

@@ -82,8 +82,10 @@ extension SMTPSession {
             finishQuit(options, pipelinedQUIT: false)
             return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
         case .pipelinedData, .lockStep:
-            var (mailReply, outcomes) = try beginData(
-                envelope, mail: mail, rcpts: rcpts, pipelined: mode == .pipelinedData, policy: options.policy)
+            var transaction = SMTPTransaction(
+                recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
+                pipelined: mode == .pipelinedData, policy: options.policy, followsForwards: !isFollowingForwards)
+            var (mailReply, outcomes) = try drive(&transaction)
             // A 551 that came back while DATA got 354: the forward paths get
             // the message in a second transaction once this one is done.
             let forwards = unfollowedForwards(outcomes)
@@ -91,7 +93,7 @@ extension SMTPSession {
             let reader = message.makeReader()
             let dataReply = try sendDataBody(
                 reader, quitAfter: pipelineQUIT, onSent: options.onMessageSent,
-                copyLimit: forwards.isEmpty ? nil : options.forwardCopyLimit)
+                copyLimit: forwards.isEmpty ? nil : options.forwardCopyLimit, transaction: transaction)
             if !forwards.isEmpty {
                 followForwards(forwards, envelope: envelope, copy: reader.copy, options: options, into: &outcomes)
             }
@@ -198,21 +200,32 @@ extension SMTPSession {
         return try drive(&transaction)
     }
 
-    /// Envelope and DATA up to the 354 reply, pipelined or lock-step, with the
-    /// policy applied. On return the server waits for the message.
-    func beginData(
-        _ envelope: SMTPEnvelope, mail: String, rcpts: [String], pipelined: Bool, policy: RejectionPolicy
-    ) throws -> (SMTPReply, [RecipientOutcome]) {
-        var transaction = SMTPTransaction(
-            recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
-            pipelined: pipelined, policy: policy, sendsData: true, followsForwards: !isFollowingForwards)
-        return try drive(&transaction)
-    }
-
     /// Runs `transaction` to its go-ahead: performs its actions in order and
     /// hands it each reply it awaits. The only I/O of an envelope.
     func drive(_ transaction: inout SMTPTransaction) throws -> (SMTPReply, [RecipientOutcome]) {
-        var actions = transaction.start()
+        switch try perform(transaction.start(), on: &transaction, onSent: nil) {
+        case .ready(let mailReply, let outcomes): return (mailReply, outcomes)
+        default: preconditionFailure("the envelope ended in state \(transaction.state.rawValue)")
+        }
+    }
+
+    /// Ends a message whose bytes went after the 354: the dot (and QUIT),
+    /// `onSent`, and the server's verdict, through `transaction`.
+    func finishMessage(
+        _ transaction: inout SMTPTransaction, quitAfter: Bool, onSent: (() -> Void)?
+    ) throws -> SMTPReply {
+        switch try perform(transaction.messageWritten(quitAfter: quitAfter), on: &transaction, onSent: onSent) {
+        case .delivered(let reply): return reply
+        default: preconditionFailure("the message ended in state \(transaction.state.rawValue)")
+        }
+    }
+
+    /// Performs `actions` and each next batch until the machine gives an end
+    /// (ready or delivered), which is returned; throws its failure.
+    private func perform(
+        _ first: [SMTPTransaction.Action], on transaction: inout SMTPTransaction, onSent: (() -> Void)?
+    ) throws -> SMTPTransaction.Action {
+        var actions = first
         while true {
             var awaited: (command: String, stage: SMTPError.Stage)? = nil
             for action in actions {
@@ -222,8 +235,10 @@ extension SMTPSession {
                 case .note(let text): trace?.record(.note, text)
                 case .reset: resetQuietly()
                 case .close: close()
+                case .flush(let stage): try flush(stage: stage)
+                case .messageSent: onSent?()
                 case .fail(let error): throw error
-                case .ready(let mailReply, let outcomes): return (mailReply, outcomes)
+                case .ready, .delivered: return action
                 }
             }
             guard let awaited else {
@@ -325,9 +340,12 @@ extension SMTPSession {
     /// closed.
     public func openMessage(_ envelope: SMTPEnvelope, options: SendOptions = SendOptions()) throws -> MessageWriter {
         let (mail, rcpts) = try envelopeLines(envelope, size: envelope.parameters.size)
-        let (mailReply, outcomes) = try beginData(
-            envelope, mail: mail, rcpts: rcpts, pipelined: extensions.pipelining, policy: options.policy)
-        return MessageWriter(session: self, mailReply: mailReply, outcomes: outcomes, options: options)
+        var transaction = SMTPTransaction(
+            recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
+            pipelined: extensions.pipelining, policy: options.policy, followsForwards: !isFollowingForwards)
+        let (mailReply, outcomes) = try drive(&transaction)
+        return MessageWriter(
+            session: self, transaction: transaction, mailReply: mailReply, outcomes: outcomes, options: options)
     }
 }
 
@@ -342,9 +360,14 @@ public final class MessageWriter {
     private var encoder = WireEncoder(dotStuffing: true)
     private var total = 0
     private var isFinished = false
+    private var transaction: SMTPTransaction
 
-    init(session: SMTPSession, mailReply: SMTPReply, outcomes: [RecipientOutcome], options: SendOptions) {
+    init(
+        session: SMTPSession, transaction: SMTPTransaction, mailReply: SMTPReply, outcomes: [RecipientOutcome],
+        options: SendOptions
+    ) {
         self.session = session
+        self.transaction = transaction
         self.mailReply = mailReply
         self.outcomes = outcomes
         self.options = options
@@ -381,13 +404,8 @@ public final class MessageWriter {
         total += out.count
         try session.sendRaw(out, stage: .data)
         session.trace?.record(.note, "message: \(total) octets")
-        try session.sendLine(".", stage: .endOfData)
         let pipelineQUIT = options.quitAfter && session.extensions.pipelining
-        if pipelineQUIT { try session.sendLine("QUIT", stage: .other) }
-        try session.flush(stage: .endOfData)
-        options.onMessageSent?()
-        let reply = try session.readReply(for: "end of data", stage: .endOfData)
-        guard reply.isPositive else { throw SMTPError.unexpected(reply, command: "end of data", stage: .endOfData) }
+        let reply = try session.finishMessage(&transaction, quitAfter: pipelineQUIT, onSent: options.onMessageSent)
         if options.quitAfter {
             if pipelineQUIT { session.close() } else { session.quitWithoutWaiting() }
         }

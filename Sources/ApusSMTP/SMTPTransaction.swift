@@ -33,6 +33,10 @@ struct SMTPTransaction {
         case data
         /// The server waits for the message (354), or for BDAT.
         case ready
+        /// The message and its final dot went: awaiting the verdict.
+        case endOfData
+        /// The server accepted the message.
+        case delivered
         /// Ended without a go-ahead: see the ``Action/fail(_:)`` returned.
         case failed
     }
@@ -55,11 +59,17 @@ struct SMTPTransaction {
         case fail(SMTPError)
         /// The envelope is done: the MAIL reply and each recipient's outcome.
         case ready(mailReply: SMTPReply, outcomes: [RecipientOutcome])
+        /// Write out everything queued.
+        case flush(stage: SMTPError.Stage)
+        /// The whole message is on the wire (``SendOptions/onMessageSent``).
+        case messageSent
+        /// The server accepted the message with this reply.
+        case delivered(SMTPReply)
     }
 
     /// What a pending reply answers.
     private enum Awaited {
-        case mail, rcpt(Int), forward(Int), data
+        case mail, rcpt(Int), forward(Int), data, endOfData
     }
 
     private let recipients: [SMTPRecipient]
@@ -93,7 +103,7 @@ struct SMTPTransaction {
         recipients: [SMTPRecipient], mailLine: String, recipientLines: [String], extensions: Extensions,
         pipelined: Bool, policy: RejectionPolicy, sendsData: Bool = true, followsForwards: Bool = true
     ) {
-        precondition(!recipients.isEmpty && recipients.count == recipientLines.count)
+        precondition(recipients.count == recipientLines.count)
         precondition(sendsData || !pipelined, "a pipelined BDAT envelope is not driven here")
         self.recipients = recipients
         self.mailLine = mailLine
@@ -105,9 +115,29 @@ struct SMTPTransaction {
         self.followsForwards = followsForwards
     }
 
+    /// The end of a message whose DATA got 354 outside a transaction of this
+    /// machine (``SMTPSession/data(_:)``, ``SMTPSession/execute(_:)``).
+    static func afterGoAhead(extensions: Extensions) -> SMTPTransaction {
+        var transaction = SMTPTransaction(
+            recipients: [], mailLine: "", recipientLines: [], extensions: extensions, pipelined: false,
+            policy: .deliverToAccepted)
+        transaction.state = .ready
+        return transaction
+    }
+
+    /// The message went after the 354 (its bytes converted and dot-stuffed):
+    /// the final dot, QUIT in the same flight when `quitAfter`, then the verdict.
+    mutating func messageWritten(quitAfter: Bool) -> [Action] {
+        precondition(state == .ready && sendsData, "message written in state \(state.rawValue)")
+        var actions: [Action] = [.send(".", stage: .endOfData)]
+        if quitAfter { actions.append(.send("QUIT", stage: .other)) }
+        actions += [.flush(stage: .endOfData), .messageSent]
+        return actions + [expect(.endOfData, "end of data", .endOfData)]
+    }
+
     /// The first commands.
     mutating func start() -> [Action] {
-        precondition(state == .idle, "SMTPTransaction started twice")
+        precondition(state == .idle && !recipients.isEmpty, "SMTPTransaction started twice, or without recipients")
         state = .mail
         if pipelined {
             var actions: [Action] = [.send(mailLine, stage: .mail)]
@@ -153,6 +183,10 @@ struct SMTPTransaction {
                 return [.reset] + fail(.unexpected(reply, command: command, stage: stage))
             }
             return finish()
+        case .endOfData:
+            guard reply.isPositive else { return fail(.unexpected(reply, command: command, stage: stage)) }
+            state = .delivered
+            return [.delivered(reply)]
         }
     }
 
@@ -170,6 +204,7 @@ struct SMTPTransaction {
         case .rcpt: state = pipelined ? .mail : .rcpt
         case .forward: state = .forwarding
         case .data: state = pipelined && !dataResent ? .mail : .data
+        case .endOfData: state = .endOfData
         }
         return .awaitReply(command: next.command, stage: next.stage)
     }

@@ -35,6 +35,9 @@ import Testing
             case .close: return "close"
             case .fail(let error): return "fail \(error.kind) \(error.stage.map { "\($0)" } ?? "-") \(error.reply?.code ?? 0)"
             case .ready(let mail, let outcomes): return "ready \(mail.code) \(outcomes.map(\.finalReply.code))"
+            case .flush: return "flush"
+            case .messageSent: return "sent"
+            case .delivered: return "delivered"
             }
         }
     }
@@ -124,5 +127,24 @@ import Testing
         #expect(try Self.feed(&c, "550 no\r\n") == [
             "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
         ])
+    }
+}
+
+extension SMTPTransactionTests {
+    /// After the 354: the dot (QUIT in the same flight when asked), the
+    /// message-sent hook, then the verdict.
+    @Test func endOfDataAndVerdict() throws {
+        var m = Self.machine(["b@y"], pipelined: true)
+        _ = m.start()
+        _ = try Self.feed(&m, "250 ok\r\n250 ok\r\n354 go\r\n")
+        let actions = m.messageWritten(quitAfter: true)
+        #expect(actions.count == 5)
+        #expect(Self.describe([actions[0], actions[1], actions[4]]) == ["send .", "send QUIT", "await end of data endOfData"])
+        #expect(m.state == .endOfData)
+        #expect(try Self.feed(&m, "250 2.0.0 queued as X\r\n") == ["delivered"])
+        #expect(m.state == .delivered)
+        var n = SMTPTransaction.afterGoAhead(extensions: Extensions())
+        _ = n.messageWritten(quitAfter: false)
+        #expect(try Self.feed(&n, "554 5.7.1 spam\r\n") == ["fail permanentReply endOfData 554"])
     }
 }
