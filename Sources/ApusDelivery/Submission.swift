@@ -544,18 +544,32 @@ public struct Submission {
     /// Creates the queue directory when it does not exist yet (its parent
     /// must): mode 2770 with the apus group when running setgid, else 0700.
     /// install.sh creates it; this covers a hand-built apus and `-C` files
-    /// naming a new `queue_dir`.
+    /// naming a new `queue_dir`. The parent is fsync'd before anything is
+    /// queued in it, so a crash cannot take the directory (and a message
+    /// reported queued) away.
     static func ensureQueueDirectory(_ path: String, group: gid_t?) throws(Errno) {
         if try FileSystem.exists(path) { return }
         do {
             try FileSystem.makeDirectory(path, mode: group == nil ? 0o700 : 0o770)
         } catch where error.code == EEXIST {
+            // Made by a concurrent submitter, which may not have synced it yet.
+            try FileSystem.syncDirectory(parentDirectory(of: path))
             return
         }
         if let group {
             _ = try systemCall("chown", path) { chown(path, uid_t.max, group) }
             _ = try systemCall("chmod", path) { chmod(path, 0o2770) }
         }
+        try FileSystem.syncDirectory(parentDirectory(of: path))
+    }
+
+    /// The directory holding `path` ("." for a bare name, "/" at the top).
+    static func parentDirectory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        let parent = trimmed[..<slash]
+        return parent.isEmpty ? "/" : String(parent)
     }
 
     func entry(
