@@ -35,6 +35,12 @@ import Glibc
         case noticeRun
         /// (d) `-qf` to a relay deferring one of two recipients: the envelope is updated.
         case partialRun
+        /// A 200 KB message queued (several writes, the header written last).
+        case largeSubmission
+        /// (d) on a message with 80 KB of records: the update compacts the file.
+        case compactingRun
+        /// (d) on a version-1 message (`.env` and `.data`, an upgraded queue).
+        case versionOneRun
     }
 
     /// The most states replayed per scenario before sampling.
@@ -46,7 +52,7 @@ import Glibc
         var random = SeededGenerator.fromEnvironment()
         let harness = try QueueHarness()
         let subject = "crash-\(scenario.rawValue)"
-        let recipients = scenario == .deliveringRun || scenario == .queuedSubmission
+        let recipients = [.deliveringRun, .queuedSubmission, .largeSubmission].contains(scenario)
             ? ["rcpt@example.com"] : ["ok@example.com", "bad@example.com"]
         let sender = "me@test.example"
         let down = try harness.downConfig()
@@ -57,17 +63,29 @@ import Glibc
         let arguments: [String]
         var input: [UInt8] = []
         switch scenario {
-        case .queuedSubmission:
-            try FileManager.default.removeItem(atPath: harness.queue)
+        case .queuedSubmission, .largeSubmission:
+            // (a) creates its queue directory: the parent's fsync is part of the record.
+            if scenario == .queuedSubmission { try FileManager.default.removeItem(atPath: harness.queue) }
             arguments = ["-C", down, "-f", sender, "-i", "--"] + recipients
-            input = QueueHarness.message(subject: subject)
-        case .deliveringRun, .noticeRun, .partialRun:
+            let line = String(repeating: "y", count: 99) + "\n"
+            let body = scenario == .largeSubmission ? String(repeating: line, count: 2000) : "hello\n"
+            input = QueueHarness.message(subject: subject, body: body)
+        case .deliveringRun, .noticeRun, .partialRun, .compactingRun, .versionOneRun:
             let queued = try harness.submit(down, subject: subject, to: recipients, sender: sender)
             let id = try #require(parseQueuedLine(queued)?.id, "\(queued.stderr)")
             queuedContent = try harness.content(id)
+            if scenario == .compactingRun {
+                var text = try harness.envelope(id)
+                text.removeLast(4)  // "end\n"
+                text += "x-pad: " + String(repeating: "p", count: 4000) + "\nend\n"
+                for _ in 0..<20 { try harness.replaceEnvelope(id, text) }
+            }
+            if scenario == .versionOneRun { try downgradeToVersionOne(queueDirectory: harness.queue) }
             let server = try dataServer {
                 if scenario == .noticeRun { $0.on("RCPT", occurrence: 2, connection: 1, "550 5.1.1 no such user") }
-                if scenario == .partialRun { $0.on("RCPT", occurrence: 2, "451 4.2.0 later") }
+                if [.partialRun, .compactingRun, .versionOneRun].contains(scenario) {
+                    $0.on("RCPT", occurrence: 2, "451 4.2.0 later")
+                }
             }
             relay = server
             arguments = ["-C", try harness.config("up.conf", port: server.port), "-qf"]
@@ -86,7 +104,7 @@ import Glibc
         relay?.stop()
         try #require(recorded.status == 0, "recorded run: \(recorded.stderr)")
         try model.load(trace: try String(contentsOfFile: tracePath, encoding: .utf8))
-        if scenario == .queuedSubmission {
+        if scenario == .queuedSubmission || scenario == .largeSubmission {
             queuedContent = try harness.content(try #require(parseQueuedLine(recorded)?.id, "\(recorded.stderr)"))
         }
         let content = try #require(queuedContent)
@@ -102,7 +120,8 @@ import Glibc
             let choices = model.states(at: point, budget: Self.stateBudget, random: &random)
             sampled = sampled || choices.sampled
             for (index, state) in choices.states.enumerated() {
-                let reportedQueued = scenario != .queuedSubmission || model.reported.map { $0 <= point } == true
+                let reportedQueued = (scenario != .queuedSubmission && scenario != .largeSubmission)
+                    || model.reported.map { $0 <= point } == true
                 let repliesBefore = model.dataReplies.filter { $0 < point }.count
                 guard seen.insert("\(state.signature) \(reportedQueued) \(repliesBefore)").inserted else { continue }
                 states += 1
