@@ -30,10 +30,12 @@ let package = Package(
         .target(name: "ApusCommand", dependencies: ["ApusDelivery"]),
         .executableTarget(name: "apus", dependencies: ["ApusCommand"]),
         .target(name: "ApusTestSupport", dependencies: ["ApusSMTP", "ApusTransport", "ApusPOSIX"]),
+        // ApusTestSupport's PostfixServer as a command, for bench/ (one private Postfix for tests and benchmarks).
+        .executableTarget(name: "private-postfix", dependencies: ["ApusTestSupport"], path: "Tests/support/private-postfix"),
 
         .testTarget(name: "ApusPOSIXTests", dependencies: ["ApusPOSIX"]),
         .testTarget(name: "ApusTransportTests", dependencies: ["ApusTransport", "ApusTestSupport"]),
-        .testTarget(name: "ApusMessageTests", dependencies: ["ApusMessage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ApusMessageTests", dependencies: ["ApusMessage", "ApusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ApusSMTPTests", dependencies: ["ApusSMTP", "ApusTestSupport"]),
         .testTarget(name: "ApusQueueTests", dependencies: ["ApusQueue", "ApusTestSupport"]),
         .testTarget(name: "ApusConfigTests", dependencies: ["ApusConfig"]),
@@ -41,6 +43,8 @@ let package = Package(
         .testTarget(name: "ApusCommandTests", dependencies: ["ApusCommand"]),
         .testTarget(name: "ApusOAuthTests", dependencies: ["ApusOAuth", "ApusTestSupport"]),
         .testTarget(name: "ApusEndToEndTests", dependencies: ["apus", "ApusTestSupport"]),
+        // The test support's own tests: the servers, Subprocess, the private Postfix.
+        .testTarget(name: "ApusTestSupportTests", dependencies: ["ApusTestSupport", "ApusTransport", "private-postfix"]),
     ],
     swiftLanguageModes: [.v6]
 )

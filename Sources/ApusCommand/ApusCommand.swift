@@ -14,6 +14,11 @@ public enum ApusCommand {
     /// The system configuration file.
     public static let systemConfiguration = "/etc/apus.conf"
 
+    /// The program's argv as the process entry received it (works without
+    /// `/proc`, unlike `CommandLine.arguments` on Linux); see
+    /// ``ProcessIdentity/arguments()``.
+    public static func processArguments() -> [String] { ProcessIdentity.arguments() }
+
     /// Runs the program for `arguments` (argv, program name first) and returns the exit status.
     public static func main(_ arguments: [String]) -> Int32 {
         Privileges.harden()

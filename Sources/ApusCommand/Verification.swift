@@ -40,6 +40,9 @@ struct Verification {
                 "relay not usable: \(account.relay) sent no greeting within \(Int(Self.probeSeconds)) seconds",
                 details: ["hint: \(account.relay) expects TLS at once (implicit TLS, RFC 8314): set tls on"])
         }
+        if let problem = DeliveryLog(destination: Submission.logDestination(configuration.host.log)).problem() {
+            ApusCommand.printError("apus: warning: \(problem) (delivery goes on)\n")
+        }
         let relay: RelaySession
         do {
             var connector = RelayConnector(

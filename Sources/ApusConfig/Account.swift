@@ -48,8 +48,11 @@ public struct Account: Equatable, Sendable {
     public var fromHeader: FromHeaderPolicy
     /// `allow_from_override` (default true).
     public var allowFromOverride: Bool
-    /// `timeout`: seconds per network read or write (default 60).
+    /// `timeout`: seconds for each whole reply and each write (default 60).
     public var timeout: Int
+    /// `relay_owner`: who besides root may own the listening socket of a
+    /// loopback relay on an unprivileged port (default root alone).
+    public var relayOwner: RelayOwner = .root
     /// `dsn_notify`: default for `-N`, or `nil`.
     public var dsnNotify: DSNNotify?
     /// `dsn_return`: default for `-R`, or `nil`.
@@ -131,6 +134,7 @@ extension Account: CustomStringConvertible {
         lines.append("from_header \(fromHeader.rawValue)")
         lines.append("allow_from_override \(allowFromOverride ? "on" : "off")")
         lines.append("timeout \(timeout)")
+        if relayOwner != .root { lines.append("relay_owner \(relayOwner)") }
         if let dsnNotify { lines.append("dsn_notify \(dsnNotify.parameterValue.lowercased())") }
         if let dsnReturn { lines.append("dsn_return \(dsnReturn.rawValue)") }
         lines.append("eight_bit \(eightBit.rawValue)")

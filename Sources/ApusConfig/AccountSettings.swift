@@ -29,6 +29,7 @@ struct AccountSettings: Sendable {
     var fromHeader: FromHeaderPolicy?
     var allowFromOverride: Bool?
     var timeout: Int?
+    var relayOwner: RelayOwner?
     var dsnNotify: DSNNotify??
     var dsnReturn: DSNReturn??
     var eightBit: EightBitPolicy?
@@ -41,7 +42,7 @@ struct AccountSettings: Sendable {
     static let keys: Set<String> = Set<String>([
         "host", "port", "fallback", "tls", "tls_verify", "tls_trust_file", "tls_fingerprint", "tls_cert_file",
         "tls_key_file", "tls_min_version", "auth", "user", "password", "passwordeval", "password_file", "from",
-        "domain", "default_domain", "aliases", "from_header", "allow_from_override", "timeout", "dsn_notify",
+        "domain", "default_domain", "aliases", "from_header", "allow_from_override", "timeout", "relay_owner", "dsn_notify",
         "dsn_return", "eight_bit", "message_size_limit", "recipient_limit",
     ]).union(OAuth2Lines.keys)
 
@@ -94,6 +95,7 @@ struct AccountSettings: Sendable {
         case "from_header": fromHeader = try ValueParsing.choice(value, FromHeaderPolicy.self)
         case "allow_from_override": allowFromOverride = try ValueParsing.onOff(value)
         case "timeout": timeout = try ValueParsing.timeout(value)
+        case "relay_owner": relayOwner = clears ? nil : try ValueParsing.relayOwner(value)
         case "dsn_notify": dsnNotify = .some(clears ? nil : try ValueParsing.dsnNotify(value))
         case "dsn_return": dsnReturn = .some(clears ? nil : try ValueParsing.choice(value, DSNReturn.self))
         case "eight_bit": eightBit = try ValueParsing.choice(value, EightBitPolicy.self)
@@ -147,6 +149,7 @@ struct AccountSettings: Sendable {
             fromHeader: fromHeader ?? .add,
             allowFromOverride: allowFromOverride ?? true,
             timeout: timeout ?? 60,
+            relayOwner: relayOwner ?? .root,
             dsnNotify: dsnNotify ?? nil,
             dsnReturn: dsnReturn ?? nil,
             eightBit: eightBit ?? .convert,

@@ -8,7 +8,8 @@ import Musl
 
 /// Runs a `passwordeval` command and collects what it prints.
 ///
-/// The command runs as `/bin/sh -c COMMAND` through `posix_spawn`, in its own
+/// The command runs as `/bin/sh -p -c COMMAND` through `posix_spawn` (`-p`
+/// keeps the apus group of a setgid run: dash drops it otherwise), in its own
 /// process group, with standard input from `/dev/null`, standard output to a
 /// pipe, standard error inherited (so a prompt or complaint reaches the user),
 /// default signal dispositions and an empty signal mask, and the process's
@@ -83,7 +84,7 @@ public enum PasswordCommand {
         return output
     }
 
-    /// Starts `/bin/sh -c command` with `stdout` as its standard output.
+    /// Starts `/bin/sh -p -c command` with `stdout` as its standard output.
     private static func spawn(_ command: String, stdout: Int32) throws(PasswordError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -113,7 +114,10 @@ public enum PasswordCommand {
             if !text.hasPrefix("PATH=") { environment.append(text) }
             entry += 1
         }
-        let arguments = ["/bin/sh", "-c", command]
+        // -p: Debian's /bin/sh is dash, which otherwise resets the effective
+        // group to the real one, so a setgid apus's command could not read a
+        // file of the apus group (security.md "Secrets").
+        let arguments = ["/bin/sh", "-p", "-c", command]
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {

@@ -38,7 +38,7 @@ public enum PasswordSource: Equatable, Sendable, CustomStringConvertible {
     /// - `literal`: the value.
     /// - `file`: the first line (at most 64 KiB read, trailing CR removed),
     ///   opened with the process's current identity.
-    /// - `command`: `/bin/sh -c COMMAND`, see ``PasswordCommand``.
+    /// - `command`: `/bin/sh -p -c COMMAND`, see ``PasswordCommand``.
     ///
     /// Returns `nil` for ``none``. Throws ``PasswordError`` when the file cannot
     /// be read, the command fails, or either yields an empty first line.

@@ -85,6 +85,72 @@ public struct DeliveryLog: Sendable {
     /// A log writing to `destination`.
     public init(destination: Destination) { self.destination = destination }
 
+    /// Why the log cannot be written now, in one line, or nil (for `-bv`).
+    /// A missing file is a problem only for a caller other than root, who
+    /// never creates it (security.md); syslog needs `/dev/log`.
+    public func problem() -> String? {
+        switch destination {
+        case .off:
+            return nil
+        case .syslog:
+            let present: Bool
+            do {
+                present = try FileSystem.exists("/dev/log")
+            } catch {
+                present = false
+            }
+            return present ? nil : "no /dev/log: the delivery log (syslog) is lost"
+        case .file(let path):
+            do {
+                let fd = try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_NOFOLLOW)
+                fd.close()
+                return nil
+            } catch where error.code == ENOENT && getuid() == 0 {
+                return nil
+            } catch {
+                return Self.fileProblem(path, error)
+            }
+        }
+    }
+
+    /// What a ``record(_:)`` error means, in one line: "cannot write the log
+    /// PATH: …" or "no /dev/log: …".
+    public func describe(_ error: Errno) -> String {
+        switch destination {
+        case .file(let path): return Self.fileProblem(path, error) + "; its lines went to syslog"
+        case .syslog, .off: return "no /dev/log: the delivery log (syslog) is lost"
+        }
+    }
+
+    static func fileProblem(_ path: String, _ error: Errno) -> String {
+        let hint = error.code == ENOENT ? " (only root creates it, root:apus 0660)" : ""
+        return "cannot write the log \(path): \(error.reason)\(hint)"
+    }
+
+    /// Opens the log file for appending. Only root creates a missing one,
+    /// mode 0660 (its group is the effective one: apus when setgid); any
+    /// other caller opens an existing file or fails, so no user ever owns the
+    /// file other users' lines go to.
+    static func openFile(_ path: String) throws(Errno) -> FileDescriptor {
+        let flags = O_WRONLY | O_APPEND | O_NOFOLLOW
+        guard getuid() == 0 else { return try FileDescriptor.open(path, flags) }
+        let fd: FileDescriptor
+        do throws(Errno) {
+            fd = try FileDescriptor.open(path, flags | O_CREAT | O_EXCL, mode: 0o660)
+        } catch where error.code == EEXIST {
+            return try FileDescriptor.open(path, flags)
+        }
+        // The umask (077 when setgid) applied at creation: set the mode the
+        // other users' runs need to append.
+        do throws(Errno) {
+            try fd.changeMode(0o660)
+        } catch {
+            fd.close()
+            throw error
+        }
+        return fd
+    }
+
     /// Writes the entries. A log that cannot be written never fails a
     /// delivery: when the `log` file cannot be opened or written, the lines go
     /// to syslog instead, after a warning naming the failure, and the error is
@@ -113,17 +179,23 @@ public struct DeliveryLog: Sendable {
             return nil
         case .syslog:
             DeliveryLog.syslogLines(lines)
-            return nil
+            // syslog(3) reports nothing: without /dev/log the lines are lost.
+            do {
+                if try FileSystem.exists("/dev/log") { return nil }
+                return Errno(ENOENT, operation: "syslog", object: "/dev/log")
+            } catch {
+                return error
+            }
         case .file(let path):
             var text = ""
             for line in lines { text += DeliveryLog.timestamp() + " " + line.text + "\n" }
             do {
-                let fd = try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, mode: 0o640)
+                let fd = try Self.openFile(path)
                 try fd.closeAfter { () throws(Errno) in try fd.writeAll(Array(text.utf8)) }
                 return nil
             } catch {
                 // Keep the lines: syslog, with the reason first.
-                DeliveryLog.syslogLines([("warning: cannot write the log \(path): \(error.reason)", LOG_WARNING)] + lines)
+                DeliveryLog.syslogLines([("warning: " + Self.fileProblem(path, error), LOG_WARNING)] + lines)
                 return error
             }
         }

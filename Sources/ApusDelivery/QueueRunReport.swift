@@ -68,6 +68,6 @@ public final class QueueRunReport {
     private func checkLog(_ error: Errno?) {
         guard let error, !logFailureShown else { return }
         logFailureShown = true
-        verbose?("apus: warning: cannot write the log: \(error); its lines go to syslog\n")
+        verbose?("apus: warning: \(log.describe(error))\n")
     }
 }

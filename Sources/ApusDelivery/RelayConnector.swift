@@ -120,10 +120,15 @@ public struct RelayConnector {
             oauth.token = try oauthToken(refresh: freshToken)
         }
         let timeout = Double(account.timeout)
-        let stream: any ByteStream
+        let stream: TCPStream
         do {
             let address = try ServerAddress(host: relay.host, port: UInt16(relay.port))
-            stream = try TCPStream.connect(to: address, timeout: timeout)
+            // Before a byte is read or sent: a foreign listener gets nothing,
+            // and the host's next address is tried.
+            let owner = account.relayOwner
+            stream = try TCPStream.connect(to: address, timeout: timeout) { stream in
+                RelayIdentity.refusal(for: stream, owner: owner)
+            }
         } catch let error as TransportError {
             throw RelayFailure(message: error.description, relay: nil)
         } catch {
@@ -189,6 +194,13 @@ public struct RelayConnector {
                 throw RelayFailure(message: "unknown AUTH mechanism \(configured.rawValue)", relay: peer)
             }
             mechanism = chosen
+        }
+        // security.md "Secrets": no AUTH of any mechanism in clear, except to a
+        // loopback relay (on a privileged port, or one that passed the owner check).
+        if !session.isEncrypted && !session.connection.stream.isLoopback {
+            throw RelayFailure(
+                message: "\(peer): refusing AUTH over an unencrypted connection (set tls starttls or tls on)",
+                relay: peer)
         }
         guard let user = account.user else {
             throw RelayFailure(message: "auth is on but no user is configured", relay: peer)

@@ -88,7 +88,7 @@ public struct Submission {
     /// to syslog instead (``DeliveryLog/record(_:)``), which `-v` mentions.
     func record(_ log: DeliveryLog, _ entries: [DeliveryLog.Entry]) {
         if let error = log.record(entries) {
-            verbose?("apus: warning: cannot write the log: \(error); its lines went to syslog\n")
+            verbose?("apus: warning: \(log.describe(error))\n")
         }
     }
 
@@ -118,10 +118,17 @@ public struct Submission {
         return try submit(message, request: request, account: account)
     }
 
-    /// Where a message being received is spooled: the queue directory when
-    /// apus may write it (an unnamed file there is freed if apus dies), else /tmp.
+    /// Where a message being received is spooled (past 1 MiB; an unnamed
+    /// file, freed if apus dies): the queue directory when apus may write it
+    /// with its effective ids (`faccessat` with `AT_EACCESS`: a setgid run
+    /// writes there through the apus group, which `access(2)` with the real
+    /// ids would deny). Only a caller whose apus cannot write the queue at all
+    /// (a `-C` file, read after the group was dropped, naming a queue
+    /// directory that is not the caller's) spools in /tmp, as their own
+    /// unnamed 0600 file.
     public var spoolDirectory: String {
-        access(configuration.host.queueDirectory, W_OK | X_OK) == 0 ? configuration.host.queueDirectory : "/tmp"
+        let directory = configuration.host.queueDirectory
+        return faccessat(AT_FDCWD, directory, W_OK | X_OK, AT_EACCESS) == 0 ? directory : "/tmp"
     }
 
     func chooseAccount(_ request: SubmissionRequest) -> Account {
@@ -542,13 +549,17 @@ public struct Submission {
     }
 
     /// Creates the queue directory when it does not exist yet (its parent
-    /// must): mode 2770 with the apus group when running setgid, else 0700.
-    /// install.sh creates it; this covers a hand-built apus and `-C` files
-    /// naming a new `queue_dir`. The parent is fsync'd before anything is
-    /// queued in it, so a crash cannot take the directory (and a message
-    /// reported queued) away.
+    /// must), but only for root (security.md: no user may own the directory
+    /// other users' mail passes through): mode 2770 with the apus group when
+    /// running setgid, else 0700. install.sh creates it; this covers a root
+    /// run of a hand-built apus. Any other caller gets `ENOENT`. The parent
+    /// is fsync'd before anything is queued in it, so a crash cannot take the
+    /// directory (and a message reported queued) away.
     static func ensureQueueDirectory(_ path: String, group: gid_t?) throws(Errno) {
         if try FileSystem.exists(path) { return }
+        guard getuid() == 0 else {
+            throw Errno(ENOENT, operation: "queue directory (only root creates it)", object: path)
+        }
         do {
             try FileSystem.makeDirectory(path, mode: group == nil ? 0o700 : 0o770)
         } catch where error.code == EEXIST {
@@ -612,7 +623,7 @@ public struct Submission {
         }
     }
 
-    static func logDestination(_ target: LogTarget) -> DeliveryLog.Destination {
+    public static func logDestination(_ target: LogTarget) -> DeliveryLog.Destination {
         switch target {
         case .syslog: return .syslog
         case .file(let path): return .file(path)

@@ -29,3 +29,24 @@ public enum ProcessIdentity {
         _ = apus_set_dumpable(0)
     }
 }
+
+extension ProcessIdentity {
+    /// The program's arguments (`argv`, the program name first), as the
+    /// process entry received them: saved by a constructor in CApusSystem, so
+    /// they do not depend on `/proc` (Swift's `CommandLine.arguments` reads
+    /// `/proc/self/cmdline` on Linux, and a chroot may have no `/proc`).
+    /// Bytes that are not UTF-8 are repaired as `CommandLine` does. Falls back
+    /// to `CommandLine.arguments` where the C library does not pass `argv` to
+    /// constructors.
+    public static func arguments() -> [String] {
+        let count = apus_argument_count()
+        guard count >= 0 else { return CommandLine.arguments }
+        var result: [String] = []
+        result.reserveCapacity(Int(count))
+        for index in 0..<count {
+            guard let argument = apus_argument(index) else { break }
+            result.append(String(cString: argument))
+        }
+        return result
+    }
+}

@@ -120,6 +120,18 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The address itself in network byte order: 4 bytes for IPv4, 16 for IPv6.
+    public var addressBytes: [UInt8] {
+        storage.withUnsafeBytes { raw in
+            if family == .ipv4 {
+                var a = raw.load(as: sockaddr_in.self).sin_addr
+                return withUnsafeBytes(of: &a) { Array($0) }
+            }
+            var a = raw.load(as: sockaddr_in6.self).sin6_addr
+            return withUnsafeBytes(of: &a) { Array($0) }
+        }
+    }
+
     /// `127.0.0.1:25` or `[::1]:25`.
     public var description: String {
         family == .ipv4 ? "\(ipAddress):\(port)" : "[\(ipAddress)]:\(port)"

@@ -23,7 +23,7 @@ import ApusPOSIX
 /// | `queue.remove.data` | version 1: data file removed too, before the directory fsync |
 ///
 /// The binary reads `APUS_FAULT` once (see ``FaultInjection/fromEnvironment``):
-/// `APUS_FAULT=queue.data.synced` kills the process with `SIGKILL` at that point;
+/// `APUS_FAULT=queue.message.synced` kills the process with `SIGKILL` at that point;
 /// `APUS_FAULT=queue.data.write:ENOSPC` (or `EIO`, `EDQUOT`, `EACCES`, or a number)
 /// makes the step fail with that errno instead.
 public enum FaultPoint: String, Sendable, CaseIterable {

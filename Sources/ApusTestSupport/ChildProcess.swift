@@ -23,9 +23,11 @@ struct ChildProcess {
     ///   - workingDirectory: run there (through `/bin/sh -c 'cd … && exec …'`).
     ///   - input, output, error: descriptors for 0, 1 and 2.
     ///   - closing: descriptors to close in the child (the other pipe ends).
+    ///   - closingAllOthers: close every descriptor above 2 in the child (a
+    ///     long-lived server must not hold the test's sockets and pipes open).
     static func spawn(
         _ executable: String, arguments: [String], environment: [String: String]?, workingDirectory: String?,
-        input: Int32, output: Int32, error: Int32, closing: [Int32]
+        input: Int32, output: Int32, error: Int32, closing: [Int32], closingAllOthers: Bool = false
     ) throws -> ChildProcess {
         var path = executable
         var argv = [executable] + arguments
@@ -43,6 +45,13 @@ struct ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, error, 2)
         for fd in Set(closing + [input, output, error]) where fd > 2 {
             posix_spawn_file_actions_addclose(&actions, fd)
+        }
+        // glibc ≥ 2.34 has posix_spawn_file_actions_addclosefrom_np, which Glibc's module hides.
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if closingAllOthers,
+            let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        {
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
         }
 
         var attributes = posix_spawnattr_t()

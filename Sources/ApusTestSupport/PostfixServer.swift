@@ -46,6 +46,8 @@ public final class PostfixServer: @unchecked Sendable {
         public var maximumTLSVersion: TLSVersion? = nil
         /// Lines appended to main.cf (`name = value`), to try other settings.
         public var extraMainSettings: [String] = []
+        /// The certificate set whose CA signs the served certificate; nil uses ``TestCertificates/shared()``.
+        public var certificates: TestCertificates? = nil
 
         /// The defaults: STARTTLS and AUTH (PLAIN LOGIN CRAM-MD5) for `alice`.
         public init() {}
@@ -72,7 +74,7 @@ public final class PostfixServer: @unchecked Sendable {
     /// The name Postfix greets with (`myhostname`), also the SASL realm.
     public let hostname = "postfix.test"
 
-    private let masterProcessID: pid_t
+    private let masterProcess: ChildProcess
     private let lock = NSLock()
     private var stopped = false
 
@@ -87,7 +89,7 @@ public final class PostfixServer: @unchecked Sendable {
     ///   master does not come up (the message ends with the mail log).
     public static func start(_ options: Options = Options()) throws -> PostfixServer {
         try checkInstalled()
-        let certificates = try TestCertificates.shared()
+        let certificates = try options.certificates ?? TestCertificates.shared()
         var lastError: (any Error)?
         for _ in 0..<3 {  // a free port may be taken between asking and binding
             do {
@@ -264,7 +266,7 @@ public final class PostfixServer: @unchecked Sendable {
 
         var environment = ProcessInfo.processInfo.environment
         environment["MAIL_CONFIG"] = etc
-        masterProcessID = try Self.spawn(
+        masterProcess = try Self.spawn(
             Self.masterCommand, ["-c", etc, "-d"], environment: environment, output: directory.file("log/master.out"))
 
         let deadline = Date(timeIntervalSinceNow: 10)
@@ -295,7 +297,7 @@ public final class PostfixServer: @unchecked Sendable {
 
     /// The PID of the running master, or nil after ``stop()``.
     public var masterPID: Int32? {
-        lock.withLock { stopped ? nil : masterProcessID }
+        lock.withLock { stopped ? nil : masterProcess.pid }
     }
 
     /// Stops master with SIGTERM (it stops its children) and waits up to 10 s
@@ -306,67 +308,41 @@ public final class PostfixServer: @unchecked Sendable {
             return stopped
         }
         if alreadyStopped { return }
-        kill(masterProcessID, SIGTERM)
-        let deadline = Date(timeIntervalSinceNow: 10)
-        while masterIsRunning() {
-            if Date() > deadline {
-                kill(masterProcessID, SIGKILL)
-                var status: Int32 = 0
-                _ = waitpid(masterProcessID, &status, 0)
-                return
-            }
-            usleep(10_000)
+        masterProcess.signal(SIGTERM)
+        if masterProcess.wait(seconds: 10) == nil {
+            masterProcess.signal(SIGKILL)
+            _ = masterProcess.wait()
         }
     }
 
     /// Reaps master if it has exited; false once it has.
     private func masterIsRunning() -> Bool {
-        var status: Int32 = 0
-        let result = waitpid(masterProcessID, &status, WNOHANG)
-        return result == 0
+        masterProcess.poll() == nil
     }
 
-    /// Starts `path` with a clean signal state (empty mask, default
-    /// dispositions: a test thread's blocked SIGTERM/SIGCHLD or ignored SIGPIPE
-    /// must not reach master), stdin from /dev/null, stdout and stderr appended
-    /// to `output`, and no other inherited descriptors.
+    /// Starts `path` with a clean signal state (``ChildProcess``: a test
+    /// thread's blocked SIGTERM/SIGCHLD or ignored SIGPIPE must not reach
+    /// master), stdin from /dev/null, stdout and stderr appended to `output`,
+    /// and no other inherited descriptors.
     private static func spawn(
         _ path: String, _ arguments: [String], environment: [String: String], output: String
-    ) throws -> pid_t {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // glibc ≥ 2.34 has posix_spawn_file_actions_addclosefrom_np, which Glibc's module hides.
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
-            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-        }
-
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    ) throws -> ChildProcess {
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let log = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            if null >= 0 { close(null) }
+            if log >= 0 { close(log) }
         }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw StartError(description: "cannot start \(path): \(String(cString: strerror(result)))")
+        guard null >= 0, log >= 0 else {
+            throw StartError(description: "cannot open /dev/null or \(output): \(String(cString: strerror(errno)))")
         }
-        return pid
+        do {
+            return try ChildProcess.spawn(
+                path, arguments: arguments, environment: environment, workingDirectory: nil, input: null, output: log,
+                error: log, closing: [], closingAllOthers: true)
+        } catch let error as SpawnError {
+            throw StartError(description: error.description)
+        }
     }
 
     /// One delivered message: its Maildir file name and bytes.
@@ -433,6 +409,26 @@ public final class PostfixServer: @unchecked Sendable {
                         + String(log().suffix(3000)))
             }
             usleep(50_000)
+        }
+    }
+
+    /// Waits until the mail log has a line for which `matches` holds (Postfix
+    /// logs through postlogd, a moment after the event), polling every 20 ms;
+    /// returns that line. Postfix's smtpd ends every session with a line
+    /// `disconnect from … ehlo=1 auth=0/1 quit=1 commands=2/3`: the positive
+    /// sign that a session is over and what it did.
+    ///
+    /// - Throws: ``StartError`` with the mail log's end after `timeout` seconds.
+    public func waitForLogLine(timeout: Double = 15, where matches: (Substring) -> Bool) throws -> String {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while true {
+            let text = (try? String(contentsOfFile: directory.file("log/maillog"), encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: matches) { return String(line) }
+            if Date() > deadline {
+                throw StartError(
+                    description: "no such line in the mail log after \(timeout) s; mail log:\n" + String(log().suffix(3000)))
+            }
+            usleep(20_000)
         }
     }
 

@@ -11,11 +11,11 @@ public final class TemporaryDirectory: @unchecked Sendable {
     /// The absolute path of the directory.
     public let path: String
 
-    /// Creates `/tmp/<prefix>.XXXXXX` with mode 0700.
+    /// Creates `<parent>/<prefix>.XXXXXX` (parent `/tmp` by default) with mode 0700.
     ///
     /// - Throws: `CocoaError` / POSIX error when `mkdtemp` fails.
-    public init(prefix: String = "apus-test") throws {
-        var template = Array("/tmp/\(prefix).XXXXXX".utf8CString)
+    public init(prefix: String = "apus-test", in parent: String = "/tmp") throws {
+        var template = Array("\(parent)/\(prefix).XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
             guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
             return String(cString: result)

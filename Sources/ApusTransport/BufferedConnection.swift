@@ -73,9 +73,19 @@ public final class BufferedConnection {
     /// The decoder removes what it consumes from the front of the slice it is
     /// given (`slice = slice[newStart...]`); what it leaves stays buffered.
     ///
+    /// The whole value must arrive within the stream's ``ByteStream/timeout``
+    /// of the call (delivery.md "Timeouts"): the first read waits at most that
+    /// long, and each further read only for what is left, so a peer that drips
+    /// a byte every few seconds times out like a silent one. The deadline
+    /// costs nothing until a second read is needed.
+    ///
     /// - Throws: what the decoder throws; ``TransportError/closed`` at end of
-    ///   stream before the decoder completes; transport errors.
+    ///   stream before the decoder completes; ``TransportError/timedOut(_:)``
+    ///   when the whole value took longer than the timeout; transport errors.
     public func decode<T>(_ decoder: (inout ArraySlice<UInt8>) throws -> T?) throws -> T {
+        var deadline: Deadline? = nil
+        let timeout = stream.timeout
+        defer { if deadline != nil { stream.timeout = timeout } }
         while true {
             var slice = input[inputStart...]
             let result = try decoder(&slice)
@@ -85,6 +95,13 @@ public final class BufferedConnection {
                 inputStart = 0
             }
             if let result { return result }
+            if let deadline {
+                let remaining = Double(deadline.remainingMilliseconds) / 1000
+                if remaining <= 0 { throw TransportError.timedOut("reading from \(stream.peerDescription)") }
+                stream.timeout = remaining
+            } else {
+                deadline = .after(seconds: timeout)
+            }
             try fill()
         }
     }

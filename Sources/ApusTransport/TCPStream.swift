@@ -71,7 +71,26 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
 
     /// Connects to `address` (see ``connect(host:port:timeout:)``).
     public static func connect(to address: ServerAddress, timeout: Double) throws -> TCPStream {
-        try connect(host: address.host, port: address.port, timeout: timeout)
+        try connect(host: address.host, port: address.port, timeout: timeout, vetting: nil)
+    }
+
+    /// Connects to `address`, vetting each connection (see ``connect(host:port:timeout:vetting:)``).
+    public static func connect(
+        to address: ServerAddress, timeout: Double, vetting: ((TCPStream) -> String?)?
+    ) throws -> TCPStream {
+        try connect(host: address.host, port: address.port, timeout: timeout, vetting: vetting)
+    }
+
+    /// Resolves `host` and connects to its addresses in order until one
+    /// accepts (see ``connect(host:port:timeout:vetting:)``, without vetting).
+    public static func connect(host: String, port: UInt16, timeout: Double) throws -> TCPStream {
+        try connect(host: host, port: port, timeout: timeout, vetting: nil)
+    }
+
+    /// Connects to the first of `addresses` that accepts (see
+    /// ``connect(host:addresses:timeout:vetting:)``, without vetting).
+    public static func connect(host: String, addresses: [SocketAddress], timeout: Double) throws -> TCPStream {
+        try connect(host: host, addresses: addresses, timeout: timeout, vetting: nil)
     }
 
     /// Resolves `host` and connects to its addresses in the resolver's order
@@ -86,6 +105,10 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
     ///   - port: the TCP port.
     ///   - timeout: seconds per address for the connect, and then the stream's
     ///     ``timeout`` for each read and write.
+    ///   - vetting: asked about each connection before it is returned, before
+    ///     a byte is read or written; a reason closes it and the next address
+    ///     is tried (and, when none is left, the reason is the error:
+    ///     ``TransportError/connectFailed(_:)``). Nil accepts every connection.
     /// - Returns: the connected stream.
     /// - Throws: ``TransportError/resolutionFailed(host:reason:)`` when the name
     ///   has no address; when no address accepts, the most telling failure:
@@ -93,28 +116,35 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
     ///   Connection refused") or ``TransportError/timedOut(_:)`` ("connecting
     ///   to host[addr]:port"). A refusal or timeout is preferred to "Network is
     ///   unreachable" from an address family the machine lacks.
-    public static func connect(host: String, port: UInt16, timeout: Double) throws -> TCPStream {
+    public static func connect(
+        host: String, port: UInt16, timeout: Double, vetting: ((TCPStream) -> String?)?
+    ) throws -> TCPStream {
         let addresses: [SocketAddress]
         do throws(ResolutionError) {
             addresses = try AddressResolution.resolve(host: host, port: port)
         } catch {
             throw TransportError.resolutionFailed(host: host, reason: error.reason)
         }
-        return try connect(host: host, addresses: addresses, timeout: timeout)
+        return try connect(host: host, addresses: addresses, timeout: timeout, vetting: vetting)
     }
 
     /// Connects to the first of `addresses` that accepts, trying them in
-    /// order; `host` names them in messages. See ``connect(host:port:timeout:)``.
+    /// order; `host` names them in messages. See ``connect(host:port:timeout:vetting:)``.
     ///
     /// - Precondition: `addresses` is not empty.
-    public static func connect(host: String, addresses: [SocketAddress], timeout: Double) throws -> TCPStream {
+    public static func connect(
+        host: String, addresses: [SocketAddress], timeout: Double, vetting: ((TCPStream) -> String?)?
+    ) throws -> TCPStream {
         precondition(!addresses.isEmpty, "connect needs at least one address")
         var best: (error: TransportError, rank: Int)?
         for address in addresses {
             let label = "\(host)[\(address.ipAddress)]:\(address.port)"
             do throws(ConnectFailure) {
                 let fd = try attempt(address, label: label, timeout: timeout)
-                return TCPStream(connected: fd, address: address, hostName: host, timeout: timeout)
+                let stream = TCPStream(connected: fd, address: address, hostName: host, timeout: timeout)
+                guard let vetting, let refusal = vetting(stream) else { return stream }
+                stream.close()
+                throw ConnectFailure(error: .connectFailed(refusal), rank: 3)
             } catch {
                 if best == nil || error.rank >= best?.rank ?? 0 {
                     best = (error.error, error.rank)
@@ -127,7 +157,8 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
 
     private struct ConnectFailure: Error {
         var error: TransportError
-        /// Higher is more telling: refused/other errors 2, timeout 1, unreachable family 0.
+        /// Higher is more telling: vetting refused 3, refused/other errors 2,
+        /// timeout 1, unreachable family 0.
         var rank: Int
     }
 

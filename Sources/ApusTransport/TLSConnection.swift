@@ -58,6 +58,11 @@ package final class TLSConnection {
     private var closed = false
     /// Client side: the configured server name, for messages.
     private var serverName: String?
+    /// Inside ``read(into:)`` or ``write(_:)``: the inner stream's timeout at
+    /// the start, and once the inner stream was first used, the deadline for
+    /// the whole operation (see ``boundInnerStream()``).
+    private var operationTimeout: Double?
+    private var operationDeadline: Deadline?
 
     private var peerWord: String { isClient ? "the server" : "the client" }
 
@@ -299,12 +304,14 @@ package final class TLSConnection {
                 apus_BIO_read(networkOut, buffer.baseAddress, Int32(min(Int(pending), buffer.count)))
             }
             if n <= 0 { return }
+            try boundInnerStream()
             try scratch.withUnsafeBytes { try inner.write(UnsafeRawBufferPointer(rebasing: $0[0..<Int(n)])) }
         }
     }
 
     /// Reads what the inner stream has into OpenSSL; false at end of stream.
     private func feed() throws -> Bool {
+        try boundInnerStream()
         let n = try scratch.withUnsafeMutableBytes { try inner.read(into: $0) }
         if n == 0 { return false }
         let written = scratch.withUnsafeBytes { apus_BIO_write(networkIn, $0.baseAddress, Int32(n)) }
@@ -359,10 +366,42 @@ package final class TLSConnection {
         }
     }
 
-    /// Reads decrypted bytes; 0 when the peer closed (close_notify or end of stream).
+    /// Inside a read or write: the first use of the inner stream starts the
+    /// operation's deadline (its timeout from now); each later use may only
+    /// wait for what is left of it, so one TLS read or write never takes
+    /// longer than the timeout however the records trickle in or out.
+    private func boundInnerStream() throws {
+        guard let timeout = operationTimeout else { return }
+        guard let deadline = operationDeadline else {
+            operationDeadline = .after(seconds: timeout)
+            return
+        }
+        let remaining = Double(deadline.remainingMilliseconds) / 1000
+        if remaining <= 0 { throw TransportError.timedOut("talking to \(inner.peerDescription)") }
+        inner.timeout = remaining
+    }
+
+    /// Runs a read or write under one deadline of the inner stream's timeout.
+    private func withOperationDeadline<T>(_ body: () throws -> T) throws -> T {
+        let timeout = inner.timeout
+        operationTimeout = timeout
+        defer {
+            if operationDeadline != nil { inner.timeout = timeout }
+            operationTimeout = nil
+            operationDeadline = nil
+        }
+        return try body()
+    }
+
+    /// Reads decrypted bytes; 0 when the peer closed (close_notify or end of
+    /// stream). The whole read takes at most the inner stream's timeout.
     package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if buffer.count == 0 { return 0 }
         if closed || failed { throw TransportError.closed }
+        return try withOperationDeadline { try readDecrypted(into: buffer) }
+    }
+
+    private func readDecrypted(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
             TLSLibrary.clearErrors()
             let ret = apus_SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
@@ -385,9 +424,14 @@ package final class TLSConnection {
         }
     }
 
-    /// Encrypts and sends every byte of `buffer`, in records of up to 64 KiB per inner write.
+    /// Encrypts and sends every byte of `buffer`, in records of up to 64 KiB
+    /// per inner write; the whole write takes at most the inner stream's timeout.
     package func write(_ buffer: UnsafeRawBufferPointer) throws {
         if closed || failed { throw TransportError.closed }
+        try withOperationDeadline { try writeEncrypted(buffer) }
+    }
+
+    private func writeEncrypted(_ buffer: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < buffer.count {
             let chunk = min(buffer.count - offset, 64 * 1024)

@@ -10,3 +10,21 @@ int apus_getresgid(gid_t *rgid, gid_t *egid, gid_t *sgid) { return getresgid(rgi
 int apus_close_range_from(unsigned int first) { return (int)syscall(SYS_close_range, first, ~0U, 0); }
 int apus_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on, 0, 0, 0); }
 int apus_open_tmpfile(const char *dir, int flags, mode_t mode) { return open(dir, O_TMPFILE | flags, mode); }
+
+/* The program's arguments as the process entry received them. glibc calls the
+   functions of .init_array with (argc, argv, envp), so this works without
+   /proc (Swift's CommandLine reads /proc/self/cmdline on Linux). */
+static int saved_argc = -1;
+static char **saved_argv = 0;
+
+__attribute__((constructor)) static void apus_save_arguments(int argc, char **argv, char **envp) {
+    (void)envp;
+    saved_argc = argc;
+    saved_argv = argv;
+}
+
+int apus_argument_count(void) { return saved_argc; }
+const char *apus_argument(int index) {
+    if (saved_argv == 0 || index < 0 || index >= saved_argc) return 0;
+    return saved_argv[index];
+}

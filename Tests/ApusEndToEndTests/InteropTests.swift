@@ -75,12 +75,21 @@ struct NotDelivered: Error { var marker: String }
     }
 
     static func message(_ postfix: PostfixServer, containing marker: String) throws -> PostfixServer.DeliveredMessage {
+        try messages(postfix, containing: marker, count: 1)[0]
+    }
+
+    /// Waits until Postfix has delivered `count` copies holding `marker`
+    /// (one per recipient: its virtual agent writes them one after another).
+    static func messages(
+        _ postfix: PostfixServer, containing marker: String, count: Int
+    ) throws -> [PostfixServer.DeliveredMessage] {
         let deadline = Date(timeIntervalSinceNow: 20)
         while Date() < deadline {
-            if let found = try postfix.deliveredMessages().first(where: { $0.text.contains(marker) }) { return found }
+            let found = try postfix.deliveredMessages().filter { $0.text.contains(marker) }
+            if found.count >= count { return found }
             usleep(100_000)
         }
-        Issue.record("no delivered message contains \(marker); Postfix log:\n\(postfix.log().suffix(2000))")
+        Issue.record("fewer than \(count) delivered messages contain \(marker); Postfix log:\n\(postfix.log().suffix(2000))")
         throw NotDelivered(marker: marker)
     }
 
@@ -189,7 +198,7 @@ struct NotDelivered: Error { var marker: String }
         let mail = try Self.message(postfix, containing: "marker-implicit")
         #expect(mail.header("Received", contains: "using TLS"))
         #expect(mail.headerValues("Bcc").isEmpty)
-        let all = try postfix.deliveredMessages().filter { $0.text.contains("marker-implicit") }
+        let all = try Self.messages(postfix, containing: "marker-implicit", count: 2)
         #expect(Set(all.flatMap { $0.headerValues("Delivered-To") }) == ["dave@example.com", "erin@example.com"])
     }
 }

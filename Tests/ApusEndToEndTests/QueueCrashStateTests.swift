@@ -65,7 +65,8 @@ import Glibc
         switch scenario {
         case .queuedSubmission, .largeSubmission:
             // (a) creates its queue directory: the parent's fsync is part of the record.
-            if scenario == .queuedSubmission { try FileManager.default.removeItem(atPath: harness.queue) }
+            // (only root's apus creates a queue directory: elsewhere it stays).
+            if scenario == .queuedSubmission && getuid() == 0 { try FileManager.default.removeItem(atPath: harness.queue) }
             arguments = ["-C", down, "-f", sender, "-i", "--"] + recipients
             let line = String(repeating: "y", count: 99) + "\n"
             let body = scenario == .largeSubmission ? String(repeating: line, count: 2000) : "hello\n"

@@ -109,7 +109,6 @@ import Glibc
             self.subject = subject
             self.sink = sink
             harness = try QueueHarness()
-            down = try harness.downConfig()
             if scenario == .notice {
                 let server = try dataServer { $0.on("RCPT", occurrence: 2, connection: 1, "550 5.1.1 no such user") }
                 refusing = server
@@ -118,6 +117,9 @@ import Glibc
                 refusing = nil
                 up = try harness.config("up.conf", port: sink.port)
             }
+            // After the servers are listening: the port of the relay that is down is then none of theirs
+            // (asked for first, it was free again when the scripted relay bound a port, and could be that one).
+            down = try harness.downConfig()
             switch scenario {
             case .submission:
                 stored = nil

@@ -53,8 +53,16 @@ final class SetgidFixture: @unchecked Sendable {
         _ = try? Subprocess.run("/usr/sbin/userdel", arguments: [user], timeout: 20)
     }
 
+    /// Runs `command`, retrying while another suite's useradd/userdel holds
+    /// the lock on /etc/passwd (suites with fixtures may run in parallel).
     static func must(_ command: [String]) throws {
-        let result = try Subprocess.run(command[0], arguments: Array(command.dropFirst()), timeout: 20)
+        var result = try Subprocess.run(command[0], arguments: Array(command.dropFirst()), timeout: 20)
+        var tries = 1
+        while result.status != 0 && result.stderr.contains("lock") && tries < 50 {
+            usleep(100_000)
+            result = try Subprocess.run(command[0], arguments: Array(command.dropFirst()), timeout: 20)
+            tries += 1
+        }
         guard result.status == 0 else {
             throw SetupError(description: "\(command.joined(separator: " ")): \(result.stderr)")
         }
@@ -91,8 +99,11 @@ final class SetgidFixture: @unchecked Sendable {
     /// Runs the setgid apus as the user with `/etc/apus.conf` replaced by
     /// `systemConfig` (owner `root:apustest`, `mode`) in a private mount
     /// namespace: an overlay on /etc seen by that process tree only.
+    /// `prelude`: more shell commands run as root in that namespace first
+    /// (for example a read-only tmpfs over /tmp).
     func runWithSystemConfig(
-        _ systemConfig: String, mode: String, _ arguments: [String], input: String = "", timeout: Double = 20
+        _ systemConfig: String, mode: String, _ arguments: [String], input: String = "", prelude: String = "",
+        timeout: Double = 20
     ) throws -> SubprocessResult {
         let source = directory.file("system-apus.conf")
         try systemConfig.write(toFile: source, atomically: false, encoding: .utf8)
@@ -105,6 +116,7 @@ final class SetgidFixture: @unchecked Sendable {
             cp "$3" /etc/apus.conf
             chown root:\(Self.group) /etc/apus.conf
             chmod "$4" /etc/apus.conf
+            \(prelude)
             shift 4
             exec /usr/sbin/runuser -u "$@"
             """

@@ -1,4 +1,5 @@
 import ApusMessage
+import ApusTestSupport
 import Testing
 
 @Suite struct QuotedPrintableTests {
@@ -18,7 +19,7 @@ import Testing
     }
 
     @Test func longLinesGetSoftBreaksAndDecodeBack() {
-        var rng = SeededRandom(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         for _ in 0..<200 {
             let lines: [[UInt8]] = (0..<Int.random(in: 1...5, using: &rng)).map { _ in
                 (0..<Int.random(in: 0...2500, using: &rng)).map { _ in [0x20, 0x09, 0x3D, 0x41, 0xC3, 0xA9, 0x0D, 0x2E].randomElement(using: &rng) ?? 0 } as [UInt8]

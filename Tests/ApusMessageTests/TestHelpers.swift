@@ -1,4 +1,5 @@
 import ApusMessage
+import ApusTestSupport
 import Foundation
 
 /// Loads a fixture file's bytes from the test bundle.
@@ -20,28 +21,16 @@ struct ReadResult: Equatable {
     var stats: MessageReader.Stats
 }
 
-/// How to feed the reader.
-enum Feeding: CaseIterable {
-    case whole, byteByByte, randomChunks
-}
-
-/// A small deterministic generator (SplitMix64) so failures reproduce.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Reads a message through `MessageReader`, feeding it as asked and pulling all
-/// events after every chunk; checks the event order on the way.
+/// events after every piece; checks the event order on the way.
 func readMessage(_ input: [UInt8], _ feeding: Feeding = .whole, dotTerminates: Bool = true,
-                 limits: MessageReader.Limits = .init(), seed: UInt64 = 1) throws -> ReadResult {
+                 limits: MessageReader.Limits = .init()) throws -> ReadResult {
+    try readPieces(feeding.pieces(of: input), dotTerminates: dotTerminates, limits: limits)
+}
+
+/// Reads a message from `pieces`, in order, pulling all events after every piece.
+func readPieces(_ pieces: [ArraySlice<UInt8>], dotTerminates: Bool = true,
+                limits: MessageReader.Limits = .init()) throws -> ReadResult {
     var reader = MessageReader(dotTerminates: dotTerminates, limits: limits)
     var result = ReadResult(headers: Headers(), body: [], events: 0, stats: .init())
     var sawEndOfHeaders = false
@@ -65,19 +54,9 @@ func readMessage(_ input: [UInt8], _ feeding: Feeding = .whole, dotTerminates: B
             }
         }
     }
-    var rng = SeededRandom(seed: seed)
-    var i = 0
-    while i < input.count {
-        let n: Int
-        switch feeding {
-        case .whole: n = input.count
-        case .byteByByte: n = 1
-        case .randomChunks: n = Int.random(in: 1...64, using: &rng)
-        }
-        let end = min(input.count, i + n)
-        reader.append(input[i..<end])
+    for piece in pieces where !piece.isEmpty {
+        reader.append(piece)
         try drain()
-        i = end
     }
     reader.finish()
     try drain()
@@ -86,18 +65,21 @@ func readMessage(_ input: [UInt8], _ feeding: Feeding = .whole, dotTerminates: B
     return result
 }
 
-/// Reads every way and checks the results agree; returns the whole read.
-func readAllWays(_ input: [UInt8], dotTerminates: Bool = true, limits: MessageReader.Limits = .init()) throws -> ReadResult {
-    let whole = try readMessage(input, .whole, dotTerminates: dotTerminates, limits: limits)
-    for feeding in [Feeding.byteByByte, .randomChunks] {
-        var other = try readMessage(input, feeding, dotTerminates: dotTerminates, limits: limits, seed: UInt64(input.count))
-        other.events = whole.events  // long lines may be cut into a different number of pieces
-        if other != whole { throw Disagreement(feeding: feeding) }
+/// Reads whole, byte by byte, split anywhere and in random chunks (``feedEveryWay``),
+/// checks the results agree (but for how long lines were cut into events); returns the whole read.
+func readAllWays(_ input: [UInt8], dotTerminates: Bool = true, limits: MessageReader.Limits = .init(),
+                 generator: SeededGenerator = .fromEnvironment(), note: String? = nil) throws -> ReadResult {
+    do {
+        return try feedEveryWay(input, generator: generator, agree: { whole, other in
+            var other = other
+            other.events = whole.events  // long lines may be cut into a different number of pieces
+            return other == whole
+        }) { try readPieces($0, dotTerminates: dotTerminates, limits: limits) }
+    } catch let disagreement as FeedingDisagreement {
+        guard let note else { throw disagreement }
+        throw FeedingDisagreement(description: "\(disagreement) [input from \(note)]")
     }
-    return whole
 }
-
-struct Disagreement: Error { let feeding: Feeding }
 
 extension Array where Element == UInt8 {
     var text: String { String(decoding: self, as: UTF8.self) }

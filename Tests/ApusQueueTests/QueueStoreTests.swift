@@ -169,27 +169,24 @@ import Testing
         defer { dir.remove() }
         let store = try dir.store()
         let id = try write(store, Array("x".utf8))
+        // The child takes the lock, then says so on a pipe: no polling.
+        var ready: [Int32] = [-1, -1]
+        #expect(pipe(&ready) == 0)
         let child = store.messagePath(id).withCString { path -> pid_t in
             let pid = fork()
             if pid == 0 {
                 let fd = open(path, O_RDONLY)
-                flock(fd, LOCK_EX)
+                if flock(fd, LOCK_EX) == 0 { _ = Glibc.write(ready[1], "L", 1) }
                 while true { pause() }
             }
             return pid
         }
         #expect(child > 0)
-        var blocked = false
-        for _ in 0..<500 {
-            if let lock = try store.tryLock(id) {
-                lock.release()
-                usleep(2000)
-            } else {
-                blocked = true
-                break
-            }
-        }
-        #expect(blocked)
+        close(ready[1])
+        var byte: UInt8 = 0
+        #expect(read(ready[0], &byte, 1) == 1, "the child did not take the lock")
+        close(ready[0])
+        #expect(try store.tryLock(id) == nil, "a lock held by a live process blocks")
         kill(child, SIGKILL)
         var status: Int32 = 0
         waitpid(child, &status, 0)

@@ -102,7 +102,9 @@ struct TLSAuthPostfixTests {
         let afterAuth = trace.sent.drop { !$0.hasPrefix("AUTH") }.dropFirst()
         #expect(!afterAuth.contains { $0.hasPrefix("MAIL") || $0.hasPrefix("RCPT") || $0.hasPrefix("DATA") }, "\(trace.all)")
         #expect(!trace.all.contains(wrong))
-        usleep(300_000)
+        // Postfix's own account of the session, once it is over: one failed AUTH, no MAIL, no DATA.
+        let session = try postfix.waitForLogLine { $0.contains("disconnect from") && $0.contains("ehlo=") }
+        #expect(session.contains("auth=0/1") && !session.contains("mail=") && !session.contains("data="), "\(session)")
         #expect(try postfix.deliveredMessages().isEmpty)
     }
 
@@ -124,7 +126,9 @@ struct TLSAuthPostfixTests {
             (error as? SMTPError)?.kind == .missingExtension
         }
         #expect(trace.sent.allSatisfy { $0.hasPrefix("EHLO") || $0 == "QUIT" }, "\(trace.all)")
-        usleep(300_000)
+        // Postfix's own account of the session, once it is over: no STARTTLS, AUTH, MAIL or DATA.
+        let session = try postfix.waitForLogLine { $0.contains("disconnect from") && $0.contains("ehlo=") }
+        #expect(["starttls=", "auth=", "mail=", "data="].allSatisfy { !session.contains($0) }, "\(session)")
         #expect(try postfix.deliveredMessages().isEmpty)
     }
 

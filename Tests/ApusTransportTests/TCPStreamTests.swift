@@ -4,31 +4,6 @@ import ApusTransport
 import Foundation
 import Testing
 
-/// Reads one CRLF line from `stream` (test helper, byte by byte is fine here).
-func readLine(_ stream: any ByteStream) throws -> String? {
-    var line: [UInt8] = []
-    var byte = [UInt8](repeating: 0, count: 1)
-    while true {
-        let n = try byte.withUnsafeMutableBytes { try stream.read(into: $0) }
-        if n == 0 { return line.isEmpty ? nil : String(decoding: line, as: UTF8.self) }
-        if byte[0] == 10 {
-            if line.last == 13 { line.removeLast() }
-            return String(decoding: line, as: UTF8.self)
-        }
-        line.append(byte[0])
-    }
-}
-
-/// Reads one SMTP reply (all its lines), returning the lines.
-func readReply(_ stream: any ByteStream) throws -> [String] {
-    var lines: [String] = []
-    while let line = try readLine(stream) {
-        lines.append(line)
-        if line.count < 4 || line[line.index(line.startIndex, offsetBy: 3)] != "-" { break }
-    }
-    return lines
-}
-
 @Suite struct TCPStreamTests {
     /// Accepts one connection on `listener` in the background and echoes one read back.
     func echoOnce(_ listener: TCPListener) -> Thread {

@@ -3,19 +3,9 @@ import ApusTransport
 import Foundation
 import Testing
 
-/// Reads one SMTP reply (all its lines) from `stream`.
+/// Reads one SMTP reply, its lines joined with CRLF.
 func readSMTPReply(_ stream: any ByteStream) throws -> String {
-    var text: [UInt8] = []
-    var byte = [UInt8](repeating: 0, count: 1)
-    while true {
-        let n = try byte.withUnsafeMutableBytes { try stream.read(into: $0) }
-        if n == 0 { return String(decoding: text, as: UTF8.self) }
-        text.append(byte[0])
-        if byte[0] == 10 {
-            let lines = String(decoding: text, as: UTF8.self).split(separator: "\r\n")
-            if let last = lines.last, last.count >= 4, Array(last)[3] == " " { return String(decoding: text, as: UTF8.self) }
-        }
-    }
+    try readReply(stream).joined(separator: "\r\n")
 }
 
 /// Sends `line` + CRLF and returns the reply.

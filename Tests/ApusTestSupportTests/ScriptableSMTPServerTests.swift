@@ -12,6 +12,14 @@ import Testing
         try stream.write(Array(text.utf8))
     }
 
+    /// Connects, reads the greeting and says EHLO; returns the stream and the EHLO reply.
+    func connectWithEHLO(_ server: ScriptableSMTPServer) throws -> (TCPStream, [String]) {
+        let stream = try connect(server)
+        _ = try readReply(stream)
+        try send(stream, "EHLO c\r\n")
+        return (stream, try readReply(stream))
+    }
+
     @Test func defaultSessionIsRecorded() throws {
         let server = try ScriptableSMTPServer()
         defer { server.stop() }
@@ -61,11 +69,9 @@ import Testing
         let server = try ScriptableSMTPServer(configuration)
         defer { server.stop() }
 
-        let stream = try connect(server)
+        let (stream, ehlo) = try connectWithEHLO(server)
         defer { stream.close() }
-        _ = try readReply(stream)
-        try send(stream, "EHLO c\r\n")
-        #expect(try readReply(stream) == ["250-mx.test.example", "250 PIPELINING"])
+        #expect(ehlo == ["250-mx.test.example", "250 PIPELINING"])
         try send(stream, "MAIL FROM:<>\r\nRCPT TO:<a@t>\r\nRCPT TO:<x@t>\r\nRCPT TO:<c@t>\r\nDATA\r\n")
         #expect(try readReply(stream) == ["250 2.1.0 Ok"])
         #expect(try readReply(stream) == ["250 2.1.5 fine"])
@@ -87,11 +93,8 @@ import Testing
     @Test func bdatChunksAreJoined() throws {
         let server = try ScriptableSMTPServer()
         defer { server.stop() }
-        let stream = try connect(server)
+        let (stream, _) = try connectWithEHLO(server)
         defer { stream.close() }
-        _ = try readReply(stream)
-        try send(stream, "EHLO c\r\n")
-        _ = try readReply(stream)
         try send(stream, "MAIL FROM:<a@t>\r\nRCPT TO:<b@t>\r\nBDAT 5\r\nHello")
         #expect(try readReply(stream) == ["250 2.1.0 Ok"])
         #expect(try readReply(stream) == ["250 2.1.5 Ok"])
@@ -154,11 +157,9 @@ import Testing
         configuration.authenticate = AuthExchange.accepting(user: "alice", password: "secret")
         let server = try ScriptableSMTPServer(configuration)
         defer { server.stop() }
-        let stream = try connect(server)
+        let (stream, ehlo) = try connectWithEHLO(server)
         defer { stream.close() }
-        _ = try readReply(stream)
-        try send(stream, "EHLO c\r\n")
-        #expect(try readReply(stream) == ["250-mx.test.example", "250-STARTTLS", "250 AUTH PLAIN LOGIN"])
+        #expect(ehlo == ["250-mx.test.example", "250-STARTTLS", "250 AUTH PLAIN LOGIN"])
         try send(stream, "STARTTLS\r\n")
         #expect(try readReply(stream) == ["220 2.0.0 Ready to start TLS"])
         try send(stream, "EHLO c\r\n")
