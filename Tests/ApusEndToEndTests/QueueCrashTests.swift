@@ -81,14 +81,20 @@ import Glibc
     }
 
     /// A runner killed while it rewrites or removes a message: the message
-    /// is delivered at least once, and the queue ends empty.
-    @Test(arguments: ["queue.update.appended", "queue.remove.message"])
-    func runnerKilledAtAnyStepDeliversAtLeastOnce(point: String) throws {
+    /// is delivered at least once, and the queue ends empty. `v1:` points run
+    /// on a version-1 message (an upgraded queue: `.env` and `.data`).
+    @Test(arguments: [
+        "queue.update.appended", "queue.remove.message", "v1:queue.update.temp", "v1:queue.update.renamed",
+        "v1:queue.remove.envelope", "v1:queue.remove.data",
+    ])
+    func runnerKilledAtAnyStepDeliversAtLeastOnce(argument: String) throws {
         let harness = try QueueHarness()
         let down = try harness.downConfig()
+        let point = argument.hasPrefix("v1:") ? String(argument.dropFirst(3)) : argument
         let partial = point.hasPrefix("queue.update")
         let recipients = partial ? ["a@example.com", "b@example.com"] : ["a@example.com"]
         _ = try harness.submit(down, subject: "runner-\(point)", to: recipients)
+        if argument.hasPrefix("v1:") { try downgradeToVersionOne(queueDirectory: harness.queue) }
 
         // The first run: b deferred (so the envelope is rewritten), or all sent (so it is removed).
         let first = try dataServer { if partial { $0.on("RCPT", occurrence: 2, "451 4.2.0 later") } }
