@@ -415,7 +415,8 @@ public struct QueueStore: Sendable {
         do {
             let header = try fd.read(count: QueueFile.headerSize, at: 0)
             guard let length = QueueFile.contentLength(header: header[...]) else {
-                throw EnvelopeFormatError(path: messagePath(id), line: 0, reason: "not a version-2 queue file (bad header)")
+                throw EnvelopeFormatError(
+                    path: messagePath(id), line: 0, reason: "not a version-2 queue file (bad header)")
             }
             return QueueContent(file: fd, start: Int64(QueueFile.headerSize), length: length)
         } catch {
@@ -633,7 +634,9 @@ public struct QueueStore: Sendable {
             let end = offset + contentLength
             while offset < end {
                 let chunk = try fd.read(count: Int(min(1 << 20, end - offset)), at: offset)
-                guard !chunk.isEmpty else { throw Errno(EIO, operation: "read (content cut short)", object: messagePath(lock.id)) }
+                guard !chunk.isEmpty else {
+                    throw Errno(EIO, operation: "read (content cut short)", object: messagePath(lock.id))
+                }
                 try out.writeAll(chunk)
                 offset += Int64(chunk.count)
             }

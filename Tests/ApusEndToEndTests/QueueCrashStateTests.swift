@@ -66,7 +66,9 @@ import Glibc
         case .queuedSubmission, .largeSubmission:
             // (a) creates its queue directory: the parent's fsync is part of the record.
             // (only root's apus creates a queue directory: elsewhere it stays).
-            if scenario == .queuedSubmission && getuid() == 0 { try FileManager.default.removeItem(atPath: harness.queue) }
+            if scenario == .queuedSubmission && getuid() == 0 {
+                try FileManager.default.removeItem(atPath: harness.queue)
+            }
             arguments = ["-C", down, "-f", sender, "-i", "--"] + recipients
             let line = String(repeating: "y", count: 99) + "\n"
             let body = scenario == .largeSubmission ? String(repeating: line, count: 2000) : "hello\n"
@@ -111,7 +113,8 @@ import Glibc
         let content = try #require(queuedContent)
         // The relay's 250s in the recorded run, in order, each with what it accepted.
         let accepted = (relay?.messages ?? []).filter(\.accepted)
-        try #require(accepted.count == model.dataReplies.count, "replies \(model.dataReplies) for \(accepted.count) messages")
+        try #require(
+            accepted.count == model.dataReplies.count, "replies \(model.dataReplies) for \(accepted.count) messages")
 
         var states = 0
         var seen = Set<String>()
@@ -127,7 +130,8 @@ import Glibc
                 guard seen.insert("\(state.signature) \(reportedQueued) \(repliesBefore)").inserted else { continue }
                 states += 1
                 let context = Comment(
-                    rawValue: "\(scenario) crash point \(point)/\(model.events.count) state \(index) seed \(random.seed): "
+                    rawValue: "\(scenario) crash point \(point)/\(model.events.count) state \(index) "
+                        + "seed \(random.seed): "
                         + model.describe(point))
                 // What the recorded run had had accepted before this point.
                 var before: [String: Set<String>] = [:]
@@ -142,7 +146,8 @@ import Glibc
         }
         let seconds = Int(Date().timeIntervalSince(started))
         print(
-            "crash states \(scenario): \(model.events.count) operations (\(model.events.map(\.description).joined(separator: "; "))), "
+            "crash states \(scenario): \(model.events.count) operations "
+                + "(\(model.events.map(\.description).joined(separator: "; "))), "
                 + "\(model.dataReplies.count) relay 250s, \(states) distinct states in \(seconds) s"
                 + "\(sampled ? " (sampled, seed \(random.seed))" : ""); duplicates after a 250: \(duplicates.count)")
         #expect(states >= 2)
@@ -171,7 +176,9 @@ import Glibc
         let run = try harness.apus(["-C", config, "-qf"])
         #expect(run.status == 0, "replay: \(run.stderr) \(context)")
         let after = try harness.apus(["-C", config, "-bp"])
-        #expect(after.stdout == "Mail queue is empty\n" && after.stderr.isEmpty, "left listed: \(after.stdout)\(after.stderr) \(context)")
+        #expect(
+            after.stdout == "Mail queue is empty\n" && after.stderr.isEmpty,
+            "left listed: \(after.stdout)\(after.stderr) \(context)")
         #expect(!FileManager.default.fileExists(atPath: queue + "/corrupt"), "a state made a corrupt file: \(context)")
 
         var got: [String: [String: Int]] = [:]
@@ -180,9 +187,12 @@ import Glibc
             for recipient in copy.recipientAddresses { got[key, default: [:]][recipient, default: 0] += 1 }
             if key == "notice" {
                 #expect(copy.recipientAddresses == [sender], context)
-                #expect(copy.text.contains("bad@example.com") && copy.text.hasSuffix("--\r\n"), "a partial notice: \(context)")
+                #expect(
+                    copy.text.contains("bad@example.com") && copy.text.hasSuffix("--\r\n"),
+                    "a partial notice: \(context)")
             } else {
-                #expect(QueueFaultInjectionTests.Iteration.sameMessage(copy.data, message), "a partial copy: \(context)")
+                let whole = QueueFaultInjectionTests.Iteration.sameMessage(copy.data, message)
+                #expect(whole, "a partial copy: \(context)")
             }
         }
         for (key, counts) in got {
@@ -209,7 +219,8 @@ import Glibc
 /// may leave (see ``QueueCrashStateTests``).
 final class CrashModel {
     static let syscalls =
-        "openat,close,write,pwrite64,ftruncate,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,read,sendto,recvfrom"
+        "openat,close,write,pwrite64,ftruncate,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,"
+        + "read,sendto,recvfrom"
 
     /// A node a directory entry names.
     enum Node: Equatable {
@@ -305,7 +316,9 @@ final class CrashModel {
             }
             func tracked(_ name: String) -> Bool { name == root || name == queue || name.hasPrefix(queue + "/") }
             func descriptor(_ index: Int) -> (number: Int, path: String)? {
-                guard index < arguments.count, case .descriptor(let number, let path) = arguments[index] else { return nil }
+                guard index < arguments.count, case .descriptor(let number, let path) = arguments[index] else {
+                    return nil
+                }
                 return (number, path)
             }
             switch call {
@@ -345,7 +358,8 @@ final class CrashModel {
                 }
                 guard let open = descriptors["\(pid)/\(number)"], case .file(let file) = open.node else { continue }
                 if call == "pwrite64" {
-                    guard arguments.count > 3, case .word(let offsetText) = arguments[3], let offset = Int(offsetText) else {
+                    guard arguments.count > 3, case .word(let offsetText) = arguments[3], let offset = Int(offsetText)
+                    else {
                         throw Unreadable(description: "pwrite64 without offset: \(line)")
                     }
                     record(.write(file: file, offset: offset, bytes: bytes))
@@ -377,7 +391,8 @@ final class CrashModel {
                 guard names.count == 2, tracked(names[0]), let node = lookup(names[0]) else { continue }
                 if parent(names[0]) == parent(names[1]) {
                     // One directory: the rename is one entry change (both names at once).
-                    record(.entry(directory: parent(names[1]), name: leaf(names[1]), node: node), alsoRemoving: leaf(names[0]))
+                    let renamed = Event.entry(directory: parent(names[1]), name: leaf(names[1]), node: node)
+                    record(renamed, alsoRemoving: leaf(names[0]))
                 } else {
                     record(.entry(directory: parent(names[1]), name: leaf(names[1]), node: node))
                     record(.entry(directory: parent(names[0]), name: leaf(names[0]), node: nil))
@@ -430,13 +445,19 @@ final class CrashModel {
         /// What the state holds under the queue directory, for telling states apart.
         var signature: String {
             let parentDirectory = (queue as NSString).deletingLastPathComponent
-            guard entries[parentDirectory]?[(queue as NSString).lastPathComponent] == .directory(queue) else { return "-" }
+            guard entries[parentDirectory]?[(queue as NSString).lastPathComponent] == .directory(queue) else {
+                return "-"
+            }
             func describe(_ directory: String) -> String {
                 (entries[directory] ?? [:]).sorted { $0.key < $1.key }.map { name, node in
                     switch node {
                     case .file(let file):
                         let bytes = files[file] ?? []
-                        return "\(name):\(bytes.count):\(bytes.reduce(into: UInt64(1469598103934665603)) { $0 = ($0 ^ UInt64($1)) &* 1099511628211 })"
+                        // FNV-1a: tells contents apart without keeping them.
+                        let hash = bytes.reduce(into: UInt64(1_469_598_103_934_665_603)) {
+                            $0 = ($0 ^ UInt64($1)) &* 1_099_511_628_211
+                        }
+                        return "\(name):\(bytes.count):\(hash)"
                     case .directory(let sub): return "\(name)/[\(describe(sub))]"
                     }
                 }.joined(separator: ",")
@@ -491,8 +512,10 @@ final class CrashModel {
             }
         }
         var pending: [Pending] = []
-        for file in pendingFile.keys.sorted() { pending += pendingFile[file]!.map { .file(file, $0) } }
-        for directory in pendingDirectory.keys.sorted() { pending += pendingDirectory[directory]!.map { .directory(directory, $0) } }
+        for file in pendingFile.keys.sorted() { pending += (pendingFile[file] ?? []).map { .file(file, $0) } }
+        for directory in pendingDirectory.keys.sorted() {
+            pending += (pendingDirectory[directory] ?? []).map { .directory(directory, $0) }
+        }
         let ways = pending.map { item -> Int in
             if case .file(_, .write) = item { return 3 }
             return 2
@@ -532,7 +555,8 @@ final class CrashModel {
             if content.count < offset + bytes.count {
                 content += [UInt8](repeating: 0, count: offset + bytes.count - content.count)
             }
-            content.replaceSubrange(offset..<(offset + bytes.count), with: keep == 2 ? [UInt8](repeating: 0, count: bytes.count) : bytes)
+            let kept = keep == 2 ? [UInt8](repeating: 0, count: bytes.count) : bytes
+            content.replaceSubrange(offset..<(offset + bytes.count), with: kept)
             files[file] = content
         case .truncate(let file, let length):
             var content = files[file] ?? []
