@@ -145,22 +145,14 @@ enum ValueParsing {
         return count == 8
     }
 
-    /// A duration: a decimal number (1–9 digits, more than 0) followed by `s`,
-    /// `m`, `h` or `d`. Returns seconds.
+    /// A duration in ``DurationGrammar``'s words (`30m`, `5d`, `1h30m`), more
+    /// than zero. Returns seconds.
     static func duration(_ value: String) throws(ValueError) -> Int64 {
-        guard let unit = value.last, let digits = Optional(value.dropLast()), !digits.isEmpty, digits.count <= 9,
-            digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let number = Int64(digits)
-        else { throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h or d: 30m, 5d)") }
-        let scale: Int64
-        switch unit {
-        case "s": scale = 1
-        case "m": scale = 60
-        case "h": scale = 3600
-        case "d": scale = 86400
-        default: throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h or d: 30m, 5d)")
+        guard let seconds = DurationGrammar.seconds(value) else {
+            throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h, d or w: 30m, 5d)")
         }
-        guard number > 0 else { throw ValueError("a duration must be more than zero") }
-        return number * scale
+        guard seconds > 0 else { throw ValueError("a duration must be more than zero") }
+        return seconds
     }
 
     /// Durations separated by blanks (at least one, at most 100). Returns seconds.
