@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "ApusMessage"),
         .target(name: "ApusSMTP", dependencies: ["ApusTransport", "ApusMessage"]),
         .target(name: "ApusQueue", dependencies: ["ApusPOSIX"]),
-        .target(name: "ApusConfig", dependencies: ["ApusMessage", "ApusPOSIX"]),
+        .target(name: "ApusConfig", dependencies: ["ApusPOSIX"]),
         // The OAuth2 client: HTTPS to the token endpoint, its JSON, the token cache.
         .target(name: "ApusOAuth", dependencies: ["ApusTransport", "ApusConfig", "ApusMessage"]),
         .target(name: "ApusDelivery", dependencies: ["ApusSMTP", "ApusQueue", "ApusConfig", "ApusOAuth"]),

@@ -1,3 +1,4 @@
+import ApusConfig
 /// Turns argv into an ``Invocation`` the way sendmail's getopt does.
 ///
 /// - The program name picks the mode before any option is read: `mailq` lists
@@ -154,33 +155,10 @@ public struct ArgumentScanner {
         return .runQueue(.due, interval: seconds)
     }
 
-    /// Parses a sendmail interval: numbers with `s`, `m`, `h`, `d` or `w`,
-    /// concatenated (`1h30m`); a bare number is minutes, as in sendmail.
+    /// Parses a sendmail interval (``DurationGrammar``): units concatenated
+    /// (`1h30m`), and a bare number is minutes, as in sendmail.
     public static func parseInterval(_ text: String) -> Int? {
-        var total = 0
-        var number = 0
-        var digits = 0
-        for c in text {
-            if let d = c.wholeNumberValue, c.isASCII {
-                number = number * 10 + d
-                digits += 1
-                if digits > 9 { return nil }
-                continue
-            }
-            guard digits > 0 else { return nil }
-            switch c {
-            case "s": total += number
-            case "m": total += number * 60
-            case "h": total += number * 3600
-            case "d": total += number * 86400
-            case "w": total += number * 604800
-            default: return nil
-            }
-            number = 0
-            digits = 0
-        }
-        if digits > 0 { total += number * 60 }
-        return text.isEmpty ? nil : total
+        DurationGrammar.seconds(text, bareNumberUnit: 60).map { Int($0) }
     }
 
     private static func checkNotify(_ value: String) throws(UsageError) -> String {

@@ -1,3 +1,5 @@
+import ApusPOSIX
+
 /// Why a value was refused; the parser adds the file, line and key.
 struct ValueError: Error {
     /// The reason, never quoting a secret.
@@ -115,52 +117,17 @@ enum ValueParsing {
         return true
     }
 
-    /// An IPv6 address text: hex groups separated by colons, at most one `::`,
-    /// optionally ending in a dotted IPv4 address. (Zone ids are not accepted.)
-    static func isIPv6(_ value: String) -> Bool {
-        guard value.utf8.count >= 2, value.utf8.count <= 45 else { return false }
-        let bytes = Array(value.utf8)
-        var doubleColons = 0
-        for index in 1..<bytes.count where bytes[index] == 0x3A && bytes[index - 1] == 0x3A {
-            doubleColons += 1
-            if index >= 2 && bytes[index - 2] == 0x3A { return false }
-        }
-        guard doubleColons <= 1 else { return false }
-        let groups = value.split(separator: ":", omittingEmptySubsequences: false)
-        var count = 0
-        for (index, group) in groups.enumerated() {
-            if group.isEmpty { continue }
-            if index == groups.count - 1 && group.contains(".") {
-                let parts = group.split(separator: ".", omittingEmptySubsequences: false)
-                guard parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && UInt8($0) != nil })
-                else { return false }
-                count += 2
-                continue
-            }
-            guard group.utf8.count <= 4, group.utf8.allSatisfy({ $0.isHexDigit }) else { return false }
-            count += 1
-        }
-        if doubleColons == 1 { return count <= 7 }
-        guard !value.hasPrefix(":"), !value.hasSuffix(":") else { return false }
-        return count == 8
-    }
+    /// An IPv6 address text (``IPAddressText``: a zone id is allowed).
+    static func isIPv6(_ value: String) -> Bool { IPAddressText.isIPv6(value) }
 
-    /// A duration: a decimal number (1–9 digits, more than 0) followed by `s`,
-    /// `m`, `h` or `d`. Returns seconds.
+    /// A duration in ``DurationGrammar``'s words (`30m`, `5d`, `1h30m`), more
+    /// than zero. Returns seconds.
     static func duration(_ value: String) throws(ValueError) -> Int64 {
-        guard let unit = value.last, let digits = Optional(value.dropLast()), !digits.isEmpty, digits.count <= 9,
-            digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let number = Int64(digits)
-        else { throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h or d: 30m, 5d)") }
-        let scale: Int64
-        switch unit {
-        case "s": scale = 1
-        case "m": scale = 60
-        case "h": scale = 3600
-        case "d": scale = 86400
-        default: throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h or d: 30m, 5d)")
+        guard let seconds = DurationGrammar.seconds(value) else {
+            throw ValueError("\(quoted(value)) is not a duration (a number with s, m, h, d or w: 30m, 5d)")
         }
-        guard number > 0 else { throw ValueError("a duration must be more than zero") }
-        return number * scale
+        guard seconds > 0 else { throw ValueError("a duration must be more than zero") }
+        return seconds
     }
 
     /// Durations separated by blanks (at least one, at most 100). Returns seconds.

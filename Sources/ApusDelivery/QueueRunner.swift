@@ -412,10 +412,11 @@ public struct QueueRunner {
             used = true
             let message: ReceivedMessage
             do {
-                let fd = try store.openData(id)
-                defer { fd.close() }
+                let content = try store.openContent(id)
+                defer { content.close() }
                 message = try MessageIntake.read(
-                    from: fd, dotTerminates: false, spoolDirectory: runner.configuration.host.queueDirectory)
+                    dotTerminates: false, spoolDirectory: runner.configuration.host.queueDirectory
+                ) { buffer in try content.read(into: buffer) }
             } catch MessageIntake.Failure.data(let error) {
                 // Bytes that can never be sent (a NUL, from an older apus): retrying cannot help.
                 failAll(
@@ -692,13 +693,13 @@ public struct QueueRunner {
 
         /// The stored message's header block (up to the first empty line, at most 64 KiB).
         func readHeaderBlock(_ id: QueueID) throws -> [UInt8] {
-            let fd = try store.openData(id)
-            defer { fd.close() }
+            let content = try store.openContent(id)
+            defer { content.close() }
             var bytes: [UInt8] = []
             let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
             defer { chunk.deallocate() }
             while bytes.count < 1 << 16 {
-                let n = try fd.read(into: chunk)
+                let n = try content.read(into: chunk)
                 if n == 0 { break }
                 bytes += chunk[0..<n]
                 if let end = Self.endOfHeaders(bytes) { return Array(bytes[..<end]) }

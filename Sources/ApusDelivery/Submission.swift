@@ -589,7 +589,9 @@ public struct Submission {
     /// must), but only for root (security.md: no user may own the directory
     /// other users' mail passes through): mode 2770 with the apus group when
     /// running setgid, else 0700. install.sh creates it; this covers a root
-    /// run of a hand-built apus. Any other caller gets `ENOENT`.
+    /// run of a hand-built apus. Any other caller gets `ENOENT`. The parent
+    /// is fsync'd before anything is queued in it, so a crash cannot take the
+    /// directory (and a message reported queued) away.
     static func ensureQueueDirectory(_ path: String, group: gid_t?) throws(Errno) {
         if try FileSystem.exists(path) { return }
         guard getuid() == 0 else {
@@ -598,12 +600,24 @@ public struct Submission {
         do {
             try FileSystem.makeDirectory(path, mode: group == nil ? 0o700 : 0o770)
         } catch where error.code == EEXIST {
+            // Made by a concurrent submitter, which may not have synced it yet.
+            try FileSystem.syncDirectory(parentDirectory(of: path))
             return
         }
         if let group {
             _ = try systemCall("chown", path) { chown(path, uid_t.max, group) }
             _ = try systemCall("chmod", path) { chmod(path, 0o2770) }
         }
+        try FileSystem.syncDirectory(parentDirectory(of: path))
+    }
+
+    /// The directory holding `path` ("." for a bare name, "/" at the top).
+    static func parentDirectory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        let parent = trimmed[..<slash]
+        return parent.isEmpty ? "/" : String(parent)
     }
 
     func entry(

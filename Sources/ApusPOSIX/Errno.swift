@@ -39,19 +39,6 @@ public struct Errno: Error, Equatable, CustomStringConvertible, Sendable {
     public var description: String {
         object.isEmpty ? "\(operation): \(reason)" : "\(operation) \(object): \(reason)"
     }
-
-    /// `EINTR`.
-    public static let interrupted = EINTR
-    /// `EAGAIN` / `EWOULDBLOCK`.
-    public static let wouldBlock = EAGAIN
-    /// `ENOENT`.
-    public static let noSuchFile = ENOENT
-    /// `EEXIST`.
-    public static let fileExists = EEXIST
-    /// `ENOSPC`.
-    public static let noSpace = ENOSPC
-    /// `EACCES`.
-    public static let permissionDenied = EACCES
 }
 
 /// Runs a system call that returns -1 and sets `errno` on failure, turning that

@@ -22,12 +22,7 @@ extension FileDescriptor {
         }
     }
 
-    /// Takes an exclusive advisory lock, waiting for it. The C call is `flock(fd, LOCK_EX)`.
-    public func lockExclusive() throws(Errno) {
-        _ = try systemCall("flock") { cFlock(rawValue, LOCK_EX) }
-    }
-
-    /// Releases a lock taken with ``tryLockExclusive()`` or ``lockExclusive()``.
+    /// Releases a lock taken with ``tryLockExclusive()``.
     /// The C call is `flock(fd, LOCK_UN)`.
     public func unlock() throws(Errno) {
         _ = try systemCall("flock") { cFlock(rawValue, LOCK_UN) }

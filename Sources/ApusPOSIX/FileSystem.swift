@@ -145,14 +145,6 @@ public enum FileSystem {
         }
         return bytes
     }
-
-    /// Free space for unprivileged users on the file system holding `path`, in
-    /// bytes. The C function is `statvfs`.
-    public static func availableBytes(_ path: String) throws(Errno) -> UInt64 {
-        var raw = statvfs()
-        _ = try systemCall("statvfs", path) { cStatvfs(path, &raw) }
-        return UInt64(raw.f_bavail) &* UInt64(raw.f_frsize)
-    }
 }
 
 extension FileDescriptor {
@@ -187,9 +179,4 @@ private func cStat(_ path: String, _ buffer: UnsafeMutablePointer<stat>) -> Int3
 /// `fstat(2)`.
 private func cFstat(_ fd: Int32, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
     fstat(fd, buffer)
-}
-/// `statvfs(3)`, named apart from `struct statvfs`.
-private func cStatvfs(_ path: String, _ buffer: UnsafeMutablePointer<statvfs>) -> Int32 {
-    let call: (UnsafePointer<CChar>, UnsafeMutablePointer<statvfs>) -> Int32 = statvfs
-    return call(path, buffer)
 }

@@ -11,35 +11,38 @@ import ApusPOSIX
 ///
 /// | point | where |
 /// |---|---|
-/// | `queue.data.write` | each write of message bytes to the temporary data file |
-/// | `queue.data.synced` | data temp file written and fsync'd, before its rename |
-/// | `queue.data.renamed` | data file renamed into place, before the envelope is written |
-/// | `queue.envelope.temp` | envelope temp file written and fsync'd, before its rename |
-/// | `queue.envelope.renamed` | envelope renamed into place (message visible), before the directory fsync |
-/// | `queue.update.temp` | updated envelope temp written and fsync'd, before its rename |
-/// | `queue.update.renamed` | updated envelope renamed into place, before the directory fsync |
-/// | `queue.remove.envelope` | envelope removed (message invisible), before the data file is removed |
-/// | `queue.remove.data` | data file removed too, before the directory fsync |
+/// | `queue.data.write` | each write of message bytes to the temporary file (`<id>.tmp`) |
+/// | `queue.data.written` | content and first envelope record written, before the fsync |
+/// | `queue.message.synced` | temporary file fsync'd, before its rename |
+/// | `queue.message.renamed` | renamed to `<id>.msg` (message visible), before the directory fsync |
+/// | `queue.update.appended` | an envelope record appended, before the file's fsync |
+/// | `queue.update.temp` | a rewritten (compacted; version 1: envelope) temp file fsync'd, before its rename |
+/// | `queue.update.renamed` | the rewritten file renamed into place, before the directory fsync |
+/// | `queue.remove.message` | `<id>.msg` removed, before the directory fsync |
+/// | `queue.remove.envelope` | version 1: envelope removed (message invisible), before the data file is removed |
+/// | `queue.remove.data` | version 1: data file removed too, before the directory fsync |
 ///
 /// The binary reads `APUS_FAULT` once (see ``FaultInjection/fromEnvironment``):
-/// `APUS_FAULT=queue.data.synced` kills the process with `SIGKILL` at that point;
+/// `APUS_FAULT=queue.message.synced` kills the process with `SIGKILL` at that point;
 /// `APUS_FAULT=queue.data.write:ENOSPC` (or `EIO`, `EDQUOT`, `EACCES`, or a number)
 /// makes the step fail with that errno instead.
 public enum FaultPoint: String, Sendable, CaseIterable {
-    /// Each write to the temporary data file.
+    /// Each write to the temporary file.
     case dataWrite = "queue.data.write"
-    /// After the data temp file's fsync, before its rename.
-    case dataSynced = "queue.data.synced"
-    /// After the data rename, before the envelope is written.
-    case dataRenamed = "queue.data.renamed"
-    /// After the envelope temp file's fsync, before its rename.
-    case envelopeTemp = "queue.envelope.temp"
-    /// After the envelope rename, before the directory fsync.
-    case envelopeRenamed = "queue.envelope.renamed"
-    /// After an updated envelope's temp file fsync, before its rename.
+    /// Content and first record written, before the fsync.
+    case dataWritten = "queue.data.written"
+    /// After the temporary file's fsync, before its rename.
+    case messageSynced = "queue.message.synced"
+    /// After the rename to `<id>.msg`, before the directory fsync.
+    case messageRenamed = "queue.message.renamed"
+    /// After an envelope record's append, before the fsync.
+    case updateAppended = "queue.update.appended"
+    /// After a rewritten file's (compaction; version 1: envelope) fsync, before its rename.
     case updateTemp = "queue.update.temp"
-    /// After an updated envelope's rename, before the directory fsync.
+    /// After a rewritten file's rename, before the directory fsync.
     case updateRenamed = "queue.update.renamed"
+    /// After the `.msg` file's removal, before the directory fsync.
+    case removeMessage = "queue.remove.message"
     /// After the envelope's removal, before the data file's.
     case removeEnvelope = "queue.remove.envelope"
     /// After the data file's removal, before the directory fsync.

@@ -5,18 +5,39 @@ import Musl
 #endif
 import ApusPOSIX
 
+/// The on-disk format of one queued message (QueueStore.swift, QueueFile.swift).
+public enum QueueMessageFormat: Sendable {
+    /// `<id>.env` and `<id>.data` (apus before queue format 2): read, updated, removed.
+    case version1
+    /// One `<id>.msg` file: what every new message is.
+    case version2
+}
+
 /// A held lock on one queued message (``QueueStore/tryLock(_:)``).
 ///
-/// Owns the descriptor of the message's data file that carries the `flock`;
-/// released by ``release()``, on deinit, or when the process dies.
+/// Owns the descriptor that carries the `flock` (the `.msg` file, opened for
+/// reading and writing; version 1: the data file); released by ``release()``,
+/// on deinit, or when the process dies.
 public final class MessageLock {
     /// The locked message.
     public let id: QueueID
+    /// Its format.
+    public let format: QueueMessageFormat
     private var file: FileDescriptor?
 
-    init(id: QueueID, file: FileDescriptor) {
+    init(id: QueueID, file: FileDescriptor, format: QueueMessageFormat) {
         self.id = id
         self.file = file
+        self.format = format
+    }
+
+    /// The locked file's descriptor while held.
+    var descriptor: FileDescriptor? { file }
+
+    /// Moves the lock to `newFile` (already locked: a compaction's new file).
+    func replace(with newFile: FileDescriptor) {
+        file?.close()
+        file = newFile
     }
 
     /// Whether the lock is still held.
@@ -33,16 +54,16 @@ public final class MessageLock {
     deinit { release() }
 }
 
-/// Streams a new message's data to the queue, then makes it visible with its
-/// envelope (``QueueStore/beginMessage()``).
+/// Streams a new message's content to the queue, then makes it visible with
+/// its envelope, in one `<id>.msg` file (``QueueStore/beginMessage()``).
 ///
 /// Bytes are buffered in 64 KiB blocks, so memory does not grow with the
 /// message. Any failure in ``write(_:)-([UInt8])`` or ``commit(_:)`` removes every
 /// file of the message before the error is thrown; so does ``abort()`` and
 /// dropping an uncommitted writer. After a failure the writer is finished.
 ///
-/// The writer holds the message's `flock` from the creation of its first file
-/// (the lock follows the file through its rename to `<id>.data`) until
+/// The writer holds the message's `flock` from the creation of its file
+/// (the lock follows the file through its rename to `<id>.msg`) until
 /// ``release()``, deinit or the end of the process: after ``commit(_:)`` until
 /// the submitter has reported success, after a failure until every file is
 /// removed. So a concurrent queue run never sends a message whose submitter
@@ -57,6 +78,8 @@ public final class MessageWriter {
     /// The descriptor carrying the lock (the data file's), open until ``release()``.
     private var lockFile: FileDescriptor?
     private var buffer: [UInt8] = []
+    /// Whether the first block (which begins with the header) went to the file.
+    private var flushed = false
     private var finished = false
     /// Why ``abort()`` could not remove every file, if it could not.
     public private(set) var removalFailure: Errno?
@@ -68,6 +91,8 @@ public final class MessageWriter {
         self.file = file
         self.lockFile = file
         buffer.reserveCapacity(MessageWriter.blockSize)
+        // The header's place: filled in by commit() once the length is known.
+        buffer.append(contentsOf: QueueFile.header(contentLength: 0))
     }
 
     deinit {
@@ -109,9 +134,10 @@ public final class MessageWriter {
         }
     }
 
-    /// Makes the message durable and visible: flushes and fsyncs the data,
-    /// renames it into place, writes the envelope (its ``Envelope/size`` set to
-    /// the bytes written) the same way, and fsyncs the directory.
+    /// Makes the message durable and visible: writes the header (the content's
+    /// length) and the first envelope record (its ``Envelope/size`` set to the
+    /// bytes written) after the content, fsyncs the file, renames it to
+    /// `<id>.msg` and fsyncs the directory: two fsyncs.
     /// - Returns: the message's id.
     /// - Throws: ``Errno``; nothing of the message is left in the queue then.
     @discardableResult
@@ -119,36 +145,46 @@ public final class MessageWriter {
         precondition(!finished, "commit twice or after failure")
         var envelope = envelope
         envelope.size = byteCount
+        let path = store.tempPath(id)
         try failing { () throws(Errno) in
+            let body = envelope.encode()
+            // Never write what the reader would refuse (a message stuck for good).
+            guard body.count <= Envelope.maximumFileSize else {
+                throw Errno(EFBIG, operation: "write envelope", object: store.messagePath(id))
+            }
+            let header = QueueFile.header(contentLength: byteCount)
+            let wroteFirstBlock = flushed
+            if !wroteFirstBlock { buffer.replaceSubrange(0..<QueueFile.headerSize, with: header) }
+            buffer.append(contentsOf: QueueFile.record(body))
             try flush()
             guard let file else { return }
             do throws(Errno) {
+                if wroteFirstBlock { try file.write(header, at: 0) }
+                try store.faults.check(.dataWritten)
                 try file.sync()
             } catch {
-                throw Errno(error.code, operation: error.operation, object: store.dataTempPath(id))
+                throw Errno(error.code, operation: error.operation, object: path)
             }
             self.file = nil  // stays open as lockFile: the lock is held on
-            try store.faults.check(.dataSynced)
-            try FileSystem.rename(store.dataTempPath(id), to: store.dataPath(id))
-            try store.faults.check(.dataRenamed)
-            try store.writeEnvelope(envelope, id: id, temp: .envelopeTemp, renamed: .envelopeRenamed)
+            try store.faults.check(.messageSynced)
+            try FileSystem.rename(path, to: store.messagePath(id))
+            try store.faults.check(.messageRenamed)
+            try FileSystem.syncDirectory(store.directory)
         }
         finished = true
         return id
     }
 
-    /// Abandons the message: removes every file of it (envelope first, so it
-    /// is invisible at once), each removal tried twice, then releases the lock.
-    /// Does nothing after a successful commit. A removal that still fails is
-    /// kept in ``removalFailure`` for the caller's message; the lock is then
-    /// released too (a leftover temporary file or orphan data file is swept
-    /// after ``QueueStore/staleAge``; a visible envelope is a queued message).
+    /// Abandons the message: removes its file (`<id>.msg` first, so it is
+    /// invisible at once, then `<id>.tmp`), each removal tried twice, then
+    /// releases the lock. Does nothing after a successful commit. A removal
+    /// that still fails is kept in ``removalFailure`` for the caller's message;
+    /// the lock is then released too (a leftover temporary file is swept
+    /// after ``QueueStore/staleAge``; a visible `.msg` is a queued message).
     public func abort() {
         guard !finished else { return }
         finished = true
-        let paths = [
-            store.envelopePath(id), store.envelopeTempPath(id), store.dataPath(id), store.dataTempPath(id),
-        ]
+        let paths = [store.messagePath(id), store.tempPath(id)]
         for path in paths {
             do throws(Errno) {
                 try FileSystem.unlinkIfPresent(path)
@@ -165,7 +201,7 @@ public final class MessageWriter {
         } catch {
             // The names are gone from every reader's view; only a crash now could
             // bring back a file, which is then swept (never a visible message:
-            // the envelope was written last and removed first).
+            // the rename to <id>.msg is the last step and its removal the first).
         }
         release()
     }
@@ -181,6 +217,7 @@ public final class MessageWriter {
 
     private func flush() throws(Errno) {
         guard !buffer.isEmpty else { return }
+        defer { flushed = true }
         let result = buffer.withUnsafeBytes { raw in Result { () throws(Errno) in try writeOut(raw) } }
         try result.get()
         buffer.removeAll(keepingCapacity: true)
@@ -192,7 +229,7 @@ public final class MessageWriter {
             try store.faults.check(.dataWrite)
             try file.writeAll(bytes)
         } catch {
-            throw Errno(error.code, operation: "write", object: store.dataTempPath(id))
+            throw Errno(error.code, operation: "write", object: store.tempPath(id))
         }
     }
 }

@@ -1,11 +1,12 @@
 // The queue directory.
 //
 //     queue_dir/                 root:apus 2770 (made by install.sh; see security.md)
-//       4F2A9C01E3B7.data        message bytes, written first
-//       4F2A9C01E3B7.env         envelope (Envelope+Codec.swift), written last: its
-//                                presence is what makes the message visible
-//       4F2A9C01E3B7.tmp         data being written; created O_EXCL, it reserves the id
-//       4F2A9C01E3B7.envtmp      envelope being written or rewritten
+//       4F2A9C01E3B7.msg         a queued message, format version 2 (QueueFile.swift):
+//                                header, content, envelope records; one file
+//       4F2A9C01E3B7.tmp         a message being written; created O_EXCL, it reserves the id
+//       4F2A9C01E3B7.env         version 1 (apus before 2026-12): the envelope, and
+//       4F2A9C01E3B7.data        the content beside it; still read, updated and
+//       4F2A9C01E3B7.envtmp      removed, never written for a new message
 //       .apus-spool-XXXXXX       a spooled message where O_TMPFILE is missing
 //                                (unlinked at once; left only by a killed process)
 //       corrupt/                 messages that cannot be read back, moved aside
@@ -15,31 +16,42 @@
 // the umask) and, when the store has a group, fchown'd to it.
 //
 // Submission (MessageWriter): <id>.tmp is created and flock'd at once (the lock
-// follows the file through its rename to <id>.data and is held until the
-// submitter has reported success or removed every file, so a concurrent run
-// never sends a message its submitter then reports as failed); it is streamed,
-// fsync'd, renamed to <id>.data; the envelope goes to <id>.envtmp, fsync'd,
-// renamed to <id>.env; then the directory is fsync'd. Any failure removes every
-// file of the id, so nothing is left behind (the caller exits 75). A process
-// killed half-way leaves at most <id>.tmp, <id>.envtmp or an orphan <id>.data,
-// never a visible message; ``QueueStore/sweep(olderThan:now:)`` removes them
-// (and `.apus-spool-*` leftovers) once they are ``QueueStore/staleAge`` old.
+// follows the file through its rename to <id>.msg and is held until the
+// submitter has reported success or removed it, so a concurrent run never sends
+// a message its submitter then reports as failed); header, content and the
+// first envelope record are written, the file fsync'd, renamed to <id>.msg,
+// the directory fsync'd: two fsyncs. Any failure removes the file, so nothing
+// is left behind (the caller exits 75). A process killed half-way leaves at
+// most <id>.tmp, never a visible message; ``QueueStore/sweep(olderThan:now:)``
+// removes it (and `.apus-spool-*` leftovers, and version-1 temporaries) once
+// it is ``QueueStore/staleAge`` old.
 //
-// Corrupt messages: an envelope that does not parse, is over-size or of an
-// unknown version, or whose data file is gone, is moved (envelope first, then
-// data, like a removal) to corrupt/ by a run, never retried, expired or swept.
+// Version 1 queues (an upgrade): their messages are read as they are, updated
+// in their own format (envelope to <id>.envtmp, fsync, rename over <id>.env,
+// directory fsync) and removed as before (envelope first); no migration, so
+// no crash can lose one half-way. New messages are always version 2.
 //
-// Readers list `*.env` only and parse them as hostile input; a file without its
-// `end` line is incomplete and never used.
+// Corrupt messages: a file that does not parse (an envelope or a version-2
+// file without a valid record), is over-size or of an unknown version, or a
+// version-1 envelope whose data file is gone, is moved to corrupt/ by a run,
+// never retried, expired or swept.
 //
-// Locking: a runner takes flock(LOCK_EX|LOCK_NB) on <id>.data (never replaced
-// while the message lives, unlike the envelope, which updates rename over), then
-// re-reads the envelope. "Would block" means another runner has it; a runner
+// Readers list `*.msg` and `*.env` only and parse them as hostile input.
+//
+// Locking: a runner takes flock(LOCK_EX|LOCK_NB) on <id>.msg (version 1: on
+// <id>.data, never replaced while the message lives), then checks the name
+// still leads to the locked file (a compaction may have replaced it) and
+// re-reads the envelope. "Would block" means another process has it; a runner
 // that dies loses the lock with its descriptors and the message stays queued.
 //
-// Update (under the lock): new envelope to <id>.envtmp, fsync, rename over
-// <id>.env, directory fsync. Removal (under the lock): unlink <id>.env (the
-// message is gone for readers), unlink <id>.data, directory fsync.
+// Update (under the lock, version 2): a new envelope record is appended (after
+// cutting a torn record left by a crash) and the file fsync'd. When the
+// records pass ``QueueFile/compactionThreshold(recordSize:)`` the file is
+// rewritten instead: <id>.tmp locked, written, fsync'd, renamed over <id>.msg,
+// directory fsync'd. Removal (under the lock): unlink <id>.msg and fsync the
+// directory (a run fsyncs it once after its removals: a removal lost in a
+// crash leaves the whole message, sent once more; never a listed message
+// without its content).
 
 #if canImport(Glibc)
 import Glibc
@@ -139,11 +151,14 @@ public struct QueueStore: Sendable {
         self.faults = faults
     }
 
-    /// Path of the message's data file.
+    /// Path of the message's file (format version 2).
+    public func messagePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).msg" }
+    /// Path of a version-1 message's data file.
     public func dataPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).data" }
-    /// Path of the message's envelope file.
+    /// Path of a version-1 message's envelope file.
     public func envelopePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).env" }
-    func dataTempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).tmp" }
+    /// Path of a message being written (or rewritten by a compaction).
+    func tempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).tmp" }
     func envelopeTempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).envtmp" }
     /// The directory corrupt messages go to.
     public var corruptDirectory: String { "\(directory)/\(QueueStore.corruptDirectoryName)" }
@@ -159,24 +174,24 @@ public struct QueueStore: Sendable {
             let id = try QueueID.random()
             let fd: FileDescriptor
             do throws(Errno) {
-                fd = try createFile(dataTempPath(id))
+                fd = try createFile(tempPath(id))
             } catch where error.code == EEXIST {
                 continue
             }
             // A finished message with this id: a clash, pick another.
             let clash: Bool
             do throws(Errno) {
-                let dataExists = try FileSystem.exists(dataPath(id))
+                let messageExists = try FileSystem.exists(messagePath(id))
                 let envelopeExists = try FileSystem.exists(envelopePath(id))
-                clash = dataExists || envelopeExists
+                clash = messageExists || envelopeExists
             } catch {
                 fd.close()
-                try? FileSystem.unlink(dataTempPath(id))  // ours, empty, never visible: a leftover is swept
+                try? FileSystem.unlink(tempPath(id))  // ours, empty, never visible: a leftover is swept
                 throw error
             }
             if clash {
                 fd.close()
-                try? FileSystem.unlink(dataTempPath(id))  // ours, empty, never visible: a leftover is swept
+                try? FileSystem.unlink(tempPath(id))  // ours, empty, never visible: a leftover is swept
                 continue
             }
             // The message's lock, from the first byte until the submitter is done.
@@ -184,17 +199,18 @@ public struct QueueStore: Sendable {
                 guard try fd.tryLockExclusive() else { throw Errno(EWOULDBLOCK, operation: "flock") }
             } catch {
                 fd.close()
-                try? FileSystem.unlink(dataTempPath(id))  // ours, empty, never visible: a leftover is swept
-                throw Errno(error.code, operation: error.operation, object: dataTempPath(id))
+                try? FileSystem.unlink(tempPath(id))  // ours, empty, never visible: a leftover is swept
+                throw Errno(error.code, operation: error.operation, object: tempPath(id))
             }
             return MessageWriter(store: self, id: id, file: fd)
         }
         throw Errno(EEXIST, operation: "create queue id", object: directory)
     }
 
-    /// Creates `path` with `O_CREAT|O_EXCL|O_WRONLY`, mode 0660 and the store's group.
-    func createFile(_ path: String) throws(Errno) -> FileDescriptor {
-        let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: QueueStore.fileMode)
+    /// Creates `path` with `O_CREAT|O_EXCL|O_WRONLY` (`O_RDWR` when `readable`), mode 0660 and the store's group.
+    func createFile(_ path: String, readable: Bool = false) throws(Errno) -> FileDescriptor {
+        let access = readable ? O_RDWR : O_WRONLY
+        let fd = try FileDescriptor.open(path, access | O_CREAT | O_EXCL | O_NOFOLLOW, mode: QueueStore.fileMode)
         do throws(Errno) {
             if let groupID { try fd.changeGroup(groupID) }
             try fd.changeMode(QueueStore.fileMode)
@@ -206,8 +222,8 @@ public struct QueueStore: Sendable {
         return fd
     }
 
-    /// Writes `envelope` to `<id>.envtmp`, fsyncs it and renames it to `<id>.env`
-    /// (replacing any), then fsyncs the directory. `temp`/`renamed` are the fault points.
+    /// Writes a version-1 message's `envelope` to `<id>.envtmp`, fsyncs it and
+    /// renames it to `<id>.env` (replacing it), then fsyncs the directory. `temp`/`renamed` are the fault points.
     func writeEnvelope(
         _ envelope: Envelope, id: QueueID, temp: FaultPoint, renamed: FaultPoint
     ) throws(Errno) {
@@ -240,24 +256,86 @@ public struct QueueStore: Sendable {
 
     // MARK: Reading
 
-    /// The ids of every visible message (those with an envelope file), unordered.
-    /// Temporary and orphan files are skipped.
+    /// The ids of every visible message (a `.msg` file, or a version-1 `.env`
+    /// file), unordered. Temporary and orphan files are skipped.
     /// - Throws: ``Errno`` when the directory cannot be read.
     public func messageIDs() throws(Errno) -> [QueueID] {
         var ids: [QueueID] = []
-        for name in try FileSystem.contentsOfDirectory(directory) where name.hasSuffix(".env") {
-            if let id = QueueID(String(name.dropLast(4))) { ids.append(id) }
+        var versionOne: [QueueID] = []
+        for name in try FileSystem.contentsOfDirectory(directory) {
+            if name.hasSuffix(".msg") {
+                if let id = QueueID(String(name.dropLast(4))) { ids.append(id) }
+            } else if name.hasSuffix(".env") {
+                if let id = QueueID(String(name.dropLast(4))) { versionOne.append(id) }
+            }
+        }
+        if !versionOne.isEmpty {
+            // An id never has both (ids are reserved with O_EXCL and checked), but
+            // should it, the one file is listed once.
+            let seen = Set(ids)
+            ids += versionOne.filter { !seen.contains($0) }
         }
         return ids
     }
 
-    /// Reads and parses a message's envelope (never its data).
-    /// - Returns: the envelope and the file's size in bytes.
+    /// Reads and parses a message's envelope (never its content): the last
+    /// valid record of its `.msg` file, or its version-1 `.env` file.
+    /// - Returns: the envelope and the bytes of envelope records (version 2) or
+    ///   of the envelope file (version 1).
     /// - Throws: ``Errno`` (`ENOENT` when the message is gone) or ``EnvelopeFormatError``.
     public func loadEnvelopeFile(_ id: QueueID) throws -> (envelope: Envelope, fileSize: Int) {
-        let path = envelopePath(id)
-        let bytes = try readSmallFile(path, limit: QueueStore.envelopeLimit)
-        return (try Envelope.decode(bytes, path: path), bytes.count)
+        let fd: FileDescriptor
+        do throws(Errno) {
+            fd = try FileDescriptor.open(messagePath(id), O_RDONLY | O_NOFOLLOW)
+        } catch where error.code == ENOENT {
+            let path = envelopePath(id)
+            let bytes = try readSmallFile(path, limit: QueueStore.envelopeLimit)
+            return (try Envelope.decode(bytes, path: path), bytes.count)
+        }
+        defer { fd.close() }
+        let scan = try scanMessage(fd, path: messagePath(id))
+        return (scan.envelope, Int(scan.fileSize - scan.recordsStart))
+    }
+
+    /// What ``scanMessage(_:path:)`` found in a version-2 file.
+    struct MessageScan {
+        var envelope: Envelope
+        var contentLength: Int64
+        var recordsStart: Int64
+        /// Where the valid records end (a torn append may follow).
+        var validEnd: Int64
+        var fileSize: Int64
+    }
+
+    /// Reads a version-2 file's header and records (never its content).
+    /// - Throws: ``Errno`` (`EFBIG` for records past ``QueueFile/recordsLimit``)
+    ///   or ``EnvelopeFormatError`` (not a version-2 file, content cut short, no valid record).
+    func scanMessage(_ fd: FileDescriptor, path: String) throws -> MessageScan {
+        do {
+            let size = try fd.status().size
+            let header = try fd.read(count: QueueFile.headerSize, at: 0)
+            guard let length = QueueFile.contentLength(header: header[...]) else {
+                throw EnvelopeFormatError(path: path, line: 0, reason: "not a version-2 queue file (bad header)")
+            }
+            let start = Int64(QueueFile.headerSize) + length
+            guard start <= size else {
+                throw EnvelopeFormatError(path: path, line: 0, reason: "content shorter than its header says")
+            }
+            guard size - start <= Int64(QueueFile.recordsLimit) else {
+                throw Errno(EFBIG, operation: "read (records over \(QueueFile.recordsLimit) bytes)", object: path)
+            }
+            let region = try fd.read(count: Int(size - start), at: start)
+            guard let (body, validEnd) = QueueFile.lastRecord(in: region[...]) else {
+                throw EnvelopeFormatError(path: path, line: 0, reason: "no complete envelope record")
+            }
+            var envelope = try Envelope.decode(Array(region[body]), path: path)
+            envelope.size = length
+            return MessageScan(
+                envelope: envelope, contentLength: length, recordsStart: start, validEnd: start + Int64(validEnd),
+                fileSize: start + Int64(region.count))
+        } catch let error as Errno {
+            throw Errno(error.code, operation: error.operation, object: error.object.isEmpty ? path : error.object)
+        }
     }
 
     /// Reads and parses a message's envelope (never its data).
@@ -323,10 +401,28 @@ public struct QueueStore: Sendable {
         }
     }
 
-    /// Opens a message's data file for reading (the caller closes it).
-    /// - Throws: ``Errno``.
-    public func openData(_ id: QueueID) throws(Errno) -> FileDescriptor {
-        try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
+    /// Opens a message's content for reading (``QueueContent/close()`` it):
+    /// the content part of its `.msg` file, or a version-1 data file.
+    /// - Throws: ``Errno``, or ``EnvelopeFormatError`` for a broken `.msg` header.
+    public func openContent(_ id: QueueID) throws -> QueueContent {
+        let fd: FileDescriptor
+        do throws(Errno) {
+            fd = try FileDescriptor.open(messagePath(id), O_RDONLY | O_NOFOLLOW)
+        } catch where error.code == ENOENT {
+            let data = try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
+            return QueueContent(file: data, start: 0, length: nil)
+        }
+        do {
+            let header = try fd.read(count: QueueFile.headerSize, at: 0)
+            guard let length = QueueFile.contentLength(header: header[...]) else {
+                throw EnvelopeFormatError(
+                    path: messagePath(id), line: 0, reason: "not a version-2 queue file (bad header)")
+            }
+            return QueueContent(file: fd, start: Int64(QueueFile.headerSize), length: length)
+        } catch {
+            fd.close()
+            throw error
+        }
     }
 
     // MARK: Locking, update, removal
@@ -346,13 +442,49 @@ public struct QueueStore: Sendable {
 
     /// Tries to lock a message for delivery without waiting.
     ///
-    /// Takes `flock(LOCK_EX|LOCK_NB)` on the data file, then checks that the
-    /// envelope is still there (a runner may have removed the message just before).
-    /// Load the envelope after locking: that is the current one. A data file
-    /// that is missing while the envelope exists cannot be a removal in
-    /// progress (removals take the envelope first): it is reported as such.
+    /// Takes `flock(LOCK_EX|LOCK_NB)` on the `.msg` file (version 1: the data
+    /// file), then checks that the name still leads to the locked file (a
+    /// runner may have removed the message, or compacted it, just before).
+    /// Load the envelope after locking: that is the current one. A version-1
+    /// data file that is missing while the envelope exists cannot be a removal
+    /// in progress (removals take the envelope first): it is reported as such.
     /// - Throws: ``Errno`` for other failures (the message is left as it is).
     public func lock(_ id: QueueID) throws(Errno) -> LockAttempt {
+        let path = messagePath(id)
+        for _ in 0..<8 {
+            let fd: FileDescriptor
+            do throws(Errno) {
+                fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
+            } catch where error.code == ENOENT {
+                return try lockVersionOne(id)
+            }
+            do throws(Errno) {
+                guard try fd.tryLockExclusive() else {
+                    fd.close()
+                    return .busy
+                }
+                let current: FileIdentity
+                do throws(Errno) {
+                    current = try FileIdentity.of(path)
+                } catch where error.code == ENOENT {
+                    fd.close()
+                    return .gone
+                }
+                guard current == (try fd.identity()) else {
+                    fd.close()
+                    continue  // replaced by a compaction meanwhile: lock the new file
+                }
+            } catch {
+                fd.close()
+                throw Errno(error.code, operation: error.operation, object: path)
+            }
+            return .locked(MessageLock(id: id, file: fd, format: .version2))
+        }
+        return .busy
+    }
+
+    /// ``lock(_:)`` for a version-1 message (lock on its data file).
+    func lockVersionOne(_ id: QueueID) throws(Errno) -> LockAttempt {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
@@ -372,7 +504,7 @@ public struct QueueStore: Sendable {
             fd.close()
             throw Errno(error.code, operation: error.operation, object: dataPath(id))
         }
-        return .locked(MessageLock(id: id, file: fd))
+        return .locked(MessageLock(id: id, file: fd, format: .version1))
     }
 
     /// ``lock(_:)`` reduced to the lock or nil (busy, gone, or without data).
@@ -382,11 +514,12 @@ public struct QueueStore: Sendable {
     }
 
     /// Moves a message that cannot be read back to `corrupt/` (made 0770, or
-    /// 2770 with the store's group, on first use): the envelope first (the
-    /// message is then invisible to runs and `mailq`), then the data file if
-    /// there is one, then both directories are fsync'd. Call it under the
-    /// message's lock when the data file exists. Nothing is deleted.
-    /// - Returns: the new path of the envelope.
+    /// 2770 with the store's group, on first use): its `.msg` file, or for
+    /// version 1 the envelope first (the message is then invisible to runs and
+    /// `mailq`), then the data file if there is one; then both directories are
+    /// fsync'd. Call it under the message's lock when its file (version 1: its
+    /// data file) exists. Nothing is deleted.
+    /// - Returns: the new path of the `.msg` file or envelope.
     /// - Throws: ``Errno``; the message is then where it was (or half moved:
     ///   envelope in `corrupt/`, data left as an orphan that the sweep does not
     ///   take while it is locked, and later removes as an orphan).
@@ -403,6 +536,14 @@ public struct QueueStore: Sendable {
                 }
             }
         } catch where error.code == EEXIST {
+        }
+        let movedMessage = "\(target)/\(id.rawValue).msg"
+        do throws(Errno) {
+            try FileSystem.rename(messagePath(id), to: movedMessage)
+            try FileSystem.syncDirectory(target)
+            try FileSystem.syncDirectory(directory)
+            return movedMessage
+        } catch where error.code == ENOENT {
         }
         let movedEnvelope = "\(target)/\(id.rawValue).env"
         try FileSystem.rename(envelopePath(id), to: movedEnvelope)
@@ -426,7 +567,7 @@ public struct QueueStore: Sendable {
         }
         var ids = Set<Substring>()
         for name in names {
-            if name.hasSuffix(".env") {
+            if name.hasSuffix(".env") || name.hasSuffix(".msg") {
                 ids.insert(name.dropLast(4))
             } else if name.hasSuffix(".data") {
                 ids.insert(name.dropLast(5))
@@ -435,32 +576,109 @@ public struct QueueStore: Sendable {
         return ids.count
     }
 
-    /// Replaces a locked message's envelope (after an attempt: recipient states,
-    /// attempts, next attempt, last error): temp file, fsync, rename, directory fsync.
-    /// - Throws: ``Errno``; the old envelope stays in place when it fails before the rename.
+    /// Records a locked message's new envelope (after an attempt: recipient
+    /// states, attempts, next attempt, last error). Version 2: a record
+    /// appended and fsync'd (a torn one from a crash cut first), or past
+    /// ``QueueFile/compactionThreshold(recordSize:)`` the whole file rewritten
+    /// (temp, fsync, rename, directory fsync). Version 1: temp file, fsync,
+    /// rename, directory fsync.
+    /// - Throws: ``Errno``; the last valid record (or old envelope) stays the
+    ///   current one when it fails.
     public func update(_ envelope: Envelope, for lock: MessageLock) throws(Errno) {
         precondition(lock.isHeld, "update without the message lock")
-        try writeEnvelope(envelope, id: lock.id, temp: .updateTemp, renamed: .updateRenamed)
+        guard lock.format == .version2, let fd = lock.descriptor else {
+            try writeEnvelope(envelope, id: lock.id, temp: .updateTemp, renamed: .updateRenamed)
+            return
+        }
+        let path = messagePath(lock.id)
+        let body = envelope.encode()
+        guard body.count <= Envelope.maximumFileSize else {
+            throw Errno(EFBIG, operation: "write envelope", object: path)
+        }
+        let record = QueueFile.record(body)
+        let scan: MessageScan
+        do {
+            scan = try scanMessage(fd, path: path)
+        } catch let error as Errno {
+            throw error
+        } catch {
+            // Locked and listed a moment ago, unreadable now: never written over.
+            throw Errno(EIO, operation: "read queue file (\(error))", object: path)
+        }
+        let records = scan.validEnd - scan.recordsStart
+        if records + Int64(record.count) > QueueFile.compactionThreshold(recordSize: record.count) {
+            try compact(lock, fd: fd, contentLength: scan.contentLength, record: record)
+            return
+        }
+        do throws(Errno) {
+            if scan.validEnd != scan.fileSize { try fd.truncate(scan.validEnd) }
+            try fd.write(record, at: scan.validEnd)
+            try faults.check(.updateAppended)
+            try fd.sync()
+        } catch {
+            throw Errno(error.code, operation: error.operation, object: path)
+        }
     }
 
-    /// Removes a delivered (or failed) message under its lock: envelope first,
-    /// then data, then a directory fsync; then releases the lock.
+    /// Rewrites a locked version-2 message as header, content and one record:
+    /// `<id>.tmp` created and locked, written, fsync'd, renamed over `<id>.msg`,
+    /// directory fsync'd; the lock then moves to the new file.
+    func compact(_ lock: MessageLock, fd: FileDescriptor, contentLength: Int64, record: [UInt8]) throws(Errno) {
+        let temp = tempPath(lock.id)
+        try FileSystem.unlinkIfPresent(temp)  // a dead compaction's: the message is locked by us
+        let out = try createFile(temp, readable: true)
+        do throws(Errno) {
+            guard try out.tryLockExclusive() else { throw Errno(EWOULDBLOCK, operation: "flock", object: temp) }
+            try out.writeAll(QueueFile.header(contentLength: contentLength))
+            var offset = Int64(QueueFile.headerSize)
+            let end = offset + contentLength
+            while offset < end {
+                let chunk = try fd.read(count: Int(min(1 << 20, end - offset)), at: offset)
+                guard !chunk.isEmpty else {
+                    throw Errno(EIO, operation: "read (content cut short)", object: messagePath(lock.id))
+                }
+                try out.writeAll(chunk)
+                offset += Int64(chunk.count)
+            }
+            try out.writeAll(record)
+            try out.sync()
+            try faults.check(.updateTemp)
+            try FileSystem.rename(temp, to: messagePath(lock.id))
+        } catch {
+            out.close()
+            try? FileSystem.unlink(temp)  // a temporary name, never visible: a leftover is swept
+            throw Errno(error.code, operation: error.operation, object: error.object.isEmpty ? temp : error.object)
+        }
+        lock.replace(with: out)
+        try faults.check(.updateRenamed)
+        try FileSystem.syncDirectory(directory)
+    }
+
+    /// Removes a delivered (or failed) message under its lock: its `.msg` file
+    /// (version 1: envelope first, then data), then a directory fsync unless
+    /// `syncDirectory` is false (then ``syncRemovals()`` must follow); then
+    /// releases the lock.
     /// - Throws: ``Errno``; the lock is then still held, so the caller can try
     ///   again (every step is idempotent) before it lets the message go.
     public func remove(_ lock: MessageLock, syncDirectory: Bool = true) throws(Errno) {
         precondition(lock.isHeld, "remove without the message lock")
-        try FileSystem.unlinkIfPresent(envelopePath(lock.id))
-        try faults.check(.removeEnvelope)
-        try FileSystem.unlinkIfPresent(dataPath(lock.id))
-        try faults.check(.removeData)
+        if lock.format == .version2 {
+            try FileSystem.unlinkIfPresent(messagePath(lock.id))
+            try faults.check(.removeMessage)
+        } else {
+            try FileSystem.unlinkIfPresent(envelopePath(lock.id))
+            try faults.check(.removeEnvelope)
+            try FileSystem.unlinkIfPresent(dataPath(lock.id))
+            try faults.check(.removeData)
+        }
         if syncDirectory { try FileSystem.syncDirectory(directory) }
         lock.release()
     }
 
     /// Makes earlier removals durable (`fsync` of the directory). A queue
-    /// run removes delivered messages with `syncDirectory: false` and calls
-    /// this once at the end: a removal lost in a crash only means the
-    /// message is sent once more (at least once, never zero).
+    /// run removes finished messages with `syncDirectory: false` and calls
+    /// this once at the end: a removal lost in a crash leaves the whole
+    /// message, which is then sent once more (at least once, never zero).
     public func syncRemovals() throws(Errno) {
         try FileSystem.syncDirectory(directory)
     }
@@ -473,8 +691,8 @@ public struct QueueStore: Sendable {
         public var failures: [Errno] = []
     }
 
-    /// Sweeps what killed processes leave: `.tmp` and `.envtmp` files, data
-    /// files without an envelope, and `.apus-spool-*` files (the named spool
+    /// Sweeps what killed processes leave: `.tmp` and `.envtmp` files,
+    /// version-1 data files without an envelope, and `.apus-spool-*` files (the named spool
     /// used where `O_TMPFILE` is missing), last modified more than `age`
     /// seconds before `now` (runs use ``staleAge``). Locked `.tmp` and `.data`
     /// files are left alone (their process is still at work); `corrupt/` is never touched.

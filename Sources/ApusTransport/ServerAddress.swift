@@ -1,3 +1,5 @@
+import ApusPOSIX
+
 /// A server to connect to: a host name or address literal and a TCP port.
 ///
 /// Parses the forms users write (Allegro's mail-server forms):
@@ -125,56 +127,9 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func isIPv4Literal(_ text: Substring) -> Bool {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4
-            && parts.allSatisfy { part in
-                !part.isEmpty && part.count <= 3 && part.allSatisfy { $0.isASCII && $0.isNumber }
-                    && (Int(part) ?? 256) <= 255
-            }
-    }
+    private static func isIPv4Literal(_ text: Substring) -> Bool { IPAddressText.isIPv4(text) }
 
-    /// An IPv6 literal by RFC 4291's text forms: up to 8 groups of up to 4 hex
-    /// digits, at most one `::`, optionally ending in an IPv4 address.
-    private static func isIPv6Literal(_ text: Substring) -> Bool {
-        if text.isEmpty || !text.contains(":") { return false }
-        var body = text
-        if let percent = body.firstIndex(of: "%") {  // zone id: fe80::1%eth0
-            if body.index(after: percent) == body.endIndex { return false }
-            body = body[..<percent]
-        }
-        let halves = body.components(separatedBy: "::")
-        if halves.count > 2 { return false }
-        var groups = 0
-        for (i, half) in halves.enumerated() {
-            if half.isEmpty { continue }
-            let parts = half.split(separator: ":", omittingEmptySubsequences: false)
-            for (j, part) in parts.enumerated() {
-                if j == parts.count - 1 && i == halves.count - 1 && part.contains(".") {
-                    if !isIPv4Literal(part) { return false }
-                    groups += 2
-                    continue
-                }
-                guard !part.isEmpty, part.count <= 4, part.allSatisfy({ $0.isHexDigit }) else { return false }
-                groups += 1
-            }
-        }
-        return halves.count == 2 ? groups <= 7 : groups == 8
-    }
-}
-
-extension Substring {
-    /// Splits on a separator string (no Foundation).
-    fileprivate func components(separatedBy separator: String) -> [Substring] {
-        var result: [Substring] = []
-        var rest = self[...]
-        while let range = rest.firstRange(of: separator) {
-            result.append(rest[..<range.lowerBound])
-            rest = rest[range.upperBound...]
-        }
-        result.append(rest)
-        return result
-    }
+    private static func isIPv6Literal(_ text: Substring) -> Bool { IPAddressText.isIPv6(text) }
 }
 
 /// A server name that cannot be parsed: the text and what is wrong with it.

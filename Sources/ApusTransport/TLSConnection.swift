@@ -231,11 +231,8 @@ package final class TLSConnection {
         }
     }
 
-    /// Whether `text` is an IPv4 or IPv6 address literal (`inet_pton`).
-    static func isAddressLiteral(_ text: String) -> Bool {
-        var buffer = in6_addr()
-        return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
-    }
+    /// Whether `text` is an IPv4 or IPv6 address literal (``IPAddressText``).
+    static func isAddressLiteral(_ text: String) -> Bool { IPAddressText.isAddress(text) }
 
     /// After the handshake: the pinned fingerprint, then the session record.
     private func checkClient(_ configuration: TLSConfiguration) throws {

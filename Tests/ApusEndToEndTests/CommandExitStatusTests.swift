@@ -42,7 +42,7 @@ func scriptedServer(
         let line = result.stderrLines.first ?? ""
         #expect(line.wholeMatch(of: Self.queuedLine) != nil, "\(line)")
         #expect(reason.isEmpty || line.contains(reason), "\(line) does not name \(reason)")
-        #expect(sandbox.queueFiles().count >= 2, "\(sandbox.queueFiles())")
+        #expect(sandbox.queuedMessages().count == 1, "\(sandbox.queueFiles())")
         if let id = line.split(separator: " ").dropFirst(2).first?.dropLast() {
             #expect(sandbox.queueFiles().contains { $0.contains(id) }, "\(sandbox.queueFiles()) lacks \(id)")
         }

@@ -108,7 +108,7 @@ import Testing
             timeout: 30)
         #expect(queued.status == 0, "\(queued.summary)")
         #expect(queued.stdout.contains("<-  250 2.0.0 Ok: queued "), "\(queued.stdout)")
-        #expect(down.queueFiles().count >= 2)
+        #expect(down.queuedMessages().count >= 1, "\(down.queueFiles())")
     }
 
     @Test(.enabled(if: installed("swaks"), "swaks is not installed"))

@@ -11,7 +11,7 @@ import Glibc
 /// is ever lost nor half visible.
 @Suite struct QueueCrashTests {
     static let submitterPoints = [
-        "queue.data.write", "queue.data.synced", "queue.data.renamed", "queue.envelope.temp", "queue.envelope.renamed",
+        "queue.data.write", "queue.data.written", "queue.message.synced", "queue.message.renamed",
     ]
 
     /// Backdates leftovers by two days so the run's sweep (files older than a day) takes them.
@@ -29,7 +29,7 @@ import Glibc
         let killed = try harness.submit(down, subject: "killed-\(point)", environment: ["APUS_FAULT": point])
         #expect(killed.signaled && killed.status == SIGKILL, "status \(killed.status): \(killed.stderr)")
 
-        let visible = point == "queue.envelope.renamed"
+        let visible = point == "queue.message.renamed"
         let listed = try harness.mailqJSON(down)  // no problems reported: nothing half-written is visible
         #expect(listed.count == (visible ? 1 : 0))
         if let entry = listed.first {
@@ -77,18 +77,24 @@ import Glibc
         // A message that fits still queues.
         let fits = try harness.submit(down, subject: "fits")
         #expect(fits.status == 0 && parseQueuedLine(fits) != nil, "\(fits.stderr)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: small).count == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small).count == 1)
     }
 
     /// A runner killed while it rewrites or removes a message: the message
-    /// is delivered at least once, and the queue ends empty.
-    @Test(arguments: ["queue.update.temp", "queue.update.renamed", "queue.remove.envelope", "queue.remove.data"])
-    func runnerKilledAtAnyStepDeliversAtLeastOnce(point: String) throws {
+    /// is delivered at least once, and the queue ends empty. `v1:` points run
+    /// on a version-1 message (an upgraded queue: `.env` and `.data`).
+    @Test(arguments: [
+        "queue.update.appended", "queue.remove.message", "v1:queue.update.temp", "v1:queue.update.renamed",
+        "v1:queue.remove.envelope", "v1:queue.remove.data",
+    ])
+    func runnerKilledAtAnyStepDeliversAtLeastOnce(argument: String) throws {
         let harness = try QueueHarness()
         let down = try harness.downConfig()
+        let point = argument.hasPrefix("v1:") ? String(argument.dropFirst(3)) : argument
         let partial = point.hasPrefix("queue.update")
         let recipients = partial ? ["a@example.com", "b@example.com"] : ["a@example.com"]
         _ = try harness.submit(down, subject: "runner-\(point)", to: recipients)
+        if argument.hasPrefix("v1:") { try downgradeToVersionOne(queueDirectory: harness.queue) }
 
         // The first run: b deferred (so the envelope is rewritten), or all sent (so it is removed).
         let first = try dataServer { if partial { $0.on("RCPT", occurrence: 2, "451 4.2.0 later") } }

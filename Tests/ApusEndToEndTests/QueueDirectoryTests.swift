@@ -13,7 +13,7 @@ import Testing
     #expect(result.status == 0, "\(result.summary)")
     #expect(result.stderr.hasPrefix("apus: queued "))
     let entries = try FileManager.default.contentsOfDirectory(atPath: queue)
-    #expect(entries.filter { $0.hasSuffix(".env") }.count == 1)
+    #expect(entries.filter { $0.hasSuffix(".msg") }.count == 1)
     var info = stat()
     #expect(stat(queue, &info) == 0)
     #expect(info.st_mode & 0o777 == 0o700, "not setgid here: private to the caller")

@@ -28,7 +28,7 @@ import Glibc
         let server = try dataServer { $0.on("RCPT", occurrence: 2, "451 4.2.0 b later") }
         defer { server.stop() }
         let config = try harness.config(port: server.port)
-        let run = try harness.runQueue(config, ["-qf"], environment: ["APUS_FAULT": "queue.update.temp:EIO"])
+        let run = try harness.runQueue(config, ["-qf"], environment: ["APUS_FAULT": "queue.update.appended:EIO"])
         #expect(run.status == 74, "\(run.stderr)")
         let lines = run.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("apus: queue run: "), "\(run.stderr)")
@@ -38,7 +38,7 @@ import Glibc
         #expect(try harness.visibleIDs().count == 2, "nothing is lost")
 
         // -v shows it as it happens.
-        let verbose = try harness.runQueue(config, ["-qf", "-v"], environment: ["APUS_FAULT": "queue.update.temp:EIO"])
+        let verbose = try harness.runQueue(config, ["-qf", "-v"], environment: ["APUS_FAULT": "queue.update.appended:EIO"])
         #expect(verbose.status == 74)
         #expect(verbose.stderr.contains("apus: warning: ") && verbose.stderr.contains("cannot record the attempt"))
     }
@@ -52,7 +52,7 @@ import Glibc
         let server = try dataServer()
         defer { server.stop() }
         let config = try harness.config(port: server.port)
-        let run = try harness.runQueue(config, ["-qf"], environment: ["APUS_FAULT": "queue.remove.envelope:EIO"])
+        let run = try harness.runQueue(config, ["-qf"], environment: ["APUS_FAULT": "queue.remove.message:EIO"])
         #expect(run.status == 74, "\(run.stderr)")
         #expect(run.stderr.contains("cannot remove the finished message"), "\(run.stderr)")
         #expect(harness.log().contains("warning: \(queued.id): cannot remove"), "\(harness.log())")
@@ -78,16 +78,24 @@ import Glibc
 
     // MARK: 3. No message stuck or lost
 
-    /// Envelopes without data, that do not parse, of an unknown version, or
-    /// over-size: mailq still lists the good message (exit 0); a run moves the
-    /// bad ones to corrupt/ (logged), never sends, expires or sweeps them;
-    /// mailq then counts them.
+    /// Version-1 envelopes without data, that do not parse, of an unknown
+    /// version, or over-size, and version-2 files with a bad header or without
+    /// a whole envelope record: mailq still lists the good messages (exit 0);
+    /// a run moves the bad ones to corrupt/ (logged), never sends, expires or
+    /// sweeps them; mailq then counts them.
     @Test func corruptMessagesAreMovedAsideAndCounted() throws {
         let harness = try QueueHarness()
         let down = try harness.downConfig(lifetime: "1s")
         let good = try #require(parseQueuedLine(try harness.submit(down, subject: "good")))
-        let orphan = try #require(parseQueuedLine(try harness.submit(down, subject: "orphan")))
-        try FileManager.default.removeItem(atPath: harness.queue + "/\(orphan.id).data")
+        let cut = try #require(parseQueuedLine(try harness.submit(down, subject: "cut")))
+        // A .msg whose records are all gone (only its header and content are left).
+        let cutPath = harness.queue + "/\(cut.id).msg"
+        let cutBytes = try Data(contentsOf: URL(fileURLWithPath: cutPath))
+        let contentLength = try #require(Int(String(decoding: cutBytes[13..<31], as: UTF8.self)))
+        try cutBytes.prefix(32 + contentLength).write(to: URL(fileURLWithPath: cutPath))
+        try harness.directory.write("q/EEEEEEEEEEEE.msg", "apus-queue 7 000000000000000002\nx\n")
+        let orphan = (id: "DDDDDDDDDDDD", reason: "")
+        try harness.directory.write("q/DDDDDDDDDDDD.env", "version: 1\narrival: 5\nsender: a\nrcpt: pending a@b\nend\n")
         try harness.directory.write("q/AAAAAAAAAAAA.env", "garbage\n")
         try harness.directory.write("q/AAAAAAAAAAAA.data", "Subject: x\n\nx\n")
         try harness.directory.write(
@@ -102,6 +110,7 @@ import Glibc
         #expect(before.status == 0, "\(before.stderr)")
         #expect(before.stdout.contains(good.id), "\(before.stdout)")
         #expect(before.stderr.contains("AAAAAAAAAAAA") && before.stderr.contains("BBBBBBBBBBBB"), "\(before.stderr)")
+        #expect(before.stderr.contains(cut.id) && before.stderr.contains("EEEEEEEEEEEE"), "\(before.stderr)")
 
         let server = try dataServer()
         defer { server.stop() }
@@ -113,9 +122,9 @@ import Glibc
         #expect(
             corrupt == [
                 "AAAAAAAAAAAA.data", "AAAAAAAAAAAA.env", "BBBBBBBBBBBB.data", "BBBBBBBBBBBB.env", "CCCCCCCCCCCC.data",
-                "CCCCCCCCCCCC.env", "\(orphan.id).env",
+                "CCCCCCCCCCCC.env", "\(orphan.id).env", "\(cut.id).msg", "EEEEEEEEEEEE.msg",
             ].sorted(), "\(corrupt)")
-        for id in ["AAAAAAAAAAAA", "BBBBBBBBBBBB", "CCCCCCCCCCCC", orphan.id] {
+        for id in ["AAAAAAAAAAAA", "BBBBBBBBBBBB", "CCCCCCCCCCCC", orphan.id, cut.id, "EEEEEEEEEEEE"] {
             #expect(harness.log().contains("warning: \(id): moved to \(harness.queue)/corrupt"), "\(id): \(harness.log())")
             #expect(run.stderr.contains("apus: warning: \(id): moved to"), "\(run.stderr)")
         }
@@ -124,11 +133,11 @@ import Glibc
         let after = try harness.apus(["-C", config, "-bp"])
         #expect(after.status == 0)
         #expect(after.stdout == "Mail queue is empty\n")
-        #expect(after.stderr == "apus: 4 corrupt messages in \(harness.queue)/corrupt (see apus(8), QUEUE FILE FORMAT)\n")
+        #expect(after.stderr == "apus: 6 corrupt messages in \(harness.queue)/corrupt (see apus(8), QUEUE FILE FORMAT)\n")
         // Another run (with an expiring lifetime and a sweep) leaves them alone.
         try QueueCrashTests.age(harness)
         #expect(try harness.runQueue(down, ["-qf"]).status == 0)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.queue + "/corrupt").count == 7)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.queue + "/corrupt").count == 9)
     }
 
     /// Leftovers of dead processes, `.apus-spool-*` included, go after a day;
@@ -159,9 +168,9 @@ import Glibc
         let server = try dataServer()
         defer { server.stop() }
         let config = try harness.config(port: server.port)
-        // Submission fsyncs: data file, envelope, directory (the 3rd): stall 8 s, then
-        // EIO (a wide window: the run must start inside it).
-        let inject = "inject=fsync:error=EIO:delay_enter=8000000:when=3"
+        // Submission fsyncs: the message file, then the directory (the 2nd): stall 8 s,
+        // then EIO (a wide window: the run must start inside it).
+        let inject = "inject=fsync:error=EIO:delay_enter=8000000:when=2"
         let results = concurrently(2) { index -> SubprocessResult? in
             if index == 0 {
                 return try harness.traced(

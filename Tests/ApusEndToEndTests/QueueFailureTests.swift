@@ -244,5 +244,5 @@ func backdate(_ harness: QueueHarness, _ id: String, by seconds: Int) throws {
         }
         return String(line)
     }
-    try harness.directory.write("q/\(id).env", lines.joined(separator: "\n"))
+    try harness.replaceEnvelope(id, lines.joined(separator: "\n"))
 }

@@ -34,7 +34,8 @@ import Glibc
 
     /// The storage calls (those the scenario makes are injected; the others count 0).
     static let syscalls = [
-        "openat", "write", "fsync", "fdatasync", "rename", "renameat", "renameat2", "unlink", "unlinkat", "flock",
+        "openat", "write", "pwrite64", "ftruncate", "fsync", "fdatasync", "rename", "renameat", "renameat2", "unlink",
+        "unlinkat", "flock",
         "mkdir", "mkdirat", "getdents64",
     ]
 
@@ -126,7 +127,7 @@ import Glibc
                 let recipients = scenario == .notice ? ["ok@example.com", "bad@example.com"] : ["rcpt@example.com"]
                 let submitted = try harness.submit(down, subject: subject, to: recipients, sender: "me@test.example")
                 let queued = try #require(parseQueuedLine(submitted), "\(submitted.stderr)")
-                stored = try harness.directory.read("q/\(queued.id).data")
+                stored = try harness.content(queued.id)
             }
         }
 
@@ -189,7 +190,7 @@ import Glibc
                 if run.status == 0 {
                     #expect(listed.count == 1, context)
                     let id = try #require(listed.first, context)
-                    let bytes = try harness.directory.read("q/\(id).data")
+                    let bytes = try harness.content(id)
                     try cleanRuns(1)
                     let copies = delivered()
                     #expect(copies.count == 1, context)

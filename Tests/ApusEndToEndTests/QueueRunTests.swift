@@ -205,7 +205,7 @@ import Glibc
         #expect(text.status == 0 && text.stderr.isEmpty, "\(text.stderr)")
         let lines = text.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.first == "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------")
-        let size1 = try FileManager.default.attributesOfItem(atPath: harness.queue + "/\(one.id).data")[.size] as? Int ?? -1
+        let size1 = try harness.content(one.id).count
         let header1 = try #require(lines.first { $0.hasPrefix(one.id) })
         #expect(header1.wholeMatch(of: /[0-9A-F]{10,} +\d+ [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d  cron@test\.example/) != nil, "\(header1)")
         #expect(header1.contains(" \(size1) "), "\(header1) size \(size1)")
@@ -245,7 +245,7 @@ import Glibc
         let queued = try #require(parseQueuedLine(try harness.submit(down, subject: "modes")))
         // A rewritten envelope keeps the mode too.
         _ = try harness.runQueue(down)
-        for name in ["\(queued.id).env", "\(queued.id).data"] {
+        for name in ["\(queued.id).msg"] {
             let attributes = try FileManager.default.attributesOfItem(atPath: harness.queue + "/" + name)
             #expect((attributes[.posixPermissions] as? Int) == 0o660, "\(name)")
         }

@@ -80,17 +80,47 @@ final class QueueHarness: @unchecked Sendable {
         try apus(["-C", config] + flags, environment: environment, timeout: 60)
     }
 
-    /// The ids with an envelope file (visible messages), sorted.
+    /// The ids of visible messages (a `.msg` file, or a version-1 `.env`), sorted.
     func visibleIDs() throws -> [String] {
-        try directory.contents(of: "q").filter { $0.hasSuffix(".env") }.map { String($0.dropLast(4)) }
+        try directory.contents(of: "q").filter { $0.hasSuffix(".msg") || $0.hasSuffix(".env") }
+            .map { String($0.dropLast(4)) }.sorted()
     }
 
     /// Every file in the queue directory.
     func queueFiles() throws -> [String] { try directory.contents(of: "q") }
 
-    /// The envelope file's text.
+    /// The envelope's text: the last record of the `.msg` file, or the
+    /// version-1 `.env` file.
     func envelope(_ id: String) throws -> String {
-        String(decoding: try directory.read("q/\(id).env"), as: UTF8.self)
+        let path = queue + "/\(id).msg"
+        guard FileManager.default.fileExists(atPath: path) else {
+            return String(decoding: try directory.read("q/\(id).env"), as: UTF8.self)
+        }
+        let file = try QueueFileParts(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        return String(decoding: try #require(file.records.last), as: UTF8.self)
+    }
+
+    /// Gives a message a new envelope as a queue run would: a record appended
+    /// to its `.msg` file (apus(8), QUEUE FILE FORMAT), or a version-1 `.env` rewritten.
+    func replaceEnvelope(_ id: String, _ text: String) throws {
+        let path = queue + "/\(id).msg"
+        guard FileManager.default.fileExists(atPath: path) else {
+            try directory.write("q/\(id).env", text)
+            return
+        }
+        let body = Array(text.utf8)
+        let header = String(format: "envelope %010d %08x\n", body.count, QueueFileParts.crc32(body))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(Array(header.utf8) + body))
+    }
+
+    /// The queued content (the `.msg` file's content part, or a version-1 `.data` file).
+    func content(_ id: String) throws -> [UInt8] {
+        let path = queue + "/\(id).msg"
+        guard FileManager.default.fileExists(atPath: path) else { return try directory.read("q/\(id).data") }
+        return try QueueFileParts(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).content
     }
 
     /// `mailq --json` (through `-bp --json`), each line parsed.
@@ -205,4 +235,61 @@ func parseNotice(_ bytes: [UInt8]) throws -> NoticeFacts {
     let result = try Subprocess.run("/usr/bin/env", arguments: ["python3", "-c", script, path], timeout: 30)
     try #require(result.status == 0, "python failed: \(result.stderr)")
     return try JSONDecoder().decode(NoticeFacts.self, from: Data(result.standardOutput))
+}
+
+/// A version-2 queue file taken apart as apus(8) describes it (QUEUE FILE
+/// FORMAT), independently of the code under test: the header, the content,
+/// and each whole envelope record's body (CRC-32 checked) in order.
+struct QueueFileParts {
+    struct Malformed: Error, CustomStringConvertible { var description: String }
+
+    var content: [UInt8]
+    var records: [[UInt8]]
+
+    init(_ bytes: [UInt8]) throws {
+        guard bytes.count >= 32, bytes[0..<13].elementsEqual("apus-queue 2 ".utf8), bytes[31] == 10,
+            let length = Int(String(decoding: bytes[13..<31], as: UTF8.self)), 32 + length <= bytes.count
+        else { throw Malformed(description: "bad header") }
+        content = Array(bytes[32..<(32 + length)])
+        records = []
+        var index = 32 + length
+        while bytes.count - index >= 29, bytes[index..<(index + 9)].elementsEqual("envelope ".utf8),
+            let size = Int(String(decoding: bytes[(index + 9)..<(index + 19)], as: UTF8.self)),
+            let crc = UInt32(String(decoding: bytes[(index + 20)..<(index + 28)], as: UTF8.self), radix: 16),
+            index + 29 + size <= bytes.count
+        {
+            let body = Array(bytes[(index + 29)..<(index + 29 + size)])
+            guard Self.crc32(body) == crc else { break }
+            records.append(body)
+            index += 29 + size
+        }
+    }
+
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
+        }
+        return ~crc
+    }
+}
+
+/// Rewrites the one version-2 message in `queueDirectory` as an apus before
+/// queue format 2 left it (`<id>.env` and `<id>.data`), its content passed
+/// through `change` (a tampered data file, as an older apus could queue).
+/// - Returns: the path of the data file.
+@discardableResult
+func downgradeToVersionOne(queueDirectory: String, change: (inout Data) -> Void = { _ in }) throws -> String {
+    let names = try FileManager.default.contentsOfDirectory(atPath: queueDirectory).filter { $0.hasSuffix(".msg") }
+    let name = try #require(names.count == 1 ? names[0] : nil, "\(names)")
+    let id = String(name.dropLast(4))
+    let parts = try QueueFileParts(Array(try Data(contentsOf: URL(fileURLWithPath: queueDirectory + "/" + name))))
+    var content = Data(parts.content)
+    change(&content)
+    let dataPath = queueDirectory + "/\(id).data"
+    try content.write(to: URL(fileURLWithPath: dataPath))
+    try Data(try #require(parts.records.last)).write(to: URL(fileURLWithPath: queueDirectory + "/\(id).env"))
+    try FileManager.default.removeItem(atPath: queueDirectory + "/" + name)
+    return dataPath
 }

@@ -93,12 +93,9 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
         let sandbox = try ApusSandbox(refusing: "")
         let queued = try sandbox.run(["-i", "r@y.example"], input: "Subject: q\n\nfirst\n")
         #expect(queued.status == 0, "\(queued.summary)")
-        let dataFile = try #require(sandbox.queueFiles().first { $0.hasSuffix(".data") })
-        let path = sandbox.queueDirectory + "/" + dataFile
-        let stored = try Data(contentsOf: URL(fileURLWithPath: path))
-        var tampered = stored
-        tampered.append(contentsOf: Array("a\r.\r\nMAIL FROM:<x@y>\r\nRCPT TO:<evil@x>\r\n".utf8))
-        try tampered.write(to: URL(fileURLWithPath: path))
+        try downgradeToVersionOne(queueDirectory: sandbox.queueDirectory) {
+            $0.append(contentsOf: Array("a\r.\r\nMAIL FROM:<x@y>\r\nRCPT TO:<evil@x>\r\n".utf8))
+        }
 
         let server = try scriptedServer { $0.extensions = CommandExitStatusTests.withoutChunking }
         defer { server.stop() }
@@ -117,11 +114,10 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
         let sandbox = try ApusSandbox(refusing: "")
         let queued = try sandbox.run(["-i", "-f", "s@src.example", "r@y.example"], input: "Subject: q\n\nfirst\n")
         #expect(queued.status == 0, "\(queued.summary)")
-        let dataFile = try #require(sandbox.queueFiles().first { $0.hasSuffix(".data") })
-        let path = sandbox.queueDirectory + "/" + dataFile
-        var tampered = try Data(contentsOf: URL(fileURLWithPath: path))
-        tampered.append(contentsOf: [0x61, 0x00, 0x0D, 0x0A])
-        try tampered.write(to: URL(fileURLWithPath: path))
+        let dataPath = try downgradeToVersionOne(queueDirectory: sandbox.queueDirectory) {
+            $0.append(contentsOf: [0x61, 0x00, 0x0D, 0x0A])
+        }
+        let dataFile = String(dataPath.split(separator: "/").last ?? "")
 
         let server = try scriptedServer()
         defer { server.stop() }

@@ -121,6 +121,9 @@ final class ApusSandbox: @unchecked Sendable {
         return files.sorted()
     }
 
+    /// The queued messages' files (`<id>.msg`, one per message: apus(8), QUEUE FILE FORMAT).
+    func queuedMessages() -> [String] { queueFiles().filter { $0.hasSuffix(".msg") && !$0.contains("/") } }
+
     /// The text of every queue file together.
     func queueText() -> String {
         queueFiles().map { (try? String(contentsOfFile: queueDirectory + "/" + $0, encoding: .utf8)) ?? "" }

@@ -70,7 +70,7 @@ import Testing
     }
 
     @Test func faultSpecifications() {
-        #expect(FaultInjection(specification: "queue.data.synced") == FaultInjection(point: .dataSynced, action: .kill))
+        #expect(FaultInjection(specification: "queue.message.synced") == FaultInjection(point: .messageSynced, action: .kill))
         #expect(
             FaultInjection(specification: "queue.data.write:ENOSPC")
                 == FaultInjection(point: .dataWrite, action: .fail(28)))

@@ -17,9 +17,25 @@ import Testing
     }
 
     func readData(_ store: QueueStore, _ id: QueueID) throws -> [UInt8] {
-        let fd = try store.openData(id)
-        return try fd.closeAfter { () throws(Errno) in try fd.readAll() }
+        let content = try store.openContent(id)
+        defer { content.close() }
+        var bytes: [UInt8] = []
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { chunk.deallocate() }
+        while true {
+            let n = try content.read(into: chunk)
+            if n == 0 { return bytes }
+            bytes += chunk[0..<n]
+        }
     }
+
+    /// Writes a version-1 message (`.env` and `.data`) as an older apus did.
+    func writeVersionOne(_ store: QueueStore, _ id: QueueID, _ content: [UInt8], _ envelope: Envelope) throws {
+        try Data(content).write(to: URL(fileURLWithPath: store.dataPath(id)))
+        try Data(envelope.encode()).write(to: URL(fileURLWithPath: store.envelopePath(id)))
+    }
+
+    func fileBytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
 
     @Test func writeAndReadBack() throws {
         let dir = QueueTestDirectory()
@@ -28,17 +44,31 @@ import Testing
         let content = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let id = try write(store, content)
         #expect(id.rawValue.count == 12)
-        #expect(dir.names() == ["\(id).data", "\(id).env"])
+        #expect(dir.names() == ["\(id).msg"])
         var expected = sampleEnvelope()
         expected.size = 200_000
         #expect(try store.loadEnvelope(id) == expected)
         #expect(try readData(store, id) == content)
-        let status = try FileSystem.status(store.envelopePath(id))
+        let status = try FileSystem.status(store.messagePath(id))
         #expect(status.permissions == 0o660)
-        #expect(try FileSystem.status(store.dataPath(id)).permissions == 0o660)
         let listing = try store.list()
         #expect(listing.entries.map(\.id) == [id])
-        #expect(listing.entries[0].envelopeFileSize == Int(status.size))
+        #expect(listing.entries[0].envelopeFileSize == Int(status.size) - 32 - 200_000)
+        // The layout of apus(8), QUEUE FILE FORMAT: header, content, one record.
+        let bytes = try fileBytes(store.messagePath(id))
+        #expect(String(decoding: bytes[0..<32], as: UTF8.self) == "apus-queue 2 000000000000200000\n")
+        #expect(Array(bytes[32..<200_032]) == content)
+        let record = String(decoding: bytes[200_032...], as: UTF8.self)
+        #expect(record.hasPrefix("envelope 0000000") && record.hasSuffix("\nend\n"), "\(record)")
+    }
+
+    @Test func aSmallMessageIsOneWriteAndOneFsync() throws {
+        let dir = QueueTestDirectory()
+        defer { dir.remove() }
+        let store = try dir.store()
+        let id = try write(store, Array("Subject: x\n\nshort\n".utf8))
+        #expect(try readData(store, id) == Array("Subject: x\n\nshort\n".utf8))
+        #expect(try store.loadEnvelope(id).size == 18)
     }
 
     @Test func groupIsSetOnNewFiles() throws {
@@ -46,8 +76,7 @@ import Testing
         defer { dir.remove() }
         let store = try QueueStore(directory: dir.path, groupID: 12345, faults: .none)
         let id = try write(store, Array("hi\n".utf8))
-        #expect(try FileSystem.status(store.dataPath(id)).groupID == 12345)
-        #expect(try FileSystem.status(store.envelopePath(id)).groupID == 12345)
+        #expect(try FileSystem.status(store.messagePath(id)).groupID == 12345)
     }
 
     @Test func abandonedWriterLeavesNothing() throws {
@@ -75,7 +104,7 @@ import Testing
         text.removeLast(4)  // no "end\n"
         try Data(text).write(to: URL(fileURLWithPath: store.envelopePath(incomplete)))
         try Data("x".utf8).write(to: URL(fileURLWithPath: store.dataPath(incomplete)))
-        for name in ["BBBBBBBBBBBB.tmp", "CCCCCCCCCCCC.envtmp", "DDDDDDDDDDDD.data", "junk.env", "x"] {
+        for name in ["BBBBBBBBBBBB.tmp", "CCCCCCCCCCCC.envtmp", "DDDDDDDDDDDD.data", "junk.env", "junk.msg", "x"] {
             try Data(sampleEnvelope().encode()).write(to: URL(fileURLWithPath: "\(dir.path)/\(name)"))
         }
         let listing = try store.list()
@@ -85,7 +114,7 @@ import Testing
         #expect(try store.tryLock(try #require(QueueID("DDDDDDDDDDDD"))) == nil)
     }
 
-    static let failingPoints: [FaultPoint] = [.dataWrite, .dataSynced, .dataRenamed, .envelopeTemp, .envelopeRenamed]
+    static let failingPoints: [FaultPoint] = [.dataWrite, .dataWritten, .messageSynced, .messageRenamed]
 
     @Test(arguments: failingPoints) func injectedENOSPCLeavesNothing(_ point: FaultPoint) throws {
         let dir = QueueTestDirectory()
@@ -143,7 +172,7 @@ import Testing
         // The child takes the lock, then says so on a pipe: no polling.
         var ready: [Int32] = [-1, -1]
         #expect(pipe(&ready) == 0)
-        let child = store.dataPath(id).withCString { path -> pid_t in
+        let child = store.messagePath(id).withCString { path -> pid_t in
             let pid = fork()
             if pid == 0 {
                 let fd = open(path, O_RDONLY)
@@ -179,13 +208,113 @@ import Testing
         #expect(try store.loadEnvelope(id) == envelope)
         #expect(envelope.attempts == 1 && envelope.nextAttempt == 160)
 
-        let failing = try dir.store(faults: FaultInjection(point: .updateTemp, action: .fail(EIO)))
+        let failing = try dir.store(faults: FaultInjection(point: .updateAppended, action: .fail(EIO)))
         var changed = envelope
         changed.attempts = 9
         #expect(throws: Errno.self) { try failing.update(changed, for: lock) }
+        // Appended but not synced: what the reader sees is then the new record;
+        // a torn one (cut below) gives the last whole record back.
+        let path = store.messagePath(id)
+        let whole = try fileBytes(path)
+        try Data(whole.dropLast(3)).write(to: URL(fileURLWithPath: path))
         #expect(try store.loadEnvelope(id) == envelope)
-        #expect(dir.names() == ["\(id).data", "\(id).env"])
+        // The next update cuts the torn record before appending its own.
+        changed.attempts = 10
+        try store.update(changed, for: lock)
+        #expect(try store.loadEnvelope(id) == changed)
+        #expect(dir.names() == ["\(id).msg"])
         lock.release()
+    }
+
+    @Test func theReaderTakesTheLastWholeRecordWhateverFollows() throws {
+        let dir = QueueTestDirectory()
+        defer { dir.remove() }
+        let store = try dir.store()
+        let id = try write(store, Array("Subject: x\n\nbody\n".utf8))
+        let lock = try #require(try store.tryLock(id))
+        defer { lock.release() }
+        var envelope = try store.loadEnvelope(id)
+        envelope.attempts = 1
+        try store.update(envelope, for: lock)
+        let path = store.messagePath(id)
+        let good = try fileBytes(path)
+        var next = envelope
+        next.attempts = 2
+        try store.update(next, for: lock)
+        let appended = try fileBytes(path)
+        // Every torn state of the last append (a prefix, zeros for unwritten
+        // blocks, one flipped byte) reads as the record before it.
+        for cut in stride(from: good.count, to: appended.count, by: 7) {
+            try Data(appended[..<cut]).write(to: URL(fileURLWithPath: path))
+            #expect(try store.loadEnvelope(id).attempts == 1, "cut at \(cut)")
+        }
+        try Data(good + [UInt8](repeating: 0, count: appended.count - good.count)).write(to: URL(fileURLWithPath: path))
+        #expect(try store.loadEnvelope(id).attempts == 1)
+        var flipped = appended
+        flipped[appended.count - 10] ^= 0x01
+        try Data(flipped).write(to: URL(fileURLWithPath: path))
+        #expect(try store.loadEnvelope(id).attempts == 1)
+        try Data(appended).write(to: URL(fileURLWithPath: path))
+        #expect(try store.loadEnvelope(id).attempts == 2)
+        // No whole record at all, or content cut short: corrupt, never guessed.
+        try Data(good.prefix(50)).write(to: URL(fileURLWithPath: path))
+        #expect(throws: EnvelopeFormatError.self) { try store.loadEnvelope(id) }
+        try Data("apus-queue 9 000000000000000001\nx".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: EnvelopeFormatError.self) { try store.loadEnvelope(id) }
+        #expect(try store.list().problems.map(\.isCorrupt) == [true])
+    }
+
+    @Test func manyUpdatesCompactTheFileAndKeepTheContent() throws {
+        let dir = QueueTestDirectory()
+        defer { dir.remove() }
+        let store = try dir.store()
+        let content = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let id = try write(store, content)
+        let lock = try #require(try store.tryLock(id))
+        var envelope = try store.loadEnvelope(id)
+        var sizes: [Int64] = []
+        for attempt in 1...400 {
+            envelope.attempts = attempt
+            envelope.lastError = String(repeating: "x", count: 300)
+            try store.update(envelope, for: lock)
+            sizes.append(try FileSystem.status(store.messagePath(id)).size)
+        }
+        #expect(try store.loadEnvelope(id) == envelope)
+        #expect(try readData(store, id) == content)
+        #expect(sizes.max()! < 100_032 + (64 << 10) + 2048, "records are compacted: \(sizes.max()!)")
+        #expect(sizes.last! < sizes.max()!)
+        #expect(dir.names() == ["\(id).msg"])
+        // The lock moved to the rewritten file: another process cannot take it.
+        let other = try dir.store()
+        #expect(try other.tryLock(id) == nil)
+        lock.release()
+        let again = try #require(try other.tryLock(id))
+        again.release()
+    }
+
+    @Test func versionOneMessagesAreReadUpdatedAndRemovedAsTheyAre() throws {
+        let dir = QueueTestDirectory()
+        defer { dir.remove() }
+        let store = try dir.store()
+        let old = try #require(QueueID("0123456789AB"))
+        var envelope = sampleEnvelope(arrival: 1_600_000_000)
+        envelope.size = 12
+        try writeVersionOne(store, old, Array("Subject: o\n\n".utf8), envelope)
+        let new = try write(store, Array("Subject: n\n\n".utf8))
+        let listing = try store.list()
+        #expect(listing.entries.map(\.id) == [old, new])
+        #expect(listing.entries[0].envelope == envelope)
+        #expect(try readData(store, old) == Array("Subject: o\n\n".utf8))
+        let lock = try #require(try store.tryLock(old))
+        #expect(lock.format == .version1)
+        #expect(try store.tryLock(old) == nil)
+        var changed = envelope
+        changed.attempts = 3
+        try store.update(changed, for: lock)
+        #expect(try store.loadEnvelope(old) == changed)
+        #expect(dir.names() == ["0123456789AB.data", "0123456789AB.env", "\(new).msg"])
+        try store.remove(lock)
+        #expect(dir.names() == ["\(new).msg"])
     }
 
     @Test func removeUnderLock() throws {
@@ -204,7 +333,8 @@ import Testing
         let dir = QueueTestDirectory()
         defer { dir.remove() }
         let store = try dir.store(faults: FaultInjection(point: .removeEnvelope, action: .fail(EIO)))
-        let id = try write(store, Array("x".utf8))
+        let id = try #require(QueueID("0123456789AB"))
+        try writeVersionOne(store, id, Array("x".utf8), sampleEnvelope())
         let lock = try #require(try store.tryLock(id))
         #expect(throws: Errno.self) { try store.remove(lock) }
         #expect(lock.isHeld, "a failed removal keeps the lock, so the caller can try again")

@@ -10,7 +10,7 @@ from ..processes import run_timed
 
 def row_queue_run(bench):
     n = bench.args.queue_messages or (250 if bench.quick else 1000)
-    row = Row("7", f"queue run, {n:,} queued messages, to smtp-sink", "≥ 2,000/s")
+    row = Row("7", f"queue run, {n:,} queued messages, to smtp-sink", "≥ 5,000/s")
     bench.rows.append(row)
     row.msmtp = "— (no queue)"
     if bench.apus_problem:
@@ -42,7 +42,7 @@ def row_queue_run(bench):
     rate = n / t
     row.apus = f"{rate:,.0f} msg/s"
     row.data = {"messages": n, "run_s": t, "queueing_median_s": median(t_queue)}
-    row.met = rate >= 2000
+    row.met = rate >= 5000
     row.note = f"{n} messages in {t * 1000:.0f} ms; queueing them took {fmt_ms(median(t_queue))} each (median)"
 
 

@@ -5,7 +5,7 @@ from ..common import Row, fmt_ms
 
 def row_submission(bench):
     row = Row("1", "one submission, small message, loopback relay (median wall)",
-              "apus ≤ 0.10 × msmtp")
+              "apus ≤ 0.06 × msmtp")
     bench.rows.append(row)
     a_conf, m_conf, _ = bench.configs("sink", bench.sink.port)
     runs, warm = bench.counts(40, 10), 2
@@ -15,4 +15,4 @@ def row_submission(bench):
         bench.delivering(bench.apus_cmd(a_conf, "-t"), verify, "smtp-sink"),
         bench.delivering(bench.msmtp_cmd(m_conf, "-t"), verify, "smtp-sink"))
     row.data = {"apus_s": a, "msmtp_s": m, "runs": runs}
-    bench.finish_ratio(row, a, m, a_err, m_err, fmt_ms, lambda r: r <= 0.10)
+    bench.finish_ratio(row, a, m, a_err, m_err, fmt_ms, lambda r: r <= 0.06)
