@@ -57,27 +57,23 @@ extension SMTPSession {
                 return try sendPipelinedChunks(
                     envelope, mail: mail, rcpts: rcpts, message: message, lastInFlight: lastInFlight, options: options)
             }
-            let (mailReply, outcomes) = try lockStepEnvelope(envelope, mail: mail, rcpts: rcpts, policy: options.policy)
+            var transaction = SMTPTransaction(
+                recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
+                pipelined: false, policy: options.policy, sendsData: false, followsForwards: !isFollowingForwards)
+            let (mailReply, outcomes) = try drive(&transaction)
             let reader = message.makeReader()
             var dataReply: SMTPReply
             repeat {
                 let (chunk, isLast) = try io(command: "BDAT", stage: .bdat) {
                     try reader.nextWireChunk(maximum: options.chunkSize)
                 }
-                let line = "BDAT \(chunk.count)" + (isLast ? " LAST" : "")
-                let stage: SMTPError.Stage = isLast ? .endOfData : .bdat
-                try sendLine(line, stage: stage)
-                try sendRaw(chunk, stage: stage)
-                if isLast {
-                    try flush(stage: stage)
-                    options.onMessageSent?()
+                let end = try perform(
+                    transaction.chunk(size: chunk.count, last: isLast), on: &transaction, chunk: chunk,
+                    onSent: options.onMessageSent)
+                if case .delivered(let reply) = end {
+                    dataReply = reply
+                    break
                 }
-                dataReply = try readReply(for: line, stage: stage)
-                if !dataReply.isPositive {
-                    resetQuietly()
-                    throw SMTPError.unexpected(dataReply, command: line, stage: stage)
-                }
-                if isLast { break }
             } while true
             finishQuit(options, pipelinedQUIT: false)
             return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
@@ -188,18 +184,6 @@ extension SMTPSession {
         return error
     }
 
-    /// MAIL, RCPTs (551 followed) one at a time, and the policy's decision;
-    /// RSET and throw when the transaction must not go on (the envelope of a
-    /// lock-step BDAT transaction).
-    private func lockStepEnvelope(
-        _ envelope: SMTPEnvelope, mail: String, rcpts: [String], policy: RejectionPolicy
-    ) throws -> (SMTPReply, [RecipientOutcome]) {
-        var transaction = SMTPTransaction(
-            recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
-            pipelined: false, policy: policy, sendsData: false, followsForwards: !isFollowingForwards)
-        return try drive(&transaction)
-    }
-
     /// Runs `transaction` to its go-ahead: performs its actions in order and
     /// hands it each reply it awaits. The only I/O of an envelope.
     func drive(_ transaction: inout SMTPTransaction) throws -> (SMTPReply, [RecipientOutcome]) {
@@ -223,7 +207,8 @@ extension SMTPSession {
     /// Performs `actions` and each next batch until the machine gives an end
     /// (ready or delivered), which is returned; throws its failure.
     private func perform(
-        _ first: [SMTPTransaction.Action], on transaction: inout SMTPTransaction, onSent: (() -> Void)?
+        _ first: [SMTPTransaction.Action], on transaction: inout SMTPTransaction, chunk: [UInt8] = [],
+        onSent: (() -> Void)?
     ) throws -> SMTPTransaction.Action {
         var actions = first
         while true {
@@ -237,8 +222,9 @@ extension SMTPSession {
                 case .close: close()
                 case .flush(let stage): try flush(stage: stage)
                 case .messageSent: onSent?()
+                case .sendChunk(let stage): try sendRaw(chunk, stage: stage)
                 case .fail(let error): throw error
-                case .ready, .delivered: return action
+                case .ready, .delivered, .chunkAccepted: return action
                 }
             }
             guard let awaited else {

@@ -31,6 +31,8 @@ struct SMTPTransaction {
         case forwarding
         /// Awaiting the reply to DATA.
         case data
+        /// Awaiting the reply to a BDAT chunk that is not the last.
+        case bdat
         /// The server waits for the message (354), or for BDAT.
         case ready
         /// The message and its final dot went: awaiting the verdict.
@@ -65,11 +67,15 @@ struct SMTPTransaction {
         case messageSent
         /// The server accepted the message with this reply.
         case delivered(SMTPReply)
+        /// Queue the chunk the driver holds (after its BDAT line).
+        case sendChunk(stage: SMTPError.Stage)
+        /// The server took a chunk that is not the last: give the next.
+        case chunkAccepted
     }
 
     /// What a pending reply answers.
     private enum Awaited {
-        case mail, rcpt(Int), forward(Int), data, endOfData
+        case mail, rcpt(Int), forward(Int), data, endOfData, chunk(last: Bool)
     }
 
     private let recipients: [SMTPRecipient]
@@ -135,6 +141,17 @@ struct SMTPTransaction {
         return actions + [expect(.endOfData, "end of data", .endOfData)]
     }
 
+    /// Lock-step CHUNKING (RFC 3030) after a ``sendsData``-less envelope: one
+    /// chunk of `size` octets, `BDAT size [LAST]`, its reply awaited before the next.
+    mutating func chunk(size: Int, last: Bool) -> [Action] {
+        precondition(state == .ready && !sendsData && !pipelined, "BDAT chunk in state \(state.rawValue)")
+        let line = "BDAT \(size)" + (last ? " LAST" : "")
+        let stage: SMTPError.Stage = last ? .endOfData : .bdat
+        var actions: [Action] = [.send(line, stage: stage), .sendChunk(stage: stage)]
+        if last { actions += [.flush(stage: stage), .messageSent] }
+        return actions + [expect(.chunk(last: last), line, stage)]
+    }
+
     /// The first commands.
     mutating func start() -> [Action] {
         precondition(state == .idle && !recipients.isEmpty, "SMTPTransaction started twice, or without recipients")
@@ -187,6 +204,14 @@ struct SMTPTransaction {
             guard reply.isPositive else { return fail(.unexpected(reply, command: command, stage: stage)) }
             state = .delivered
             return [.delivered(reply)]
+        case .chunk(let last):
+            guard reply.isPositive else { return [.reset] + fail(.unexpected(reply, command: command, stage: stage)) }
+            if last {
+                state = .delivered
+                return [.delivered(reply)]
+            }
+            state = .ready
+            return [.chunkAccepted]
         }
     }
 
@@ -205,6 +230,7 @@ struct SMTPTransaction {
         case .forward: state = .forwarding
         case .data: state = pipelined && !dataResent ? .mail : .data
         case .endOfData: state = .endOfData
+        case .chunk(let last): state = last ? .endOfData : .bdat
         }
         return .awaitReply(command: next.command, stage: next.stage)
     }

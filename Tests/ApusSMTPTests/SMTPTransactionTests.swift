@@ -38,6 +38,8 @@ import Testing
             case .flush: return "flush"
             case .messageSent: return "sent"
             case .delivered: return "delivered"
+            case .sendChunk: return "chunk"
+            case .chunkAccepted: return "next chunk"
             }
         }
     }
@@ -146,5 +148,27 @@ extension SMTPTransactionTests {
         var n = SMTPTransaction.afterGoAhead(extensions: Extensions())
         _ = n.messageWritten(quitAfter: false)
         #expect(try Self.feed(&n, "554 5.7.1 spam\r\n") == ["fail permanentReply endOfData 554"])
+    }
+}
+
+extension SMTPTransactionTests {
+    /// Lock-step CHUNKING: each BDAT line, its chunk, its reply; LAST ends the message.
+    @Test func lockStepChunks() throws {
+        var m = Self.machine(["b@y"], pipelined: false, sendsData: false)
+        _ = m.start()
+        _ = try Self.feed(&m, "250 ok\r\n")
+        #expect(try Self.feed(&m, "250 ok\r\n") == ["ready 250 [250]"])
+        #expect(Self.describe(m.chunk(size: 10, last: false)) == ["send BDAT 10", "chunk", "await BDAT 10 bdat"])
+        #expect(m.state == .bdat)
+        #expect(try Self.feed(&m, "250 2.0.0 10 octets\r\n") == ["next chunk"])
+        #expect(Self.describe(m.chunk(size: 3, last: true)) == [
+            "send BDAT 3 LAST", "chunk", "flush", "sent", "await BDAT 3 LAST endOfData",
+        ])
+        #expect(try Self.feed(&m, "250 2.0.0 queued\r\n") == ["delivered"])
+        var n = Self.machine(["b@y"], pipelined: false, sendsData: false)
+        _ = n.start()
+        _ = try Self.feed(&n, "250 ok\r\n250 ok\r\n")
+        _ = n.chunk(size: 5, last: false)
+        #expect(try Self.feed(&n, "552 5.3.4 too big\r\n") == ["reset", "fail permanentReply bdat 552"])
     }
 }
