@@ -70,7 +70,7 @@ extension SMTPSession {
                 let end = try perform(
                     transaction.chunk(size: chunk.count, last: isLast), on: &transaction, chunk: chunk,
                     onSent: options.onMessageSent)
-                if case .delivered(let reply) = end {
+                if case .delivered(let reply)? = end {
                     dataReply = reply
                     break
                 }
@@ -188,7 +188,7 @@ extension SMTPSession {
     /// hands it each reply it awaits. The only I/O of an envelope.
     func drive(_ transaction: inout SMTPTransaction) throws -> (SMTPReply, [RecipientOutcome]) {
         switch try perform(transaction.start(), on: &transaction, onSent: nil) {
-        case .ready(let mailReply, let outcomes): return (mailReply, outcomes)
+        case .ready(let mailReply, let outcomes)?: return (mailReply, outcomes)
         default: preconditionFailure("the envelope ended in state \(transaction.state.rawValue)")
         }
     }
@@ -199,17 +199,19 @@ extension SMTPSession {
         _ transaction: inout SMTPTransaction, quitAfter: Bool, onSent: (() -> Void)?
     ) throws -> SMTPReply {
         switch try perform(transaction.messageWritten(quitAfter: quitAfter), on: &transaction, onSent: onSent) {
-        case .delivered(let reply): return reply
+        case .delivered(let reply)?: return reply
         default: preconditionFailure("the message ended in state \(transaction.state.rawValue)")
         }
     }
 
     /// Performs `actions` and each next batch until the machine gives an end
-    /// (ready or delivered), which is returned; throws its failure.
+    /// (ready, delivered, a chunk accepted), which is returned, or a batch
+    /// awaits nothing (nil: the driver gives the next event); throws its failure.
+    @discardableResult
     private func perform(
         _ first: [SMTPTransaction.Action], on transaction: inout SMTPTransaction, chunk: [UInt8] = [],
         onSent: (() -> Void)?
-    ) throws -> SMTPTransaction.Action {
+    ) throws -> SMTPTransaction.Action? {
         var actions = first
         while true {
             var awaited: (command: String, stage: SMTPError.Stage)? = nil
@@ -227,9 +229,7 @@ extension SMTPSession {
                 case .ready, .delivered, .chunkAccepted: return action
                 }
             }
-            guard let awaited else {
-                preconditionFailure("the transaction awaits nothing in state \(transaction.state.rawValue)")
-            }
+            guard let awaited else { return nil }
             actions = transaction.receive(try readReply(for: awaited.command, stage: awaited.stage))
         }
     }
@@ -239,8 +239,10 @@ extension SMTPSession {
         _ envelope: SMTPEnvelope, mail: String, rcpts: [String], message: MessageSource, lastInFlight: Bool,
         options: SendOptions
     ) throws -> SMTPSendResult {
-        try sendLine(mail, stage: .mail)
-        for line in rcpts { try sendLine(line, stage: .rcpt) }
+        var transaction = SMTPTransaction(
+            recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
+            pipelined: true, policy: options.policy, sendsData: false, followsForwards: !isFollowingForwards)
+        _ = try perform(transaction.startFlight(lastInFlight: lastInFlight), on: &transaction, onSent: nil)
         let reader = message.makeReader()
         let pipelineQUIT = lastInFlight && options.quitAfter
         // A 551 is known only after the flight: keep a copy to send the
@@ -250,67 +252,33 @@ extension SMTPSession {
             envelope.recipients.count > 1 && options.policy == .deliverToAccepted && !isFollowingForwards
             && !pipelineQUIT
         if mayFollow { reader.keepCopy(upTo: options.forwardCopyLimit) }
-        var bdatLines: [String] = []
+        var chunks = 0
         var total = 0
-        /// The stage of the chunk at `index`: the last one ends the message when LAST went in the flight.
-        func bdatStage(_ index: Int) -> SMTPError.Stage {
-            index == bdatLines.count - 1 && lastInFlight ? .endOfData : .bdat
-        }
         while true {
             let (chunk, isLast) = try io(command: "BDAT", stage: .bdat) {
                 try reader.nextWireChunk(maximum: options.chunkSize)
             }
-            let line = "BDAT \(chunk.count)" + (isLast && lastInFlight ? " LAST" : "")
-            let stage: SMTPError.Stage = isLast && lastInFlight ? .endOfData : .bdat
-            try sendLine(line, stage: stage)
-            try sendRaw(chunk, stage: stage)
-            bdatLines.append(line)
+            _ = try perform(
+                transaction.flightChunk(size: chunk.count, last: isLast), on: &transaction, chunk: chunk, onSent: nil)
+            chunks += 1
             total += chunk.count
             if isLast { break }
         }
-        trace?.record(.note, "message: \(total) octets in \(bdatLines.count) chunk(s)")
-        if pipelineQUIT { try sendLine("QUIT", stage: .other) }
-        try flush(stage: lastInFlight ? .endOfData : .bdat)
-        if lastInFlight { options.onMessageSent?() }
-
-        let mailReply = try readReply(for: mail, stage: .mail)
-        var outcomes: [RecipientOutcome] = []
-        for (recipient, line) in zip(envelope.recipients, rcpts) {
-            outcomes.append(RecipientOutcome(recipient: recipient.address, reply: try readReply(for: line, stage: .rcpt)))
-        }
-        var chunkReplies: [SMTPReply] = []
-        for (index, line) in bdatLines.enumerated() {
-            chunkReplies.append(try readReply(for: line, stage: bdatStage(index)))
-        }
-        if !mailReply.isPositive {
-            if !pipelineQUIT { resetQuietly() }
-            throw SMTPError.unexpected(mailReply, command: mail, stage: .mail)
-        }
-        if TransactionPlan.decide(outcomes, policy: options.policy) == .abort {
-            if !pipelineQUIT { resetQuietly() }
-            throw recipientsRejected(outcomes, how: lastInFlight ? "BDAT refused" : "RSET instead of BDAT 0 LAST")
-        }
-        for (index, (reply, line)) in zip(chunkReplies, bdatLines).enumerated() where !reply.isPositive {
-            if !pipelineQUIT { resetQuietly() }
-            throw SMTPError.unexpected(reply, command: line, stage: bdatStage(index))
-        }
-        var dataReply = chunkReplies[chunkReplies.count - 1]
+        trace?.record(.note, "message: \(total) octets in \(chunks) chunk(s)")
+        let end = try perform(transaction.endFlight(quit: pipelineQUIT), on: &transaction, onSent: options.onMessageSent)
+        let mailReply = transaction.envelopeResult.mailReply
+        var outcomes = transaction.envelopeResult.outcomes
         let forwards = mayFollow ? unfollowedForwards(outcomes) : []
-        if !lastInFlight {
-            let line = "BDAT 0 LAST"
+        let dataReply: SMTPReply
+        if case .delivered(let reply)? = end {
+            dataReply = reply
+            if pipelineQUIT { close() }
+        } else {
             let quitNow = options.quitAfter && forwards.isEmpty
-            try sendLine(line, stage: .endOfData)
-            if quitNow { try sendLine("QUIT", stage: .other) }
-            try flush(stage: .endOfData)
-            options.onMessageSent?()
-            dataReply = try readReply(for: line, stage: .endOfData)
-            guard dataReply.isPositive else {
-                if !quitNow { resetQuietly() }
-                throw SMTPError.unexpected(dataReply, command: line, stage: .endOfData)
-            }
+            let final = try perform(transaction.finalChunk(quit: quitNow), on: &transaction, onSent: options.onMessageSent)
+            guard case .delivered(let reply)? = final else { preconditionFailure("BDAT 0 LAST ended without a verdict") }
+            dataReply = reply
             if quitNow { close() }
-        } else if pipelineQUIT {
-            close()
         }
         if !forwards.isEmpty {
             followForwards(forwards, envelope: envelope, copy: reader.copy, options: options, into: &outcomes)

@@ -75,7 +75,7 @@ struct SMTPTransaction {
 
     /// What a pending reply answers.
     private enum Awaited {
-        case mail, rcpt(Int), forward(Int), data, endOfData, chunk(last: Bool)
+        case mail, rcpt(Int), forward(Int), data, endOfData, chunk(last: Bool), flightChunk(Int)
     }
 
     private let recipients: [SMTPRecipient]
@@ -96,6 +96,18 @@ struct SMTPTransaction {
     /// Forward paths still to follow after a refused pipelined DATA.
     private var forwardsLeft: [Int] = []
     private var followedAny = false
+    /// Pipelined CHUNKING: the chunks of the flight, their replies, whether
+    /// LAST and QUIT went in it.
+    private var flightLines: [(line: String, stage: SMTPError.Stage)] = []
+    private var chunkReplies: [SMTPReply] = []
+    private var lastInFlight = false
+    private var quitInFlight = false
+
+    /// The MAIL reply and each recipient's outcome, once the envelope's replies are in.
+    var envelopeResult: (mailReply: SMTPReply, outcomes: [RecipientOutcome]) {
+        guard let mailReply else { preconditionFailure("no MAIL reply yet") }
+        return (mailReply, outcomes)
+    }
 
     /// A transaction for `recipients`, with the MAIL and RCPT lines already
     /// made (and checked) by the session.
@@ -110,7 +122,6 @@ struct SMTPTransaction {
         pipelined: Bool, policy: RejectionPolicy, sendsData: Bool = true, followsForwards: Bool = true
     ) {
         precondition(recipients.count == recipientLines.count)
-        precondition(sendsData || !pipelined, "a pipelined BDAT envelope is not driven here")
         self.recipients = recipients
         self.mailLine = mailLine
         self.recipientLines = recipientLines
@@ -150,6 +161,57 @@ struct SMTPTransaction {
         var actions: [Action] = [.send(line, stage: stage), .sendChunk(stage: stage)]
         if last { actions += [.flush(stage: stage), .messageSent] }
         return actions + [expect(.chunk(last: last), line, stage)]
+    }
+
+    /// Pipelined CHUNKING: MAIL and every RCPT open the flight; chunks
+    /// (``flightChunk(size:last:)``) follow without waiting; ``endFlight(quit:)``
+    /// flushes and awaits the replies. With `lastInFlight` the last chunk
+    /// carries LAST; otherwise `BDAT 0 LAST` (``finalChunk(quit:)``) goes only
+    /// if the replies allow (the rejection policy).
+    mutating func startFlight(lastInFlight: Bool) -> [Action] {
+        precondition(state == .idle && pipelined && !sendsData && !recipients.isEmpty, "flight in state \(state.rawValue)")
+        self.lastInFlight = lastInFlight
+        state = .mail
+        var actions: [Action] = [.send(mailLine, stage: .mail)]
+        pending.append((.mail, mailLine, .mail))
+        for (index, line) in recipientLines.enumerated() {
+            actions.append(.send(line, stage: .rcpt))
+            pending.append((.rcpt(index), line, .rcpt))
+        }
+        return actions
+    }
+
+    /// One chunk of the flight, `size` octets; `last` for the message's last.
+    mutating func flightChunk(size: Int, last: Bool) -> [Action] {
+        precondition(state == .mail && pipelined && !sendsData, "flight chunk in state \(state.rawValue)")
+        let withLast = last && lastInFlight
+        let line = "BDAT \(size)" + (withLast ? " LAST" : "")
+        let stage: SMTPError.Stage = withLast ? .endOfData : .bdat
+        pending.append((.flightChunk(flightLines.count), line, stage))
+        flightLines.append((line, stage))
+        return [.send(line, stage: stage), .sendChunk(stage: stage)]
+    }
+
+    /// The flight is complete: QUIT in it when `quit`, flush, then its replies.
+    mutating func endFlight(quit: Bool) -> [Action] {
+        precondition(!flightLines.isEmpty, "a flight without a chunk")
+        quitInFlight = quit
+        var actions: [Action] = quit ? [.send("QUIT", stage: .other)] : []
+        actions.append(.flush(stage: lastInFlight ? .endOfData : .bdat))
+        if lastInFlight { actions.append(.messageSent) }
+        return actions + [awaitNext()]
+    }
+
+    /// After a flight without LAST that the replies allow: `BDAT 0 LAST`
+    /// (QUIT in the same flight when `quit`), then the verdict.
+    mutating func finalChunk(quit: Bool) -> [Action] {
+        precondition(state == .ready && pipelined && !sendsData && !lastInFlight, "final chunk in state \(state.rawValue)")
+        quitInFlight = quit
+        let line = "BDAT 0 LAST"
+        var actions: [Action] = [.send(line, stage: .endOfData)]
+        if quit { actions.append(.send("QUIT", stage: .other)) }
+        actions += [.flush(stage: .endOfData), .messageSent]
+        return actions + [expect(.chunk(last: true), line, .endOfData)]
     }
 
     /// The first commands.
@@ -204,8 +266,13 @@ struct SMTPTransaction {
             guard reply.isPositive else { return fail(.unexpected(reply, command: command, stage: stage)) }
             state = .delivered
             return [.delivered(reply)]
+        case .flightChunk:
+            chunkReplies.append(reply)
+            return pending.isEmpty ? afterFlight() : [awaitNext()]
         case .chunk(let last):
-            guard reply.isPositive else { return [.reset] + fail(.unexpected(reply, command: command, stage: stage)) }
+            guard reply.isPositive else {
+                return (quitInFlight ? [] : [.reset]) + fail(.unexpected(reply, command: command, stage: stage))
+            }
             if last {
                 state = .delivered
                 return [.delivered(reply)]
@@ -231,8 +298,33 @@ struct SMTPTransaction {
         case .data: state = pipelined && !dataResent ? .mail : .data
         case .endOfData: state = .endOfData
         case .chunk(let last): state = last ? .endOfData : .bdat
+        case .flightChunk: state = .mail
         }
         return .awaitReply(command: next.command, stage: next.stage)
+    }
+
+    /// After a CHUNKING flight's replies: MAIL refused, the policy's abort, a
+    /// refused chunk (RSET first unless QUIT went in the flight), the verdict
+    /// (LAST in the flight), or the go-ahead for `BDAT 0 LAST`.
+    private mutating func afterFlight() -> [Action] {
+        guard let mailReply else { preconditionFailure("flight replies missing") }
+        let cleanup: [Action] = quitInFlight ? [] : [.reset]
+        if !mailReply.isPositive {
+            return cleanup + fail(.unexpected(mailReply, command: mailLine, stage: .mail))
+        }
+        if TransactionPlan.decide(outcomes, policy: policy) == .abort {
+            return cleanup + rejected(how: lastInFlight ? "BDAT refused" : "RSET instead of BDAT 0 LAST")
+        }
+        for (index, reply) in chunkReplies.enumerated() where !reply.isPositive {
+            return cleanup + fail(.unexpected(reply, command: flightLines[index].line, stage: flightLines[index].stage))
+        }
+        guard let last = chunkReplies.last else { preconditionFailure("no chunk reply") }
+        if lastInFlight {
+            state = .delivered
+            return [.delivered(last)]
+        }
+        state = .ready
+        return [.chunkAccepted]
     }
 
     /// Lock-step: RCPT for recipient `index`, or the decision after the last.

@@ -172,3 +172,46 @@ extension SMTPTransactionTests {
         #expect(try Self.feed(&n, "552 5.3.4 too big\r\n") == ["reset", "fail permanentReply bdat 552"])
     }
 }
+
+extension SMTPTransactionTests {
+    /// Pipelined CHUNKING: envelope and chunks in one flight, replies after.
+    @Test func chunkingFlight() throws {
+        var m = Self.machine(["b@y", "c@y"], pipelined: true, sendsData: false)
+        #expect(Self.describe(m.startFlight(lastInFlight: true)) == [
+            "send MAIL FROM:<a@x>", "send RCPT TO:<b@y>", "send RCPT TO:<c@y>",
+        ])
+        #expect(Self.describe(m.flightChunk(size: 4, last: false)) == ["send BDAT 4", "chunk"])
+        #expect(Self.describe(m.flightChunk(size: 2, last: true)) == ["send BDAT 2 LAST", "chunk"])
+        #expect(Self.describe(m.endFlight(quit: true)) == [
+            "send QUIT", "flush", "sent", "await MAIL FROM:<a@x> mail",
+        ])
+        #expect(try Self.feed(&m, "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n250 2.0.0 queued\r\n") == ["delivered"])
+        #expect(m.envelopeResult.outcomes.map(\.reply.code) == [250, 550])
+
+        // Without LAST in the flight, the policy decides whether BDAT 0 LAST goes.
+        var a = Self.machine(["b@y", "c@y"], pipelined: true, policy: .abortIfAnyPermanent, sendsData: false)
+        _ = a.startFlight(lastInFlight: false)
+        _ = a.flightChunk(size: 3, last: true)
+        _ = a.endFlight(quit: false)
+        #expect(try Self.feed(&a, "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n") == [
+            "reset", "note 1 recipient(s) refused; nothing delivered (RSET instead of BDAT 0 LAST)",
+            "fail recipientsRejected rcpt 550",
+        ])
+        var b = Self.machine(["b@y"], pipelined: true, policy: .abortIfAnyPermanent, sendsData: false)
+        _ = b.startFlight(lastInFlight: false)
+        _ = b.flightChunk(size: 3, last: true)
+        _ = b.endFlight(quit: false)
+        #expect(try Self.feed(&b, "250 ok\r\n250 ok\r\n250 ok\r\n") == ["next chunk"])
+        #expect(Self.describe(b.finalChunk(quit: true)) == [
+            "send BDAT 0 LAST", "send QUIT", "flush", "sent", "await BDAT 0 LAST endOfData",
+        ])
+        #expect(try Self.feed(&b, "554 5.7.1 no\r\n") == ["fail permanentReply endOfData 554"])
+
+        // A refused chunk with QUIT in the flight: no RSET.
+        var c = Self.machine(["b@y"], pipelined: true, sendsData: false)
+        _ = c.startFlight(lastInFlight: true)
+        _ = c.flightChunk(size: 3, last: true)
+        _ = c.endFlight(quit: true)
+        #expect(try Self.feed(&c, "250 ok\r\n250 ok\r\n552 5.3.4 too big\r\n") == ["fail permanentReply endOfData 552"])
+    }
+}
