@@ -18,12 +18,14 @@ let package = Package(
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("dl")]),
         // Linux calls Glibc's module hides (setresgid, close_range, prctl).
         .target(name: "CApusSystem"),
-        .target(name: "ApusPOSIX", dependencies: ["CApusSystem"]),
+        // What every module shares: hex digits, the IP-literal test, the duration grammar, the random source.
+        .target(name: "ApusBase"),
+        .target(name: "ApusPOSIX", dependencies: ["ApusBase", "CApusSystem"]),
         .target(name: "ApusTransport", dependencies: ["ApusPOSIX", "COpenSSL"]),
-        .target(name: "ApusMessage"),
+        .target(name: "ApusMessage", dependencies: ["ApusBase"]),
         .target(name: "ApusSMTP", dependencies: ["ApusTransport", "ApusMessage"]),
         .target(name: "ApusQueue", dependencies: ["ApusPOSIX"]),
-        .target(name: "ApusConfig", dependencies: ["ApusPOSIX"]),
+        .target(name: "ApusConfig", dependencies: ["ApusBase", "ApusPOSIX"]),
         // The OAuth2 client: HTTPS to the token endpoint, its JSON, the token cache.
         .target(name: "ApusOAuth", dependencies: ["ApusTransport", "ApusConfig", "ApusMessage"]),
         .target(name: "ApusDelivery", dependencies: ["ApusSMTP", "ApusQueue", "ApusConfig", "ApusOAuth"]),
@@ -33,6 +35,7 @@ let package = Package(
         // ApusTestSupport's PostfixServer as a command, for bench/ (one private Postfix for tests and benchmarks).
         .executableTarget(name: "private-postfix", dependencies: ["ApusTestSupport"], path: "Tests/support/private-postfix"),
 
+        .testTarget(name: "ApusBaseTests", dependencies: ["ApusBase"]),
         .testTarget(name: "ApusPOSIXTests", dependencies: ["ApusPOSIX"]),
         .testTarget(name: "ApusTransportTests", dependencies: ["ApusTransport", "ApusTestSupport"]),
         .testTarget(name: "ApusMessageTests", dependencies: ["ApusMessage", "ApusTestSupport"], resources: [.copy("Fixtures")]),

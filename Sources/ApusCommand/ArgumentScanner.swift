@@ -1,3 +1,4 @@
+import ApusBase
 import ApusConfig
 /// Turns argv into an ``Invocation`` the way sendmail's getopt does.
 ///

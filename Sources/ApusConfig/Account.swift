@@ -1,3 +1,4 @@
+import ApusBase
 /// One account with every setting in effect: its own lines, what it inherited
 /// from the defaults, and the defaults of config.md for the rest.
 ///
@@ -147,6 +148,5 @@ extension Account: CustomStringConvertible {
 
 /// Two lower-case hex digits.
 func hexPair(_ byte: UInt8) -> String {
-    let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"]
-    return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    Hex.string([byte], uppercase: false)
 }

@@ -8,7 +8,7 @@ import Musl
 
 /// Runs a `passwordeval` command and collects what it prints.
 ///
-/// The command runs as `/bin/sh -p -c COMMAND` through `posix_spawn` (`-p`
+/// The command runs as `/bin/sh -p -c COMMAND` through ``SpawnedProcess`` (`-p`
 /// keeps the apus group of a setgid run: dash drops it otherwise), in its own
 /// process group, with standard input from `/dev/null`, standard output to a
 /// pipe, standard error inherited (so a prompt or complaint reaches the user),
@@ -37,10 +37,10 @@ public enum PasswordCommand {
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         let readEnd = FileDescriptor(rawValue: fds[0])
         defer { readEnd.close() }
-        let pid: pid_t
+        let child: SpawnedProcess
         do {
             defer { close(fds[1]) }
-            pid = try spawn(command, stdout: fds[1])
+            child = try spawn(command, stdout: fds[1])
         }
         let deadline = Deadline.after(seconds: timeout)
         var output: [UInt8] = []
@@ -69,10 +69,15 @@ public enum PasswordCommand {
         } catch {
             failure = PasswordError(.commandFailed, message: "passwordeval: \(error)")
         }
-        if failure != nil { kill(-pid, SIGKILL) }
-        let status = reap(pid, until: deadline)
+        if failure != nil { child.signal(SIGKILL, group: true) }
+        let ended = child.wait(until: deadline)
+        if ended == nil {
+            // Past the deadline: kill what it started too, and reap it.
+            child.signal(SIGKILL, group: true)
+            _ = child.wait()
+        }
         if let failure { throw failure }
-        guard let status else {
+        guard let status = ended else {
             throw PasswordError(.timedOut, message: "passwordeval: command timed out after \(Int(timeout)) s")
         }
         if status.signal != 0 {
@@ -84,29 +89,9 @@ public enum PasswordCommand {
         return output
     }
 
-    /// Starts `/bin/sh -p -c command` with `stdout` as its standard output.
-    private static func spawn(_ command: String, stdout: Int32) throws(PasswordError) -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGALRM, SIGCHLD, SIGUSR1, SIGUSR2] {
-            sigaddset(&defaults, signal)
-        }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
+    /// Starts `/bin/sh -p -c command` with `stdout` as its standard output,
+    /// in a process group of its own.
+    private static func spawn(_ command: String, stdout: Int32) throws(PasswordError) -> SpawnedProcess {
         var environment = ["PATH=\(safePath)"]
         var entry = environ
         while let pointer = entry.pointee {
@@ -117,42 +102,12 @@ public enum PasswordCommand {
         // -p: Debian's /bin/sh is dash, which otherwise resets the effective
         // group to the real one, so a setgid apus's command could not read a
         // file of the apus group (security.md "Secrets").
-        let arguments = ["/bin/sh", "-p", "-c", command]
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        do {
+            return try SpawnedProcess.spawn(
+                "/bin/sh", arguments: ["/bin/sh", "-p", "-c", command], environment: environment,
+                standardInput: .null, standardOutput: .descriptor(stdout), newProcessGroup: true)
+        } catch {
+            throw PasswordError(.spawnFailed, message: "passwordeval: cannot run /bin/sh: \(error.reason)")
         }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
-        if result != 0 {
-            throw PasswordError(.spawnFailed, message: "passwordeval: cannot run /bin/sh: \(Errno(result, operation: "posix_spawn").reason)")
-        }
-        return pid
-    }
-
-    /// Waits for `pid` until `deadline`; past it, kills its group and reaps it.
-    /// Returns the exit code or signal, or `nil` when the deadline passed.
-    private static func reap(_ pid: pid_t, until deadline: Deadline) -> (code: Int32, signal: Int32)? {
-        var status: Int32 = 0
-        var timedOut = false
-        while true {
-            let result = waitpid(pid, &status, timedOut ? 0 : WNOHANG)
-            if result == pid { break }
-            if result < 0 {
-                if errno == EINTR { continue }
-                return (code: 127, signal: 0)
-            }
-            if deadline.hasPassed {
-                kill(-pid, SIGKILL)
-                timedOut = true
-                continue
-            }
-            usleep(5000)
-        }
-        if timedOut { return nil }
-        let signal = status & 0x7F
-        return signal != 0 ? (code: 0, signal: signal) : (code: (status >> 8) & 0xFF, signal: 0)
     }
 }

@@ -1,3 +1,4 @@
+import ApusBase
 import ApusPOSIX
 
 /// Why a value was refused; the parser adds the file, line and key.

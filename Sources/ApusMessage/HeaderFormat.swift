@@ -1,3 +1,4 @@
+import ApusBase
 /// Checking and formatting header fields (Racket net/head's role): field-name
 /// validation, value checks against injection, folding, and RFC 2047 encoded words
 /// for non-ASCII text.
@@ -147,7 +148,6 @@ public enum HeaderFormat {
 
     /// RFC 2047 §4.2 "Q" encoding; in a phrase only letters, digits and `!*+-/` stay literal.
     static func qEncode(_ bytes: [UInt8], forPhrase: Bool) -> [UInt8] {
-        let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for b in bytes {
             switch b {
@@ -158,7 +158,8 @@ public enum HeaderFormat {
             case 0x21...0x7E where !forPhrase && b != UInt8(ascii: "=") && b != UInt8(ascii: "?") && b != UInt8(ascii: "_"):
                 out.append(b)
             default:
-                out += [ASCII.equals, hex[Int(b >> 4)], hex[Int(b & 15)]]
+                out.append(ASCII.equals)
+                Hex.append(b, to: &out)
             }
         }
         return out

@@ -1,3 +1,4 @@
+import ApusBase
 /// MIME header parameters (RFC 2045 §5.1), with RFC 2231 encoding and
 /// continuations for non-ASCII or long values (file names).
 public enum MIMEParameter {
@@ -26,7 +27,6 @@ public enum MIMEParameter {
             return sep + n + [ASCII.equals] + HeaderFormat.quoted(v)
         }
         // RFC 2231 extended value, percent-encoded, split at character boundaries.
-        let hex = Array("0123456789ABCDEF".utf8)
         var pieces: [[UInt8]] = []
         var current = Array("utf-8''".utf8)
         var i = 0
@@ -38,7 +38,8 @@ public enum MIMEParameter {
                 if isTokenByte(b) && b != UInt8(ascii: "*") && b != UInt8(ascii: "'") && b != UInt8(ascii: "%") {
                     encoded.append(b)
                 } else {
-                    encoded += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+                    encoded.append(UInt8(ascii: "%"))
+                    Hex.append(b, to: &encoded)
                 }
             }
             if current.count + encoded.count > 60, !current.isEmpty, current != Array("utf-8''".utf8) {

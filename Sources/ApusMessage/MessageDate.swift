@@ -1,3 +1,4 @@
+import ApusBase
 import Glibc
 
 /// RFC 5322 §3.3 date-time values for the `Date:` header.
@@ -55,10 +56,7 @@ public enum MessageID {
     /// - Precondition: at least 16 random bytes (128 bits).
     public static func make(randomBytes: [UInt8], domain: String) -> String {
         precondition(randomBytes.count >= 16, "a Message-ID needs at least 128 random bits")
-        let hex = Array("0123456789abcdef".utf8)
-        var id: [UInt8] = []
-        for b in randomBytes { id += [hex[Int(b >> 4)], hex[Int(b & 15)]] }
-        return "<\(String(decoding: id, as: UTF8.self))@\(domain)>"
+        return "<\(Hex.string(randomBytes, uppercase: false))@\(domain)>"
     }
 
     /// A new Message-ID with 128 bits from the kernel (`getentropy`).
@@ -70,10 +68,9 @@ public enum MessageID {
     /// `count` bytes (at most 256) from the kernel's random source.
     /// The corresponding C function is `getentropy` (the `getrandom` system call).
     static func randomBytes(_ count: Int) throws -> [UInt8] {
-        precondition(count <= 256)
         var out = [UInt8](repeating: 0, count: count)
-        let rc = out.withUnsafeMutableBytes { getentropy($0.baseAddress, count) }
-        if rc != 0 { throw MessageError.randomUnavailable(errno: errno) }
+        let code = out.withUnsafeMutableBytes { SystemRandom.fill($0) }
+        if code != 0 { throw MessageError.randomUnavailable(errno: code) }
         return out
     }
 }

@@ -1,3 +1,4 @@
+import ApusBase
 /// Quoted-printable (RFC 2045 §6.7): a streaming encoder for bodies and a decoder.
 ///
 /// The encoder takes a body line by line (or piece by piece for long lines, as
@@ -9,7 +10,6 @@
 public struct QuotedPrintableEncoder: Sendable {
     private var column = 0
     private var heldWhitespace: UInt8? = nil
-    private static let hex = Array("0123456789ABCDEF".utf8)
 
     /// Creates an encoder at the start of a line.
     public init() {}
@@ -24,7 +24,7 @@ public struct QuotedPrintableEncoder: Sendable {
             switch b {
             case ASCII.space, ASCII.tab: heldWhitespace = b
             case 0x21...0x7E where b != ASCII.equals: put([b], into: &out)
-            default: put([ASCII.equals, Self.hex[Int(b >> 4)], Self.hex[Int(b & 15)]], into: &out)
+            default: put([ASCII.equals, Hex.upperDigits[Int(b >> 4)], Hex.upperDigits[Int(b & 15)]], into: &out)
             }
         }
     }
@@ -32,7 +32,7 @@ public struct QuotedPrintableEncoder: Sendable {
     /// Ends the current line: a held-back trailing space or tab is escaped, then CRLF.
     public mutating func endLine(into out: inout [UInt8]) {
         if let w = heldWhitespace {
-            put([ASCII.equals, Self.hex[Int(w >> 4)], Self.hex[Int(w & 15)]], into: &out)
+            put([ASCII.equals, Hex.upperDigits[Int(w >> 4)], Hex.upperDigits[Int(w & 15)]], into: &out)
             heldWhitespace = nil
         }
         out += ASCII.crlf

@@ -1,3 +1,4 @@
+import ApusBase
 import ApusConfig
 import ApusPOSIX
 import ApusTransport
@@ -94,11 +95,12 @@ package enum FormEncoding {
     }
 
     private static func escape(_ text: String, into out: inout [UInt8]) {
-        let digits = Array("0123456789ABCDEF".utf8)
         for byte in text.utf8 {
             switch byte {
             case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E: out.append(byte)
-            default: out += [0x25, digits[Int(byte >> 4)], digits[Int(byte & 15)]]
+            default:
+                out.append(0x25)
+                Hex.append(byte, to: &out)
             }
         }
     }

@@ -1,3 +1,4 @@
+import ApusBase
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -136,13 +137,8 @@ public enum FileSystem {
     /// `getentropy` (the `getrandom` system call), called in blocks of 256 bytes.
     public static func randomBytes(_ count: Int) throws(Errno) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        var offset = 0
-        while offset < count {
-            let n = min(256, count - offset)
-            let result = bytes.withUnsafeMutableBytes { getentropy($0.baseAddress! + offset, n) }
-            if result != 0 { throw Errno.current("getentropy") }
-            offset += n
-        }
+        let code = bytes.withUnsafeMutableBytes { SystemRandom.fill($0) }
+        if code != 0 { throw Errno(code, operation: "getentropy") }
         return bytes
     }
 }

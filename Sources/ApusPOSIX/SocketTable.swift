@@ -1,3 +1,4 @@
+import ApusBase
 import CApusSystem
 
 #if canImport(Glibc)
@@ -162,10 +163,7 @@ public enum SocketTable {
     }
 
     private static func appendHex(_ value: UInt64, digits: Int, to text: inout [UInt8]) {
-        let alphabet = Array("0123456789ABCDEF".utf8)
-        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
-            text.append(alphabet[Int((value >> UInt64(shift)) & 0xF)])
-        }
+        Hex.append(value, digits: digits, to: &text)
     }
 
     /// Reads `path` and collects the listeners on `peer` or `wildcard` and the

@@ -1,3 +1,4 @@
+import ApusBase
 import ApusPOSIX
 
 /// A queue id: upper-case hexadecimal, at least 10 characters (apus makes 12),
@@ -24,14 +25,7 @@ public struct QueueID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// - Throws: ``Errno`` when the kernel's random source fails.
     public static func random() throws(Errno) -> QueueID {
         let bytes = try FileSystem.randomBytes(generatedLength / 2)
-        let digits = Array("0123456789ABCDEF".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(generatedLength)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return QueueID(unchecked: String(decoding: text, as: UTF8.self))
+        return QueueID(unchecked: Hex.string(bytes))
     }
 
     private init(unchecked: String) { rawValue = unchecked }

@@ -1,10 +1,11 @@
+import ApusPOSIX
 import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A child process started with `posix_spawn`, with a clean signal state.
+/// A child process started with ``SpawnedProcess`` (`posix_spawn`), with a clean signal state.
 ///
 /// Foundation's `Process` passes on the spawning thread's signal mask, and
 /// Swift Testing's worker threads block most signals (SIGTERM included), so
@@ -37,46 +38,15 @@ struct ChildProcess {
         }
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input, 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, error, 2)
-        for fd in Set(closing + [input, output, error]) where fd > 2 {
-            posix_spawn_file_actions_addclose(&actions, fd)
+        do {
+            let child = try SpawnedProcess.spawn(
+                path, arguments: argv, environment: env, standardInput: .descriptor(input),
+                standardOutput: .descriptor(output), standardError: .descriptor(error), closing: closing,
+                closingAllOthers: closingAllOthers)
+            return ChildProcess(pid: child.pid)
+        } catch {
+            throw SpawnError(description: "cannot run \(executable): \(error.reason)")
         }
-        // glibc ≥ 2.34 has posix_spawn_file_actions_addclosefrom_np, which Glibc's module hides.
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if closingAllOthers,
-            let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
-        {
-            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-        }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var all = sigset_t()
-        sigfillset(&all)
-        sigdelset(&all, SIGKILL)
-        sigdelset(&all, SIGSTOP)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var pid: pid_t = 0
-        let result = withCStrings(argv) { cArgv in
-            withCStrings(env) { cEnv in
-                posix_spawn(&pid, path, &actions, &attributes, cArgv, cEnv)
-            }
-        }
-        if result != 0 {
-            throw SpawnError(description: "cannot run \(executable): \(String(cString: strerror(result)))")
-        }
-        return ChildProcess(pid: pid)
     }
 
     /// Reaps the child if it has exited: nil while it runs, else the raw wait status.
@@ -111,13 +81,6 @@ struct ChildProcess {
 public struct SpawnError: Error, CustomStringConvertible {
     /// What failed and why.
     public var description: String
-}
-
-/// Calls `body` with a NULL-terminated C array of `strings`.
-private func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-    let pointers = strings.map { strdup($0) } + [nil]
-    defer { pointers.forEach { free($0) } }
-    return body(pointers)
 }
 
 /// Decodes a raw wait status: (exit status or signal number, whether signalled).

@@ -1,3 +1,4 @@
+import ApusBase
 import ApusPOSIX
 
 /// A server to connect to: a host name or address literal and a TCP port.

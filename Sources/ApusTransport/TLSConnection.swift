@@ -1,3 +1,4 @@
+import ApusBase
 import ApusPOSIX
 internal import COpenSSL
 
@@ -280,14 +281,7 @@ package final class TLSConnection {
 
     /// "AB:CD:…", the form `openssl x509 -fingerprint -sha256` prints.
     static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for (i, byte) in bytes.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ":")) }
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.string(bytes, separator: UInt8(ascii: ":"))
     }
 
     // MARK: Pumping bytes

@@ -28,3 +28,20 @@ const char *apus_argument(int index) {
     if (saved_argv == 0 || index < 0 || index >= saved_argc) return 0;
     return saved_argv[index];
 }
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+int apus_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+#include <spawn.h>
+#include <errno.h>
+int apus_spawn_close_from(void *actions, int from) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
+#else
+    (void)actions; (void)from;
+    errno = ENOSYS;
+    return -1;
+#endif
+}

@@ -6,6 +6,10 @@ int apus_setresgid(gid_t rgid, gid_t egid, gid_t sgid);
 int apus_getresgid(gid_t *rgid, gid_t *egid, gid_t *sgid);
 int apus_close_range_from(unsigned int first);
 int apus_set_dumpable(int on);
+/* pidfd_open(pid, 0): a descriptor that polls readable when the process exits; -1 with errno (ENOSYS before Linux 5.3). */
+int apus_pidfd_open(pid_t pid);
+/* posix_spawn_file_actions_addclosefrom_np(actions, from) when glibc has it (2.34+); -1 otherwise. */
+int apus_spawn_close_from(void *actions, int from);
 /* open(dir, O_TMPFILE | flags, mode): an unnamed file in dir. */
 int apus_open_tmpfile(const char *dir, int flags, mode_t mode);
 /* argc as the process entry received it, or -1 when unknown; argv[index] or NULL. */

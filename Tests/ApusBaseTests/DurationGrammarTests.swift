@@ -1,4 +1,4 @@
-import ApusConfig
+import ApusBase
 import Testing
 
 /// The one duration grammar (config values and `-q`).

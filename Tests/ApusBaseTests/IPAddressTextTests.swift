@@ -1,4 +1,4 @@
-import ApusPOSIX
+import ApusBase
 import Testing
 
 /// The one IP-literal test (relay names, configuration values, certificate checks).

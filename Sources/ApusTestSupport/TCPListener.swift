@@ -1,4 +1,5 @@
 import ApusPOSIX
+import ApusTransport
 
 #if canImport(Glibc)
 import Glibc
@@ -6,8 +7,9 @@ import Glibc
 import Musl
 #endif
 
-/// A listening TCP socket, for test servers: binds an address (by default a
-/// free port on `127.0.0.1`), accepts connections as ``TCPStream``s.
+/// A listening TCP socket, for test servers (test support only, not part of
+/// the library): binds an address (by default a free port on `127.0.0.1`),
+/// accepts connections as ``TCPStream``s.
 ///
 /// Owns its descriptor, closed by ``close()`` or on release. ``accept(timeout:)``
 /// never waits longer than asked.
