@@ -204,6 +204,14 @@ extension SMTPSession {
         }
     }
 
+    /// A trace note naming the state the transaction entered, once per state
+    /// (`*: transaction: rcpt`), so a trace shows where a failure happened.
+    private func traceState(_ transaction: inout SMTPTransaction) {
+        guard let trace, transaction.state != transaction.tracedState else { return }
+        transaction.tracedState = transaction.state
+        trace.record(.note, "transaction: \(transaction.state.rawValue)")
+    }
+
     /// Performs `actions` and each next batch until the machine gives an end
     /// (ready, delivered, a chunk accepted), which is returned, or a batch
     /// awaits nothing (nil: the driver gives the next event); throws its failure.
@@ -214,6 +222,7 @@ extension SMTPSession {
     ) throws -> SMTPTransaction.Action? {
         var actions = first
         while true {
+            traceState(&transaction)
             var awaited: (command: String, stage: SMTPError.Stage)? = nil
             for action in actions {
                 switch action {
@@ -225,8 +234,12 @@ extension SMTPSession {
                 case .flush(let stage): try flush(stage: stage)
                 case .messageSent: onSent?()
                 case .sendChunk(let stage): try sendRaw(chunk, stage: stage)
-                case .fail(let error): throw error
-                case .ready, .delivered, .chunkAccepted: return action
+                case .fail(let error):
+                    traceState(&transaction)
+                    throw error
+                case .ready, .delivered, .chunkAccepted:
+                    traceState(&transaction)
+                    return action
                 }
             }
             guard let awaited else { return nil }

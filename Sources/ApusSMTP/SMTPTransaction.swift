@@ -89,6 +89,8 @@ struct SMTPTransaction {
 
     /// Where the transaction is.
     private(set) var state: State = .idle
+    /// The last state the driver named in the trace (its bookkeeping).
+    var tracedState: State = .idle
     private var pending: [(awaited: Awaited, command: String, stage: SMTPError.Stage)] = []
     private var mailReply: SMTPReply?
     private var outcomes: [RecipientOutcome] = []

@@ -341,6 +341,9 @@ struct SMTPSessionTransactionTests {
         #expect(sent.recipients.first?.forwardedTo == "new@y")
         #expect(sent.accepted.count == 1)
         #expect(log.lines.contains { $0.hasPrefix("*: 551 for <old@x>") })
+        // The trace names each state the transaction entered, in order.
+        let states = log.lines.filter { $0.hasPrefix("*: transaction: ") }.map { $0.dropFirst(16) }
+        #expect(states == ["mail", "rcpt", "forwarding", "data", "ready", "endOfData", "delivered"])
         #expect(peer.finish() == nil)
     }
 
