@@ -1,10 +1,6 @@
 import ApusPOSIX
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The local host's mail name: the default for `domain`.
 public enum LocalHost {

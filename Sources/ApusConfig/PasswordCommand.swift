@@ -1,10 +1,6 @@
 import ApusPOSIX
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Runs a `passwordeval` command and collects what it prints.
 ///

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import ApusPOSIX
 
 /// The size limits every configuration-style file is held to.

@@ -1,10 +1,6 @@
 import ApusPOSIX
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Small files written whole and atomically: a temporary file beside the
 /// target (`O_CREAT|O_EXCL|O_NOFOLLOW`), given its owner, group and mode,

@@ -2,11 +2,7 @@ import ApusConfig
 import ApusPOSIX
 import ApusTransport
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// An access token and when it expires. Its ``description`` never shows the token.
 public struct OAuth2Token: Sendable, CustomStringConvertible {

@@ -1,11 +1,7 @@
 import ApusPOSIX
 import ApusTransport
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Access tokens kept between runs in the queue directory, one file per
 /// token source, so every apus process (any caller, through the apus group)

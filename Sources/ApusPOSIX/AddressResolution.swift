@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Why a host name could not be turned into addresses: `getaddrinfo`'s error
 /// code and `gai_strerror`'s words ("Name or service not known").

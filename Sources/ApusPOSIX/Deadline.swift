@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A point on the monotonic clock (`CLOCK_MONOTONIC`), set once per operation
 /// and checked by every wait, so a silent peer ends in a timeout, never a hang.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A raw file descriptor with thin throwing wrappers around the calls apus makes.
 ///

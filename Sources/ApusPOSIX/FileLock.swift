@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 extension FileDescriptor {
     /// Tries to take an exclusive advisory lock without waiting.

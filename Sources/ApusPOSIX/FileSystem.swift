@@ -1,9 +1,5 @@
 import ApusBase
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// What `stat` reports about a file, reduced to the fields apus uses.
 public struct FileStatus: Equatable, Sendable {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Thin throwing wrappers around the socket calls apus makes (TCP only).
 ///

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// An IPv4 or IPv6 socket address (a `sockaddr_in` or `sockaddr_in6` kept in a
 /// `sockaddr_storage`), as `getaddrinfo`, `accept` and `getsockname` give it.

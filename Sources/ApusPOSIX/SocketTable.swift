@@ -1,11 +1,7 @@
 import ApusBase
 import CApusSystem
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Who owns the server side of a TCP connection on this host: the uids of
 /// the listening sockets the connection may have come in through, and of the

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// The password database (`/etc/passwd` and NSS): names and uids.
 public enum UserDatabase {

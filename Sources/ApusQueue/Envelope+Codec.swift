@@ -1,3 +1,4 @@
+import ApusBase
 // The envelope file format (version 3; version 2 is the same without the
 // `code=` and `status=` rcpt tokens, version 1 also without `config`).
 //
@@ -154,8 +155,6 @@ extension Envelope {
 
 /// Percent-encoding of envelope values.
 enum EnvelopeEscaping {
-    static let hexDigits = Array("0123456789ABCDEF".utf8)
-
     /// `text` cut to at most `maximum` UTF-8 octets, at a character boundary.
     static func prefix(_ text: String, maximum: Int) -> String {
         let utf8 = text.utf8
@@ -170,8 +169,7 @@ enum EnvelopeEscaping {
         for byte in value.utf8 {
             if byte < 0x20 || byte == 0x7F || byte == UInt8(ascii: "%") || (encodeSpace && byte == 0x20) {
                 out.append(UInt8(ascii: "%"))
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
+                Hex.append(byte, to: &out)
             } else {
                 out.append(byte)
             }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import ApusPOSIX
 
 /// The named steps of writing, updating and removing queue files where a test

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import ApusPOSIX
 
 /// The on-disk format of one queued message (QueueStore.swift, QueueFile.swift).

@@ -1,3 +1,4 @@
+import ApusBase
 // The queue file format, version 2: one file per message (`<id>.msg`).
 //
 //     offset 0   header, 32 octets:  "apus-queue 2 " + content length (18 decimal
@@ -78,9 +79,7 @@ public enum QueueFile {
         out.append(contentsOf: length)
         out.append(0x20)
         let crc = CRC32.checksum(body)
-        for shift in stride(from: 28, through: 0, by: -4) {
-            out.append(EnvelopeEscaping.hexDigits[Int((crc >> UInt32(shift)) & 0xF)] | 0x20)
-        }
+        Hex.append(UInt64(crc), digits: 8, to: &out, uppercase: false)
         out.append(0x0A)
         out.append(contentsOf: body)
         return out

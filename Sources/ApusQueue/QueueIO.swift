@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import ApusPOSIX
 
 // Positional I/O and identity checks the queue needs beyond ApusPOSIX.

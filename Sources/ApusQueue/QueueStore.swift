@@ -53,11 +53,7 @@
 // crash leaves the whole message, sent once more; never a listed message
 // without its content).
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import ApusPOSIX
 
 /// One queued message as listed: its id, envelope and the envelope file's size.

@@ -1,3 +1,4 @@
+import ApusBase
 /// The SASL mechanisms apus speaks, by their IANA names, and the choice
 /// `auth on` makes among them.
 ///
@@ -115,13 +116,6 @@ enum SASLText {
 
     /// Lower-case hexadecimal.
     static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.string(bytes, uppercase: false)
     }
 }

@@ -1,10 +1,6 @@
 import ApusTransport
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// One-call sending (scsh `smtp-send-mail`, Racket `send-smtp-message`,
 /// Allegro `send-smtp`) and the protocol's constants.

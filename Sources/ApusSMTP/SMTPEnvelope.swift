@@ -1,3 +1,4 @@
+import ApusBase
 /// The envelope of one transaction: the reverse path, the recipients and the
 /// MAIL FROM parameters.
 public struct SMTPEnvelope: Sendable {
@@ -143,13 +144,11 @@ public struct DSNNotify: OptionSet, Sendable, Hashable {
 
 /// RFC 3461 xtext: `+`, `=`, and octets outside `!`…`~` as `+XX`.
 func xtext(_ text: String) -> String {
-    let hex = Array("0123456789ABCDEF".utf8)
     var out: [UInt8] = []
     for byte in text.utf8 {
         if byte < 0x21 || byte > 0x7E || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "=") {
             out.append(UInt8(ascii: "+"))
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0x0F)])
+            Hex.append(byte, to: &out)
         } else {
             out.append(byte)
         }

@@ -1,9 +1,7 @@
 import ApusPOSIX
 import Foundation
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A child process started with ``SpawnedProcess`` (`posix_spawn`), with a clean signal state.
 ///

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A deterministic random number generator (SplitMix64) for randomized tests.
 ///

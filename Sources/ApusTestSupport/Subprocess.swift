@@ -1,8 +1,6 @@
 import Foundation
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What a finished subprocess left: exit status, captured output, and whether
 /// it had to be killed.

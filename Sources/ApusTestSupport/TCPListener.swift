@@ -1,11 +1,7 @@
 import ApusPOSIX
 import ApusTransport
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A listening TCP socket, for test servers (test support only, not part of
 /// the library): binds an address (by default a free port on `127.0.0.1`),

@@ -1,10 +1,6 @@
 import ApusPOSIX
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// One end of an in-memory, connected pair of byte streams, for tests and for
 /// running the SMTP engine without sockets (OCamlnet channels, Racket `#:tcp-connect`).

@@ -1,10 +1,6 @@
 import ApusPOSIX
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// A TCP connection: the socket descriptor it owns, closed by ``close()`` or
 /// when the stream is released.

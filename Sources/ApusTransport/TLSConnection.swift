@@ -2,11 +2,7 @@ import ApusBase
 import ApusPOSIX
 internal import COpenSSL
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// How a server-side TLS connection is set up (tests' servers; apus itself is a client).
 package struct TLSServerConfiguration: Sendable {

@@ -2,9 +2,7 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What an OAuth-speaking SMTP server saw: every AUTH with its mechanism,
 /// user and bearer token, in order.

@@ -2,9 +2,7 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Crash states (issue #19): the file operations of four scenarios are
 /// recorded with strace, and every on-disk state the POSIX persistence model

@@ -2,9 +2,7 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `kill -9` and failing system calls at every queue step (the `APUS_FAULT`
 /// points of Sources/ApusQueue/FaultPoint.swift), and a full disk: no message

@@ -2,9 +2,7 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Issue 13: storage failures never pass silently, nothing is stuck or lost
 /// (corrupt messages moved aside, leftovers swept), no false failure (the

@@ -2,9 +2,7 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The fault-injection stage (issue 13): every storage system call of three
 /// scenarios fails once, in turn, for real (`strace -e inject=SYSCALL:error=E:when=N`),

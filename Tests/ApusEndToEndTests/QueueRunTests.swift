@@ -2,9 +2,7 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Queue runs: concurrency, selection, interval mode, grouping over one
 /// connection, mailq's listing, file modes; and a real relay (smtp-sink).

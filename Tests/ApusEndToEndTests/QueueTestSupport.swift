@@ -2,9 +2,7 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One test's world for the durable-queue end-to-end tests: a temporary
 /// directory with the queue (`q`), the delivery log (`log`) and configuration
