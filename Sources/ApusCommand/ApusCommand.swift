@@ -39,13 +39,31 @@ public enum ApusCommand {
         switch error {
         case let failure as CommandFailure: return failure
         case let usage as UsageError: return CommandFailure(.usage, usage.message)
-        default: return CommandFailure(.software, "\(error)")
+        default: return CommandFailure(.internal, "\(error)")
         }
     }
 
-    /// The one place a failure becomes the process's exit status (cli.md "Exit status").
+    /// The one place a failure becomes the process's exit status (cli.md
+    /// "Exit status"); queue runs (`-q…`) end through it too.
     public static func exitStatus(for failure: CommandFailure) -> ExitStatus {
-        failure.status
+        exitStatus(for: failure.kind)
+    }
+
+    /// The exit status for what happened (cli.md "Exit status").
+    public static func exitStatus(for kind: CommandFailure.Kind) -> ExitStatus {
+        switch kind {
+        case .usage, .noRecipients, .tooManyRecipients: return .usage
+        case .badAddress, .messageRefusedLocally: return .dataError
+        case .recipientsRefused: return .noUser
+        case .messageRefused, .relayUnusable: return .unavailable
+        case .internal: return .software
+        case .systemFailure: return .osError
+        case .inputUnreadable, .queueUnreadable, .traceUnwritable: return .ioError
+        case .spoolFailed, .couldNotQueue: return .tempFail
+        case .relayProtocol: return .protocolError
+        case .notPermitted: return .noPermission
+        case .configuration: return .config
+        }
     }
 
     /// The one place a failure of a message submitted with `-bs` becomes the
@@ -53,10 +71,12 @@ public enum ApusCommand {
     /// later (the client keeps the message), 554 when the message itself was
     /// refused or cannot be sent (with the refused recipients).
     static func smtpReply(for failure: CommandFailure) -> SubmissionServer.Reply {
-        switch exitStatus(for: failure) {
-        case .tempFail, .protocolError, .ioError, .osError, .software, .config:
+        switch failure.kind {
+        case .spoolFailed, .couldNotQueue, .relayProtocol, .inputUnreadable, .queueUnreadable, .traceUnwritable,
+            .systemFailure, .internal, .configuration:
             return .init(451, "4.3.0 \(failure.summary)")
-        case .ok, .usage, .dataError, .noUser, .unavailable, .noPermission:
+        case .usage, .noRecipients, .tooManyRecipients, .badAddress, .messageRefusedLocally, .recipientsRefused,
+            .messageRefused, .relayUnusable, .notPermitted:
             let detail = failure.details.isEmpty ? "" : " (" + failure.details.joined(separator: "; ") + ")"
             return .init(554, "5.0.0 \(failure.summary)\(detail)")
         }
@@ -104,7 +124,8 @@ public enum ApusCommand {
             return try newAliases(configuration)
         case .deliver:
             if invocation.recipients.isEmpty && !invocation.extractRecipients {
-                throw CommandFailure(.usage, "no recipients (give addresses, or -t to read them from the headers)")
+                throw CommandFailure(
+                    .noRecipients, "no recipients (give addresses, or -t to read them from the headers)")
             }
             let configuration = try loadConfiguration(invocation)
             let report = try submission(configuration, invocation).run(
@@ -121,7 +142,7 @@ public enum ApusCommand {
             ).run()
         case .runQueue(let selection, let interval):
             if selection.needsRoot && !Privileges.callerIsRoot {
-                throw CommandFailure(.noPermission, "only root may run the queue with -qf, -qI, -qR or -qS")
+                throw CommandFailure(.notPermitted, "only root may run the queue with -qf, -qI, -qR or -qS")
             }
             let configuration = try loadConfiguration(invocation)
             return try runQueue(configuration, invocation, selection: selection, interval: interval)
@@ -146,7 +167,7 @@ public enum ApusCommand {
         } catch let failure as CommandFailure {
             throw failure
         } catch {
-            throw CommandFailure(.config, "\(error)")
+            throw CommandFailure(.configuration, "\(error)")
         }
     }
 
@@ -167,7 +188,7 @@ public enum ApusCommand {
             } catch let failure as CommandFailure {
                 throw failure
             } catch {
-                throw CommandFailure(.ioError, "cannot open the trace file \(path): \(error)")
+                throw CommandFailure(.traceUnwritable, "cannot open the trace file \(path): \(error)")
             }
         }
         if sinks.isEmpty { return nil }
@@ -235,7 +256,7 @@ public enum ApusCommand {
             listing = try store.list()
             corrupt = try store.corruptCount()
         } catch {
-            throw CommandFailure(.ioError, "cannot read the queue \(directory): \(error.reason)")
+            throw CommandFailure(.queueUnreadable, "cannot read the queue \(directory): \(error.reason)")
         }
         let now = Int64(time(nil))
         printOut(json ? MailqListing.json(listing.entries) : MailqListing.text(listing.entries, now: now))
@@ -257,7 +278,7 @@ public enum ApusCommand {
         do {
             aliases = try Aliases.load(path: path)
         } catch {
-            throw CommandFailure(.config, "\(error)")
+            throw CommandFailure(.configuration, "\(error)")
         }
         for warning in aliases.warnings { printError("apus: warning: \(warning)\n") }
         printOut("\(path): \(aliases.count) aliases\n")

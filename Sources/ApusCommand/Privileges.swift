@@ -76,10 +76,10 @@ public enum Privileges {
         do {
             try ProcessIdentity.setGroups(real: real, effective: real, saved: real)
         } catch {
-            throw CommandFailure(.osError, "cannot drop the apus group: \(error.reason)")
+            throw CommandFailure(.systemFailure, "cannot drop the apus group: \(error.reason)")
         }
         guard ProcessIdentity.groups() == (real, real, real), setegid(privileged) != 0 else {
-            throw CommandFailure(.software, "cannot drop the apus group: it could be regained")
+            throw CommandFailure(.internal, "cannot drop the apus group: it could be regained")
         }
     }
 
@@ -92,7 +92,8 @@ public enum Privileges {
         let real = getgid()
         if privileged == real { return try body() }
         guard setegid(real) == 0 else {
-            throw CommandFailure(.osError, "cannot switch to the caller's group: \(Errno.current("setegid").reason)")
+            throw CommandFailure(
+                .systemFailure, "cannot switch to the caller's group: \(Errno.current("setegid").reason)")
         }
         defer { _ = setegid(privileged) }
         return try body()

@@ -36,7 +36,7 @@ struct Verification {
             speaksTLSRightAway(account.relay)
         {
             throw CommandFailure(
-                .unavailable,
+                .relayUnusable,
                 "relay not usable: \(account.relay) sent no greeting within \(Int(Self.probeSeconds)) seconds",
                 details: ["hint: \(account.relay) expects TLS at once (implicit TLS, RFC 8314): set tls on"])
         }
@@ -53,7 +53,7 @@ struct Verification {
         } catch {
             var details: [String] = []
             if let hint = diagnose(error, account: account) { details.append("hint: \(hint)") }
-            throw CommandFailure(.unavailable, "relay not usable: \(error.message)", details: details)
+            throw CommandFailure(.relayUnusable, "relay not usable: \(error.message)", details: details)
         }
         defer { relay.close() }
         say("connected: \(relay.relay)")

@@ -78,10 +78,11 @@ public struct QueueRunner {
 
     var log: DeliveryLog { DeliveryLog(destination: Submission.logDestination(configuration.host.log)) }
 
-    /// Runs the queue once. Throws a ``CommandFailure`` (74) when the queue
-    /// cannot be read, or when a storage failure happened during the run (after
-    /// the run: every failure is logged, and printed with `-v`); what became of
-    /// each message goes to the log.
+    /// Runs the queue once. Throws a ``CommandFailure``
+    /// (``CommandFailure/Kind/queueUnreadable``) when the queue cannot be read,
+    /// or when a storage failure happened during the run (after the run: every
+    /// failure is logged, and printed with `-v`); what became of each message
+    /// goes to the log.
     /// - Returns: the run's report (for `-v`'s "nothing due" line).
     @discardableResult
     public func run(_ choice: Choice) throws(CommandFailure) -> QueueRunReport {
@@ -98,7 +99,7 @@ public struct QueueRunner {
             store = try QueueStore(directory: directory, groupID: queueGroup)
             listing = try store.list()
         } catch {
-            throw CommandFailure(.ioError, "cannot read the queue \(directory): \(error.reason)")
+            throw CommandFailure(.queueUnreadable, "cannot read the queue \(directory): \(error.reason)")
         }
         let now = Int64(time(nil))
         for problem in listing.problems {
@@ -175,7 +176,7 @@ public struct QueueRunner {
         }
         if let first = report.storageFailures.first {
             let more = report.storageFailures.count > 1 ? " (and \(report.storageFailures.count - 1) more, see the log)" : ""
-            throw CommandFailure(.ioError, "queue run: \(first)\(more)")
+            throw CommandFailure(.queueUnreadable, "queue run: \(first)\(more)")
         }
         return report
     }

@@ -71,7 +71,8 @@ public struct SubmissionReport: Sendable {
 }
 
 /// `-bm`: read one message, build its envelope, fix its headers, hand it to
-/// the relay, and turn the outcome into the exit status of cli.md — queueing
+/// the relay, and turn the outcome into a report or a ``CommandFailure`` that
+/// says what happened (ApusCommand maps it to cli.md's exit status) — queueing
 /// it durably when the relay cannot take it now (delivery.md "Outcomes").
 public struct Submission {
     /// The loaded configuration.
@@ -121,7 +122,7 @@ public struct Submission {
                     sizeLimit: account.messageSizeLimit)
             }
         } catch {
-            if error.status == .dataError { logRefusal(error.summary, request: request, account: account) }
+            if error.kind == .messageRefusedLocally { logRefusal(error.summary, request: request, account: account) }
             throw error
         }
         return try submit(message, request: request, account: account, givenSender: given)
@@ -176,12 +177,12 @@ public struct Submission {
             return try body()
         } catch {
             guard let error = error as? MessageIntake.Failure else {
-                throw CommandFailure(.software, "cannot read the message: \(error)")
+                throw CommandFailure(.internal, "cannot read the message: \(error)")
             }
             switch error {
-            case .read(let errno): throw CommandFailure(.ioError, "cannot read the message: \(errno.reason)")
-            case .spool(let error): throw CommandFailure(.tempFail, "cannot spool the message: \(error)")
-            case .data(let error): throw CommandFailure(.dataError, "cannot send the message: \(error)")
+            case .read(let errno): throw CommandFailure(.inputUnreadable, "cannot read the message: \(errno.reason)")
+            case .spool(let error): throw CommandFailure(.spoolFailed, "cannot spool the message: \(error)")
+            case .data(let error): throw CommandFailure(.messageRefusedLocally, "cannot send the message: \(error)")
             }
         }
     }
@@ -213,7 +214,7 @@ public struct Submission {
             }
             return address
         } catch {
-            throw CommandFailure(.dataError, "bad sender address '\(Self.printable(text))': \(error)")
+            throw CommandFailure(.badAddress, "bad sender address '\(Self.printable(text))': \(error)")
         }
     }
 
@@ -226,21 +227,21 @@ public struct Submission {
                 given += try AddressList.parse(argument).mailboxes
             } catch {
                 throw CommandFailure(
-                    .dataError, "bad recipient address '\(Self.printable(argument))': \(error)")
+                    .badAddress, "bad recipient address '\(Self.printable(argument))': \(error)")
             }
         }
         if request.extractRecipients {
             do {
                 given += try Recipients.extract(from: headers)
             } catch {
-                throw CommandFailure(.dataError, "bad recipient header: \(error)")
+                throw CommandFailure(.badAddress, "bad recipient header: \(error)")
             }
         }
         let aliases: Aliases?
         do {
             aliases = try account.aliasesFile.flatMap { $0.isEmpty ? nil : try Aliases.load(path: $0) }
         } catch {
-            throw CommandFailure(.config, "\(error)")
+            throw CommandFailure(.configuration, "\(error)")
         }
         // Qualify the parsed mailbox itself (its local part stays quoted as
         // written); only alias targets, which are text, are parsed here.
@@ -264,7 +265,7 @@ public struct Submission {
                     result.append(target)
                 } catch {
                     throw CommandFailure(
-                        .dataError, "bad recipient address '\(Self.printable(text))' (from aliases): \(error)")
+                        .badAddress, "bad recipient address '\(Self.printable(text))' (from aliases): \(error)")
                 }
             }
         }
@@ -273,7 +274,7 @@ public struct Submission {
                 try mailbox.checkSMTPSyntax()
             } catch {
                 throw CommandFailure(
-                    .dataError, "bad recipient address '\(Self.printable(mailbox.description))': \(error)")
+                    .badAddress, "bad recipient address '\(Self.printable(mailbox.description))': \(error)")
             }
         }
         return Recipients.removingDuplicates(result)
@@ -287,15 +288,17 @@ public struct Submission {
         let arrival = Int64(time(nil))
         let senderAddress = try sender(request, account: account, given: givenSender)
         let mailboxes = try recipients(request, headers: received.headers, account: account)
-        guard !mailboxes.isEmpty else { throw CommandFailure(.usage, "no recipients") }
+        guard !mailboxes.isEmpty else { throw CommandFailure(.noRecipients, "no recipients") }
         if account.recipientLimit > 0 && mailboxes.count > account.recipientLimit {
             let failure = CommandFailure(
-                .usage, "too many recipients: \(mailboxes.count) (recipient_limit is \(account.recipientLimit))")
+                .tooManyRecipients,
+                "too many recipients: \(mailboxes.count) (recipient_limit is \(account.recipientLimit))")
             logRefusal(failure.summary, request: request, account: account, recipients: mailboxes)
             throw failure
         }
         if received.stats.headersHaveLongLines {
-            throw CommandFailure(.dataError, "cannot send the message: a header line is longer than 998 octets")
+            throw CommandFailure(
+                .messageRefusedLocally, "cannot send the message: a header line is longer than 998 octets")
         }
         var headers = received.headers
         do {
@@ -307,11 +310,11 @@ public struct Submission {
             changes.recipientDomain = Array(account.defaultDomain.utf8)
             try changes.apply(to: &headers)
         } catch {
-            throw CommandFailure(.dataError, "cannot fix the headers: \(error)")
+            throw CommandFailure(.messageRefusedLocally, "cannot fix the headers: \(error)")
         }
         let message = OutgoingMessage(headers: headers, body: received.body, stats: received.stats)
         if let error = BodyTransfer.refusal(headers: headers, stats: received.stats) {
-            throw CommandFailure(.dataError, "cannot send the message: \(error)")
+            throw CommandFailure(.messageRefusedLocally, "cannot send the message: \(error)")
         }
 
         let sender = String(decoding: senderAddress.mailbox?.addrSpec ?? [], as: UTF8.self)
@@ -336,7 +339,7 @@ public struct Submission {
             bodyType: request.bodyType, configurationFile: recordedConfigurationFile)
         guard envelope.fitsInFile else {
             let failure = CommandFailure(
-                .usage,
+                .tooManyRecipients,
                 "too many recipients: \(mailboxes.count) would not fit in one queue file of \(Envelope.maximumFileSize >> 20) MiB"
             )
             logRefusal(failure.summary, request: request, account: account, recipients: mailboxes)
@@ -361,7 +364,7 @@ public struct Submission {
             do {
                 relay = try connector.open(configured)
             } catch {
-                if error.isLocal { throw CommandFailure(.osError, error.message) }
+                if error.isLocal { throw CommandFailure(.systemFailure, error.message) }
                 lastFailure = error
                 lastRefusal = nil
                 continue
@@ -379,7 +382,7 @@ public struct Submission {
                 // A local refusal: nothing was sent; end the session politely and log it.
                 relay.session.quitWithoutWaiting()
                 logRefusal(error.message, dsn: error.dsn, envelope: envelope, relay: relay, log: log, localID: localID)
-                throw CommandFailure(.dataError, "cannot send the message: \(error.message)")
+                throw CommandFailure(.messageRefusedLocally, "cannot send the message: \(error.message)")
             } catch let error as SMTPError {
                 if error.kind == .messageTooLarge { relay.session.quitWithoutWaiting() } else { relay.session.close() }
                 if error.isTransient && !isLast {
@@ -454,7 +457,7 @@ public struct Submission {
         let delay = Double(Int64(time(nil)) - envelope.arrivalTime)
         if error.kind == .messageTooLarge {
             logRefusal(error.message, dsn: "5.3.4", envelope: envelope, relay: relay, log: log, localID: localID)
-            throw CommandFailure(.dataError, "message too large for \(relay.relay): \(error.message)")
+            throw CommandFailure(.messageRefusedLocally, "message too large for \(relay.relay): \(error.message)")
         }
         if error.kind == .recipientsRejected && !error.rejectedRecipients.isEmpty
             && error.rejectedRecipients.allSatisfy({ $0.reply.isPermanent })
@@ -471,7 +474,8 @@ public struct Submission {
                 rejected.count == 1
                 ? "\(relay.relay) refused a recipient; nothing was sent"
                 : "\(relay.relay) refused \(rejected.count) recipients; nothing was sent"
-            throw CommandFailure(.noUser, summary, details: rejected.map { "<\($0.recipient)>: \($0.reply.description)" })
+            throw CommandFailure(
+                .recipientsRefused, summary, details: rejected.map { "<\($0.recipient)>: \($0.reply.description)" })
         }
         if !error.isTransient, let reply = error.reply, reply.isPermanent, let stage = error.stage,
             [.mail, .data, .bdat, .endOfData].contains(stage)
@@ -483,7 +487,7 @@ public struct Submission {
                         localID, envelope.sender, $0.address, relay, delay, .bounced,
                         PostfixWording.said(reply, relay: relay.relay, stage: error.stage))
                 })
-            throw CommandFailure(.unavailable, "\(relay.relay) refused the message: \(reply.description)")
+            throw CommandFailure(.messageRefused, "\(relay.relay) refused the message: \(reply.description)")
         }
         var envelope = envelope
         var indexOf: [String: Int] = [:]
@@ -516,8 +520,9 @@ public struct Submission {
     }
 
     /// Puts the message in the queue (durably: fsync'd and renamed before
-    /// this returns) for a later run, or fails with 75 (76 for a protocol
-    /// error) when it cannot, leaving nothing behind.
+    /// this returns) for a later run, or fails (``CommandFailure/Kind/couldNotQueue``,
+    /// ``CommandFailure/Kind/relayProtocol`` after a protocol error) when it
+    /// cannot, leaving nothing behind.
     ///
     /// `alsoLogging` (the lines of recipients already sent to) are logged
     /// with the queue id, so that one submission has one id in the log.
@@ -525,9 +530,9 @@ public struct Submission {
         _ message: OutgoingMessage, envelope: Envelope, reason: String, relay: String?, tls: String? = nil,
         log: DeliveryLog, protocolError: Bool = false, alsoLogging sent: [DeliveryLog.Entry] = []
     ) throws(CommandFailure) -> SubmissionReport {
-        let failureStatus: ExitStatus = protocolError ? .protocolError : .tempFail
+        let failureKind: CommandFailure.Kind = protocolError ? .relayProtocol : .couldNotQueue
         guard configuration.host.queue else {
-            throw CommandFailure(failureStatus, "temporary failure and the queue is off: \(reason)")
+            throw CommandFailure(failureKind, "temporary failure and the queue is off: \(reason)")
         }
         var envelope = envelope
         let now = Int64(time(nil))
@@ -564,7 +569,7 @@ public struct Submission {
                 // swept; a visible envelope is a complete, queued message.
                 summary += "; some of its files could not be removed (\(left))"
             }
-            throw CommandFailure(failureStatus, summary)
+            throw CommandFailure(failureKind, summary)
         }
         let delay = Double(now - envelope.arrivalTime)
         // The sent lines carry the queue id of the rest, so every line of this

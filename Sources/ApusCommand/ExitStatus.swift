@@ -1,4 +1,8 @@
+import ApusDelivery
+
 /// The exit statuses apus uses, from sysexits.h (cli.md "Exit status").
+/// Only ApusCommand decides them: a failure says what happened
+/// (``CommandFailure/Kind``), ``ApusCommand/exitStatus(for:)`` maps it.
 public enum ExitStatus: Int32, Sendable {
     /// Delivered, or durably queued.
     case ok = 0
@@ -24,25 +28,4 @@ public enum ExitStatus: Int32, Sendable {
     case noPermission = 77
     /// EX_CONFIG: configuration error.
     case config = 78
-}
-
-/// A failure that ends the command: its status, the one summary line
-/// (`apus: <what failed>: <why>` without the `apus: ` prefix) and detail lines.
-public struct CommandFailure: Error, Sendable {
-    /// The exit status.
-    public var status: ExitStatus
-    /// The summary, printed after `apus: `.
-    public var summary: String
-    /// Further lines (one per refused recipient), printed after the summary.
-    public var details: [String]
-
-    /// Creates a failure.
-    public init(_ status: ExitStatus, _ summary: String, details: [String] = []) {
-        self.status = status
-        self.summary = summary
-        self.details = details
-    }
-
-    /// A usage error (exit 64).
-    public static func usage(_ summary: String) -> CommandFailure { CommandFailure(.usage, summary) }
 }
