@@ -1,8 +1,5 @@
-#if canImport(Glibc)
+import ApusBase
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import ApusDelivery
 import ApusQueue
 
@@ -153,14 +150,8 @@ public enum MailqListing {
         DeliveryLog.localTime(seconds) + " "
     }
 
-    /// `text` with control characters (below 0x20, 0x7F) replaced by `?` (Postfix `printable`).
-    static func printable(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
-        }
-        return out
-    }
+    /// `text` with control characters replaced by `?` (Postfix `printable`).
+    static func printable(_ text: String) -> String { DisplayText.oneLine(text) }
 
     static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : text + String(repeating: " ", count: width - text.count)

@@ -1,3 +1,4 @@
+import ApusBase
 import ApusConfig
 import ApusDelivery
 import ApusSMTP
@@ -60,7 +61,7 @@ struct Verification {
         if let tls = relay.session.connection.stream.tlsSession {
             say("tls: \(tls.protocolVersion) \(tls.cipher); certificate \(tls.peerSubject)")
             if !tls.peerNames.isEmpty { say("certificate names: \(tls.peerNames.joined(separator: " "))") }
-            say("certificate sha256: \(tls.peerFingerprint.map { hex($0) }.joined(separator: ":"))")
+            say("certificate sha256: \(Hex.string(tls.peerFingerprint, separator: UInt8(ascii: ":")))")
             say("verified: \(tls.verified ? "yes" : "no")")
         } else {
             say("tls: none (plain text)")
@@ -105,11 +106,6 @@ struct Verification {
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) UTC"
-    }
-
-    func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789ABCDEF")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
     }
 
     /// Names the setting to change, probing the relay with short timeouts.

@@ -16,7 +16,7 @@ public struct Account: Equatable, Sendable {
     /// a fallback written without a port uses ``relay``'s port.
     public var fallbacks: [Relay]
     /// `tls`: default `off` when the host is loopback (``Relay/isLoopback``), else `starttls`.
-    public var tls: TLSMode
+    public var tls: TLSSetting
     /// `tls_verify`: verify the chain and host name (default true).
     public var tlsVerify: Bool
     /// `tls_trust_file`: a CA bundle instead of the system store, or `nil`.
@@ -29,7 +29,7 @@ public struct Account: Equatable, Sendable {
     /// `tls_cert_file` is given (a PEM file holding both).
     public var tlsKeyFile: String?
     /// `tls_min_version` (default 1.2).
-    public var tlsMinimumVersion: TLSVersion
+    public var tlsMinimumVersion: TLSMinimumVersion
     /// `auth`: default ``Authentication/automatic`` when ``user`` is set, else ``Authentication/off``.
     public var authentication: Authentication
     /// `user`, or `nil`.
@@ -55,9 +55,9 @@ public struct Account: Equatable, Sendable {
     /// loopback relay on an unprivileged port (default root alone).
     public var relayOwner: RelayOwner = .root
     /// `dsn_notify`: default for `-N`, or `nil`.
-    public var dsnNotify: DSNNotify?
+    public var dsnNotify: DSNNotifySetting?
     /// `dsn_return`: default for `-R`, or `nil`.
-    public var dsnReturn: DSNReturn?
+    public var dsnReturn: DSNReturnSetting?
     /// `eight_bit` (default ``EightBitPolicy/convert``).
     public var eightBit: EightBitPolicy
     /// `message_size_limit`: the largest message accepted, in octets; 0 = no limit (default 256 MiB).

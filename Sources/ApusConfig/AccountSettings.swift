@@ -12,13 +12,13 @@ struct AccountSettings: Sendable {
     /// Whether this section has had a `fallback` line yet (the first one
     /// replaces the inherited list rather than adding to it).
     var fallbacksSetHere = false
-    var tls: TLSMode?
+    var tls: TLSSetting?
     var tlsVerify: Bool?
     var tlsTrustFile: String?
     var tlsFingerprint: [UInt8]?
     var tlsCertificateFile: String?
     var tlsKeyFile: String?
-    var tlsMinimumVersion: TLSVersion?
+    var tlsMinimumVersion: TLSMinimumVersion?
     var authentication: Authentication?
     var user: String?
     var password: PasswordSource?
@@ -30,8 +30,8 @@ struct AccountSettings: Sendable {
     var allowFromOverride: Bool?
     var timeout: Int?
     var relayOwner: RelayOwner?
-    var dsnNotify: DSNNotify??
-    var dsnReturn: DSNReturn??
+    var dsnNotify: DSNNotifySetting??
+    var dsnReturn: DSNReturnSetting??
     var eightBit: EightBitPolicy?
     var messageSizeLimit: Int?
     var recipientLimit: Int?
@@ -76,13 +76,13 @@ struct AccountSettings: Sendable {
                 if fallbacks.count >= 32 { throw ValueError("more than 32 fallback relays") }
                 fallbacks.append(try ValueParsing.relay(value))
             }
-        case "tls": tls = try ValueParsing.choice(value, TLSMode.self)
+        case "tls": tls = try ValueParsing.choice(value, TLSSetting.self)
         case "tls_verify": tlsVerify = try ValueParsing.onOff(value)
         case "tls_trust_file": tlsTrustFile = clears ? "" : try ValueParsing.path(value)
         case "tls_fingerprint": tlsFingerprint = clears ? [] : try ValueParsing.fingerprint(value)
         case "tls_cert_file": tlsCertificateFile = clears ? "" : try ValueParsing.path(value)
         case "tls_key_file": tlsKeyFile = clears ? "" : try ValueParsing.path(value)
-        case "tls_min_version": tlsMinimumVersion = try ValueParsing.choice(value, TLSVersion.self)
+        case "tls_min_version": tlsMinimumVersion = try ValueParsing.choice(value, TLSMinimumVersion.self)
         case "auth": authentication = try ValueParsing.authentication(value)
         case "user": user = value
         case "password": password = clears ? PasswordSource.none : .literal(value)
@@ -97,7 +97,7 @@ struct AccountSettings: Sendable {
         case "timeout": timeout = try ValueParsing.timeout(value)
         case "relay_owner": relayOwner = clears ? nil : try ValueParsing.relayOwner(value)
         case "dsn_notify": dsnNotify = .some(clears ? nil : try ValueParsing.dsnNotify(value))
-        case "dsn_return": dsnReturn = .some(clears ? nil : try ValueParsing.choice(value, DSNReturn.self))
+        case "dsn_return": dsnReturn = .some(clears ? nil : try ValueParsing.choice(value, DSNReturnSetting.self))
         case "eight_bit": eightBit = try ValueParsing.choice(value, EightBitPolicy.self)
         case "message_size_limit": messageSizeLimit = try ValueParsing.byteSize(value)
         case "recipient_limit": recipientLimit = try ValueParsing.count(value)

@@ -1,3 +1,4 @@
+import ApusBase
 /// A fault in `/etc/apus.conf` or an aliases file: where it is and what is wrong.
 ///
 /// One type for every configuration problem, so the command has one place that
@@ -67,15 +68,5 @@ public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Quotes a configuration value back in an error message: at most 64
 /// characters, control characters shown as `?`.
 func quoted(_ value: String) -> String {
-    var text = ""
-    var count = 0
-    for scalar in value.unicodeScalars {
-        if count == 64 {
-            text += "…"
-            break
-        }
-        text.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "?" : scalar)
-        count += 1
-    }
-    return "'\(text)'"
+    "'\(DisplayText.oneLine(value, limit: 64))'"
 }

@@ -1,5 +1,5 @@
 /// How the connection to a relay is protected (`tls`).
-public enum TLSMode: String, Equatable, Sendable, CaseIterable {
+public enum TLSSetting: String, Equatable, Sendable, CaseIterable {
     /// Plain SMTP (`tls off`).
     case off
     /// STARTTLS, failing closed when the server does not offer it (`tls starttls`).
@@ -18,7 +18,7 @@ public enum TLSMode: String, Equatable, Sendable, CaseIterable {
 }
 
 /// The lowest TLS protocol version accepted (`tls_min_version`).
-public enum TLSVersion: String, Equatable, Sendable, CaseIterable {
+public enum TLSMinimumVersion: String, Equatable, Sendable, CaseIterable {
     /// TLS 1.2 (`1.2`, the default).
     case tls12 = "1.2"
     /// TLS 1.3 (`1.3`).
@@ -85,19 +85,19 @@ public enum LogTarget: Equatable, Sendable {
 /// When the relay should send delivery status notifications (`dsn_notify`, as `-N`).
 ///
 /// An empty set means `NEVER`.
-public struct DSNNotify: OptionSet, Equatable, Sendable, Hashable {
+public struct DSNNotifySetting: OptionSet, Equatable, Sendable, Hashable {
     /// The bits.
     public var rawValue: UInt8
     /// Creates a set from its bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     /// `SUCCESS`.
-    public static let success = DSNNotify(rawValue: 1)
+    public static let success = DSNNotifySetting(rawValue: 1)
     /// `FAILURE`.
-    public static let failure = DSNNotify(rawValue: 2)
+    public static let failure = DSNNotifySetting(rawValue: 2)
     /// `DELAY`.
-    public static let delay = DSNNotify(rawValue: 4)
+    public static let delay = DSNNotifySetting(rawValue: 4)
     /// `NEVER`: the empty set.
-    public static let never: DSNNotify = []
+    public static let never: DSNNotifySetting = []
 
     /// The `NOTIFY=` parameter value: `NEVER`, or `SUCCESS,FAILURE,DELAY` in that order.
     public var parameterValue: String {
@@ -111,7 +111,7 @@ public struct DSNNotify: OptionSet, Equatable, Sendable, Hashable {
 }
 
 /// How much of the message a failure notice should return (`dsn_return`, as `-R`).
-public enum DSNReturn: String, Equatable, Sendable, CaseIterable {
+public enum DSNReturnSetting: String, Equatable, Sendable, CaseIterable {
     /// The whole message (`full`, `RET=FULL`).
     case full
     /// The headers only (`hdrs`, `RET=HDRS`).

@@ -222,10 +222,10 @@ enum ValueParsing {
     }
 
     /// `dsn_notify`: `never`, or a comma-separated list of `success`, `failure`, `delay`.
-    static func dsnNotify(_ value: String) throws(ValueError) -> DSNNotify {
+    static func dsnNotify(_ value: String) throws(ValueError) -> DSNNotifySetting {
         let words = value.lowercased().split(separator: ",", omittingEmptySubsequences: false)
         if words == ["never"] { return .never }
-        var result: DSNNotify = []
+        var result: DSNNotifySetting = []
         for word in words {
             switch word.trimmingBlanks() {
             case "success": result.insert(.success)

@@ -1,3 +1,4 @@
+import ApusBase
 import ApusPOSIX
 import Glibc
 
@@ -218,9 +219,7 @@ public struct DeliveryLog: Sendable {
     }
 
     /// The reason on one line: CR, LF and other controls become spaces.
-    static func oneLine(_ text: String) -> String {
-        String(decoding: text.utf8.map { $0 < 0x20 || $0 == 0x7F ? 0x20 : $0 }, as: UTF8.self)
-    }
+    static func oneLine(_ text: String) -> String { DisplayText.oneLine(text, controls: .space) }
 
     /// `Sat Dec  5 09:00:00`: the first 19 characters of `asctime` in local time
     /// (English names whatever the locale), as `mailq` shows times. The C

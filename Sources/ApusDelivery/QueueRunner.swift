@@ -607,7 +607,7 @@ public struct QueueRunner {
             if !failed.isEmpty && configuration.host.bounce && !envelope.sender.isEmpty {
                 // The notice is queued before the message goes: if queueing it fails, keep the message.
                 do {
-                    // Tried twice: a failed attempt leaves nothing behind (MessageWriter).
+                    // Tried twice: a failed attempt leaves nothing behind (QueueFileWriter).
                     let notice: QueueID
                     do {
                         notice = try queueNotice(

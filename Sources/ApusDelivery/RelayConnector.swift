@@ -3,11 +3,7 @@ import ApusOAuth
 import ApusSMTP
 import ApusTransport
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// An SMTP session to an account's relay, greeted, encrypted and
 /// authenticated as the account says, ready for transactions.

@@ -1,3 +1,4 @@
+import ApusBase
 import ApusConfig
 import ApusMessage
 import ApusPOSIX
@@ -547,7 +548,7 @@ public struct Submission {
         // released at the end of this function: after the success below, or
         // after abort() removed every file, so a concurrent run never sends a
         // message reported here as failed.
-        var writer: ApusQueue.MessageWriter? = nil
+        var writer: QueueFileWriter? = nil
         defer { writer?.release() }
         do {
             try Self.ensureQueueDirectory(configuration.host.queueDirectory, group: queueGroup)
@@ -636,24 +637,7 @@ public struct Submission {
 
     /// `text` with control characters escaped (`\n`, `\r`, `\x00`), so an
     /// error message quoting a hostile address stays one line.
-    static func printable(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16, uppercase: true)
-                    result += "\\x" + (hex.count < 2 ? "0" + hex : hex)
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result
-    }
+    static func printable(_ text: String) -> String { DisplayText.oneLine(text, controls: .escaped) }
 
     // MARK: - Conversions between the configuration's and the engine's types
 
@@ -682,7 +666,7 @@ public struct Submission {
     }
 
     /// DSN NOTIFY from `-N` or the account's `dsn_notify`: the engine's value and the queue's text.
-    static func notify(_ option: String?, account: Account) -> (smtp: ApusSMTP.DSNNotify?, text: String?) {
+    static func notify(_ option: String?, account: Account) -> (smtp: DSNNotify?, text: String?) {
         var text = option
         if text == nil, let configured = account.dsnNotify {
             var words: [String] = []
@@ -703,9 +687,9 @@ public struct Submission {
     }
 
     /// The engine's NOTIFY for `never` or a comma list.
-    static func notifyValue(_ text: String?) -> ApusSMTP.DSNNotify? {
+    static func notifyValue(_ text: String?) -> DSNNotify? {
         guard let text else { return nil }
-        var value: ApusSMTP.DSNNotify = []
+        var value: DSNNotify = []
         for word in text.split(separator: ",") {
             switch word {
             case "success": value.insert(.success)

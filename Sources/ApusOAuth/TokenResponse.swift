@@ -1,3 +1,4 @@
+import ApusBase
 /// What the token endpoint answered (RFC 6749 §5.1 and §5.2).
 public enum TokenResponse: Equatable, Sendable {
     /// A token: `access_token`, `expires_in` seconds (3600 when absent), and a
@@ -51,9 +52,7 @@ public enum TokenResponse: Equatable, Sendable {
 
     /// `text` with control and non-ASCII characters as `?`, at most `limit` characters.
     static func printable(_ text: String, limit: Int) -> String {
-        var out = String(decoding: text.utf8.prefix(limit).map { $0 >= 0x20 && $0 < 0x7F ? $0 : 0x3F }, as: UTF8.self)
-        if text.utf8.count > limit { out += "..." }
-        return out
+        DisplayText.oneLine(text, asciiOnly: true, limit: limit, ellipsis: "...")
     }
 }
 

@@ -74,7 +74,7 @@ public struct Envelope: Equatable, Sendable {
     public var account: String
     /// When the message was queued, Unix seconds.
     public var arrivalTime: Int64
-    /// The message size in bytes (the data file's length; set by ``MessageWriter/commit(_:)``).
+    /// The message size in bytes (the data file's length; set by ``QueueFileWriter/commit(_:)``).
     public var size: Int64
     /// How many delivery attempts have been made.
     public var attempts: Int

@@ -64,7 +64,7 @@ public final class MessageLock {
 /// the submitter has reported success, after a failure until every file is
 /// removed. So a concurrent queue run never sends a message whose submitter
 /// is about to report that it failed.
-public final class MessageWriter {
+public final class QueueFileWriter {
     /// The id the message will have.
     public let id: QueueID
     /// Bytes written so far.
@@ -86,7 +86,7 @@ public final class MessageWriter {
         self.id = id
         self.file = file
         self.lockFile = file
-        buffer.reserveCapacity(MessageWriter.blockSize)
+        buffer.reserveCapacity(QueueFileWriter.blockSize)
         // The header's place: filled in by commit() once the length is known.
         buffer.append(contentsOf: QueueFile.header(contentLength: 0))
     }
@@ -116,13 +116,13 @@ public final class MessageWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
         precondition(!finished, "write after commit or failure")
         byteCount += Int64(bytes.count)
-        if buffer.count + bytes.count < MessageWriter.blockSize {
+        if buffer.count + bytes.count < QueueFileWriter.blockSize {
             buffer.append(contentsOf: bytes)
             return
         }
         try failing { () throws(Errno) in
             try flush()
-            if bytes.count >= MessageWriter.blockSize {
+            if bytes.count >= QueueFileWriter.blockSize {
                 try writeOut(bytes)
             } else {
                 buffer.append(contentsOf: bytes)

@@ -15,7 +15,7 @@
 // All files are created O_CREAT|O_EXCL mode 0660 (set with fchmod, whatever
 // the umask) and, when the store has a group, fchown'd to it.
 //
-// Submission (MessageWriter): <id>.tmp is created and flock'd at once (the lock
+// Submission (QueueFileWriter): <id>.tmp is created and flock'd at once (the lock
 // follows the file through its rename to <id>.msg and is held until the
 // submitter has reported success or removed it, so a concurrent run never sends
 // a message its submitter then reports as failed); header, content and the
@@ -162,10 +162,10 @@ public struct QueueStore: Sendable {
     // MARK: Writing
 
     /// Starts a new message: reserves a fresh id and opens its temporary data file.
-    /// Stream the content with ``MessageWriter/write(_:)-([UInt8])``, then
-    /// ``MessageWriter/commit(_:)``; dropping the writer without commit removes everything.
+    /// Stream the content with ``QueueFileWriter/write(_:)-([UInt8])``, then
+    /// ``QueueFileWriter/commit(_:)``; dropping the writer without commit removes everything.
     /// - Throws: ``Errno`` when the file cannot be created.
-    public func beginMessage() throws(Errno) -> MessageWriter {
+    public func beginMessage() throws(Errno) -> QueueFileWriter {
         for _ in 0..<100 {
             let id = try QueueID.random()
             let fd: FileDescriptor
@@ -198,7 +198,7 @@ public struct QueueStore: Sendable {
                 try? FileSystem.unlink(tempPath(id))  // ours, empty, never visible: a leftover is swept
                 throw Errno(error.code, operation: error.operation, object: tempPath(id))
             }
-            return MessageWriter(store: self, id: id, file: fd)
+            return QueueFileWriter(store: self, id: id, file: fd)
         }
         throw Errno(EEXIST, operation: "create queue id", object: directory)
     }

@@ -108,12 +108,12 @@ public struct MessageSource {
     }
 
     /// A reader of the raw chunks, in order.
-    func makeReader() -> MessageReader { MessageReader(parts: parts) }
+    func makeReader() -> PartsReader { PartsReader(parts: parts) }
 }
 
 /// Reads a ``MessageSource`` once: raw chunks, or wire-encoded chunks of a
 /// bounded size with "is this the last" known in advance (what BDAT needs).
-final class MessageReader {
+final class PartsReader {
     private var parts: [MessageSource.Part]
     private var index = 0
     private var encoder = WireEncoder(dotStuffing: false)

@@ -77,7 +77,7 @@ extension SMTPSession {
     /// keeps a copy of the message when `copyLimit` is given).
     /// `transaction` is the one whose DATA got the 354, if this session's machine ran it.
     func sendDataBody(
-        _ reader: MessageReader, quitAfter: Bool, onSent: (() -> Void)?, copyLimit: Int? = nil,
+        _ reader: PartsReader, quitAfter: Bool, onSent: (() -> Void)?, copyLimit: Int? = nil,
         transaction: SMTPTransaction? = nil
     ) throws -> SMTPReply {
         if let copyLimit { reader.keepCopy(upTo: copyLimit) }

@@ -77,7 +77,7 @@ struct ConfigurationTests {
     }
 
     @Test(arguments: [
-        ("host localhost", TLSMode.off, 25),
+        ("host localhost", TLSSetting.off, 25),
         ("host 127.0.0.1", .off, 25),
         ("host 127.1.2.3", .off, 25),
         ("host [::1]", .off, 25),
@@ -90,7 +90,7 @@ struct ConfigurationTests {
         ("host smtp.example.com\nport 2525", .startTLS, 2525),
         ("host smtp.example.com\ntls on\nport 10465", .implicit, 10465),
     ])
-    func conditionalTLSAndPortDefaults(text: String, tls: TLSMode, port: Int) throws {
+    func conditionalTLSAndPortDefaults(text: String, tls: TLSSetting, port: Int) throws {
         let account = try parseConfig(text).defaultAccount
         #expect(account.tls == tls)
         #expect(account.relay.port == port)
