@@ -33,12 +33,14 @@ let package = Package(
         .executableTarget(name: "apus", dependencies: ["ApusCommand"]),
         .target(name: "ApusTestSupport", dependencies: ["ApusSMTP", "ApusTransport", "ApusPOSIX"]),
         // ApusTestSupport's PostfixServer as a command, for bench/ (one private Postfix for tests and benchmarks).
-        .executableTarget(name: "private-postfix", dependencies: ["ApusTestSupport"], path: "Tests/support/private-postfix"),
+        .executableTarget(
+            name: "private-postfix", dependencies: ["ApusTestSupport"], path: "Tests/support/private-postfix"),
 
         .testTarget(name: "ApusBaseTests", dependencies: ["ApusBase"]),
         .testTarget(name: "ApusPOSIXTests", dependencies: ["ApusPOSIX"]),
         .testTarget(name: "ApusTransportTests", dependencies: ["ApusTransport", "ApusTestSupport"]),
-        .testTarget(name: "ApusMessageTests", dependencies: ["ApusMessage", "ApusTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ApusMessageTests", dependencies: ["ApusMessage", "ApusTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ApusSMTPTests", dependencies: ["ApusSMTP", "ApusTestSupport"]),
         .testTarget(name: "ApusQueueTests", dependencies: ["ApusQueue", "ApusTestSupport"]),
         .testTarget(name: "ApusConfigTests", dependencies: ["ApusConfig"]),
@@ -47,7 +49,8 @@ let package = Package(
         .testTarget(name: "ApusOAuthTests", dependencies: ["ApusOAuth", "ApusTestSupport"]),
         .testTarget(name: "ApusEndToEndTests", dependencies: ["apus", "ApusTestSupport"]),
         // The test support's own tests: the servers, Subprocess, the private Postfix.
-        .testTarget(name: "ApusTestSupportTests", dependencies: ["ApusTestSupport", "ApusTransport", "private-postfix"]),
+        .testTarget(
+            name: "ApusTestSupportTests", dependencies: ["ApusTestSupport", "ApusTransport", "private-postfix"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,20 +5,24 @@
 // with lld.
 import PackageDescription
 
-let fuzzTargets = ["FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases", "FuzzMIMEDowngrade", "FuzzTokenJSON", "FuzzHTTPResponse", "FuzzCommandReader"]
+let fuzzTargets = [
+    "FuzzBase64", "FuzzEnvelope", "FuzzHeaders", "FuzzAddresses", "FuzzReplyParser", "FuzzConfig", "FuzzAliases",
+    "FuzzMIMEDowngrade", "FuzzTokenJSON", "FuzzHTTPResponse", "FuzzCommandReader",
+]
 
 let package = Package(
     name: "apus-fuzz",
     dependencies: [.package(name: "apus", path: "..")],
-    targets: [.target(name: "FuzzDriver")] + fuzzTargets.map { name in
-        .executableTarget(
-            name: name,
-            dependencies: [
-                "FuzzDriver",
-                .product(name: "ApusSMTP", package: "apus"),
-                .product(name: "ApusInternals", package: "apus"),
-            ]
-        )
-    },
+    targets: [.target(name: "FuzzDriver")]
+        + fuzzTargets.map { name in
+            .executableTarget(
+                name: name,
+                dependencies: [
+                    "FuzzDriver",
+                    .product(name: "ApusSMTP", package: "apus"),
+                    .product(name: "ApusInternals", package: "apus"),
+                ]
+            )
+        },
     swiftLanguageModes: [.v6]
 )

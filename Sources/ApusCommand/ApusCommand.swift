@@ -213,7 +213,9 @@ public enum ApusCommand {
         return request
     }
 
-    static func submission(_ configuration: Configuration, _ invocation: Invocation) throws(CommandFailure) -> Submission {
+    static func submission(_ configuration: Configuration, _ invocation: Invocation) throws(CommandFailure)
+        -> Submission
+    {
         let caller = Caller.current()
         return Submission(
             configuration: configuration, submitter: Submitter(login: caller.login, fullName: caller.fullName),

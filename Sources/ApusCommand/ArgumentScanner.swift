@@ -1,5 +1,6 @@
 import ApusBase
 import ApusConfig
+
 /// Turns argv into an ``Invocation`` the way sendmail's getopt does.
 ///
 /// - The program name picks the mode before any option is read: `mailq` lists
@@ -49,7 +50,10 @@ public struct ArgumentScanner {
         var index = 1
         scanning: while index < arguments.count {
             let argument = arguments[index]
-            if argument == "--" { index += 1; break scanning }
+            if argument == "--" {
+                index += 1
+                break scanning
+            }
             if argument.hasPrefix("--") {
                 switch argument {
                 case "--help": invocation.mode = .help
@@ -90,7 +94,11 @@ public struct ArgumentScanner {
                 case "V": invocation.envelopeID = try Self.checkEnvelopeID(try value())
                 case "o":
                     let option = try value()
-                    if option == "i" { invocation.ignoreDots = true } else { invocation.ignoredOptions.append("-o" + option) }
+                    if option == "i" {
+                        invocation.ignoreDots = true
+                    } else {
+                        invocation.ignoredOptions.append("-o" + option)
+                    }
                 case "b":
                     invocation.mode = try Self.mode(forB: try value())
                 case "q":
@@ -171,7 +179,8 @@ public struct ArgumentScanner {
         return words.joined(separator: ",")
     }
 
-    private static func checkChoice(_ option: String, _ value: String, _ choices: [String]) throws(UsageError) -> String {
+    private static func checkChoice(_ option: String, _ value: String, _ choices: [String]) throws(UsageError) -> String
+    {
         for choice in choices where choice.lowercased() == value.lowercased() { return choice }
         throw UsageError("bad -\(option) value '\(value)': use \(choices.joined(separator: " or "))")
     }
@@ -188,8 +197,10 @@ public struct ArgumentScanner {
     public static func splitRecipients(_ argument: String) -> [String] {
         var pieces: [String] = []
         var current: [UInt8] = []
-        var quoted = false, escaped = false
-        var angle = 0, comment = 0
+        var quoted = false
+        var escaped = false
+        var angle = 0
+        var comment = 0
         for byte in argument.utf8 {
             if escaped {
                 escaped = false

@@ -1,7 +1,7 @@
 import ApusBase
-import Glibc
 import ApusDelivery
 import ApusQueue
+import Glibc
 
 /// The `mailq` / `-bp` listing, in Postfix's formats (cli.md "mailq output").
 ///
@@ -42,7 +42,8 @@ public enum MailqListing {
     /// The line about messages moved to `corrupt/` (for stderr), or nil when there are none.
     public static func corruptLine(_ count: Int, directory: String) -> String? {
         guard count > 0 else { return nil }
-        return "apus: \(count) corrupt message\(count == 1 ? "" : "s") in \(directory) (see apus(8), QUEUE FILE FORMAT)\n"
+        return
+            "apus: \(count) corrupt message\(count == 1 ? "" : "s") in \(directory) (see apus(8), QUEUE FILE FORMAT)\n"
     }
 
     /// The text listing, every line ended by LF.
@@ -59,7 +60,8 @@ public enum MailqListing {
             let envelope = entry.envelope
             totalBytes += max(0, envelope.size)
             let sender = envelope.sender.isEmpty ? "MAILER-DAEMON" : printable(envelope.sender)
-            out += pad(entry.id.rawValue, 10) + "  " + leftPad(String(envelope.size), 8) + " "
+            out +=
+                pad(entry.id.rawValue, 10) + "  " + leftPad(String(envelope.size), 8) + " "
                 + arrivalText(envelope.arrivalTime) + " " + sender + "\n"
             var previousReason = ""
             let due = nextAttemptText(envelope, now: now)

@@ -127,7 +127,8 @@ public struct Caller: Sendable {
         if getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil {
             let login = String(cString: entry.pw_name)
             let gecos = entry.pw_gecos.map { String(cString: $0) } ?? ""
-            let full = gecos.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let full =
+                gecos.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             return Caller(login: login, fullName: full.replacingAmpersand(with: login), uid: uid)
         }
         let fallback = getenv("LOGNAME").map { String(cString: $0) } ?? getenv("USER").map { String(cString: $0) }

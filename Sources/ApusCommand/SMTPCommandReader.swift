@@ -373,7 +373,9 @@ public struct SMTPCommandReader: Sendable {
     /// RFC 5321 esmtp-keyword: a letter or digit, then letters, digits and `-`.
     static func isKeyword(_ key: String) -> Bool {
         guard let first = key.utf8.first, first != UInt8(ascii: "-") else { return false }
-        return key.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: "-") }
+        return key.utf8.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || $0 == UInt8(ascii: "-")
+        }
     }
 
     static func mailParameters(_ words: [Substring]) -> Result<MailParameters, ParameterError> {

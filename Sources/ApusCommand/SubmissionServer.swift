@@ -127,7 +127,10 @@ public struct SubmissionServer {
                     current = nil
                     io.queue("250 \(domain)")
                 case .mail(let address, let parameters):
-                    if current != nil { io.queue("503 5.5.1 Error: nested MAIL command"); break }
+                    if current != nil {
+                        io.queue("503 5.5.1 Error: nested MAIL command")
+                        break
+                    }
                     if !address.isEmpty && !Self.isSendable(address) {
                         io.queue("501 5.1.7 Bad sender address syntax")
                         break
@@ -139,13 +142,17 @@ public struct SubmissionServer {
                     }
                     currentLimits = limits
                     current = Message(
-                        sender: address, recipients: [], content: MessageIntake.Builder(dotTerminates: false, spoolDirectory: spoolDirectory),
+                        sender: address, recipients: [],
+                        content: MessageIntake.Builder(dotTerminates: false, spoolDirectory: spoolDirectory),
                         bodyType: parameters.body, dsnReturn: parameters.dsnReturn,
                         envelopeID: parameters.envelopeID, dsnNotify: nil)
                     bdatTooLarge = false
                     io.queue("250 2.1.0 Ok")
                 case .rcpt(let address, let parameters):
-                    guard let message = current else { io.queue("503 5.5.1 Error: need MAIL command"); break }
+                    guard let message = current else {
+                        io.queue("503 5.5.1 Error: need MAIL command")
+                        break
+                    }
                     guard Self.isSendable(address) else {
                         io.queue("501 5.1.3 Bad recipient address syntax")
                         break
@@ -158,7 +165,10 @@ public struct SubmissionServer {
                     if message.dsnNotify == nil { current?.dsnNotify = parameters.notify }
                     io.queue("250 2.1.5 Ok")
                 case .data:
-                    guard let message = current else { io.queue("503 5.5.1 Error: need MAIL command"); break }
+                    guard let message = current else {
+                        io.queue("503 5.5.1 Error: need MAIL command")
+                        break
+                    }
                     guard !message.recipients.isEmpty else {
                         io.queue("554 5.5.1 Error: no valid recipients")
                         break
@@ -174,7 +184,8 @@ public struct SubmissionServer {
                         tooLarge: &bdatTooLarge, input: chunk)
                     guard accepting, let message = current else {
                         io.queue(
-                            current == nil ? "503 5.5.1 Error: need MAIL command" : "554 5.5.1 Error: no valid recipients")
+                            current == nil
+                                ? "503 5.5.1 Error: need MAIL command" : "554 5.5.1 Error: no valid recipients")
                         break
                     }
                     if last {

@@ -67,7 +67,9 @@ struct Verification {
             say("tls: none (plain text)")
         }
         if let oauth2 = account.oauth2, let token = relay.oauth2Token {
-            say("oauth2: token from \(oauth2.tokenURL) (grant \(oauth2.grant.rawValue)), expires \(utcTime(token.expiresAt))")
+            say(
+                "oauth2: token from \(oauth2.tokenURL) (grant \(oauth2.grant.rawValue)), expires \(utcTime(token.expiresAt))"
+            )
         }
         if case .off = account.authentication {
             say("auth: not used")
@@ -118,14 +120,18 @@ struct Verification {
             }
             if code == "invalid_grant" {
                 switch oauth2.grant {
-                case .refreshToken: return "the refresh token is no longer valid: put a new one in oauth2_refresh_token_file"
-                case .jwtBearer: return "the assertion was refused: check oauth2_private_key_file, oauth2_client_id and oauth2_subject (domain-wide delegation)"
+                case .refreshToken:
+                    return "the refresh token is no longer valid: put a new one in oauth2_refresh_token_file"
+                case .jwtBearer:
+                    return
+                        "the assertion was refused: check oauth2_private_key_file, oauth2_client_id and oauth2_subject (domain-wide delegation)"
                 case .clientCredentials: return "the grant was refused: check oauth2_client_id and its secret"
                 }
             }
             if code == "invalid_scope" { return "check oauth2_scope" }
             if code != nil { return "the token endpoint refused the request: check the oauth2_ settings" }
-            return "check oauth2_token_url and that the endpoint is reachable (its certificate is verified; tls_trust_file applies)"
+            return
+                "check oauth2_token_url and that the endpoint is reachable (its certificate is verified; tls_trust_file applies)"
         }
         if failure.kind == .noUsableMechanism && account.tls == .off {
             return "the relay offers AUTH only after STARTTLS: set tls starttls"
@@ -135,7 +141,8 @@ struct Verification {
                 "the relay refused the credentials (535): check user (\(account.user ?? "not set")) and the password setting (\(account.password))"
         }
         if let tlsFailure = failure.transport, case .tls(let detail) = tlsFailure, detail.kind == .nameMismatch {
-            return "the certificate does not name \(relay.host): set host to a name it carries, or pin it with tls_fingerprint"
+            return
+                "the certificate does not name \(relay.host): set host to a name it carries, or pin it with tls_fingerprint"
         }
         switch account.tls {
         case .implicit:

@@ -1,4 +1,5 @@
 import ApusBase
+
 /// One account with every setting in effect: its own lines, what it inherited
 /// from the defaults, and the defaults of config.md for the rest.
 ///

@@ -42,7 +42,8 @@ struct AccountSettings: Sendable {
     static let keys: Set<String> = Set<String>([
         "host", "port", "fallback", "tls", "tls_verify", "tls_trust_file", "tls_fingerprint", "tls_cert_file",
         "tls_key_file", "tls_min_version", "auth", "user", "password", "passwordeval", "password_file", "from",
-        "domain", "default_domain", "aliases", "from_header", "allow_from_override", "timeout", "relay_owner", "dsn_notify",
+        "domain", "default_domain", "aliases", "from_header", "allow_from_override", "timeout", "relay_owner",
+        "dsn_notify",
         "dsn_return", "eight_bit", "message_size_limit", "recipient_limit",
     ]).union(OAuth2Lines.keys)
 

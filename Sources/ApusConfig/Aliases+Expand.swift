@@ -50,7 +50,8 @@ private struct Expansion {
         let key: String
         let bytes = Array(address.utf8)
         if let at = bytes.lastIndex(of: 0x40) {
-            key = String(decoding: bytes[...at], as: UTF8.self)
+            key =
+                String(decoding: bytes[...at], as: UTF8.self)
                 + String(decoding: bytes[(at + 1)...], as: UTF8.self).lowercased()
         } else {
             key = address.lowercased()

@@ -51,7 +51,8 @@ extension Aliases {
                 message: "alias \(quoted(name)) already defined on line \(earlier.line)")
         }
         if items.isEmpty {
-            throw ConfigError(.badValue, file: file, line: line, key: name, message: "alias \(quoted(name)) has no address")
+            throw ConfigError(
+                .badValue, file: file, line: line, key: name, message: "alias \(quoted(name)) has no address")
         }
         var targets: [String] = []
         for item in items {
@@ -59,9 +60,11 @@ extension Aliases {
             let bytes = Array(item.text.utf8)
             let unquoted = bytes.first == 0x22 ? bytes.dropFirst() : bytes[...]
             let unsupported: String? =
-                unquoted.starts(with: ":include:".utf8) ? "':include:' lists are not supported"
-                : unquoted.first == 0x7C ? "pipes to commands are not supported"
-                : unquoted.first == 0x2F ? "delivery to files is not supported" : nil
+                unquoted.starts(with: ":include:".utf8)
+                ? "':include:' lists are not supported"
+                : unquoted.first == 0x7C
+                    ? "pipes to commands are not supported"
+                    : unquoted.first == 0x2F ? "delivery to files is not supported" : nil
             if let unsupported {
                 warnings.append(
                     ConfigError(

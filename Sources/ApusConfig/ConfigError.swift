@@ -1,4 +1,5 @@
 import ApusBase
+
 /// A fault in `/etc/apus.conf` or an aliases file: where it is and what is wrong.
 ///
 /// One type for every configuration problem, so the command has one place that

@@ -83,7 +83,8 @@ private struct ConfigParser {
                 throw self.error(.badValue, line, "bad value for '\(key)'")
             }
         default:
-            let known = AccountSettings.keys.contains(key.lowercased()) || HostSettings.keys.contains(key.lowercased())
+            let known =
+                AccountSettings.keys.contains(key.lowercased()) || HostSettings.keys.contains(key.lowercased())
                 || ["account", "defaults"].contains(key.lowercased())
             let hint = known ? " (keys are lower case)" : nearestKey(to: key).map { " (did you mean '\($0)'?)" } ?? ""
             throw error(.unknownKey, line, "unknown key \(quoted(key))" + hint)
@@ -96,7 +97,8 @@ private struct ConfigParser {
             let left = value[..<colon].trimmingBlanks()
             let right = value[value.utf8.index(after: colon)...].trimmingBlanks()
             guard left == "default" else {
-                throw error(.badValue, line, "only 'account default : NAME' may use ':' (account inheritance is not supported)")
+                throw error(
+                    .badValue, line, "only 'account default : NAME' may use ':' (account inheritance is not supported)")
             }
             guard isAccountName(right) else {
                 throw error(.badValue, line, "'account default :' needs one account name")
@@ -109,7 +111,8 @@ private struct ConfigParser {
             return
         }
         guard isAccountName(value) else {
-            throw error(.badValue, line, value.isEmpty ? "'account' needs a name" : "an account name is one word without ':'")
+            throw error(
+                .badValue, line, value.isEmpty ? "'account' needs a name" : "an account name is one word without ':'")
         }
         if value == "default" {
             throw error(.badValue, line, "'default' is not an account name; use 'account default : NAME'")
@@ -122,7 +125,8 @@ private struct ConfigParser {
     }
 
     func isAccountName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 64 && !name.containsByte(0x3A) && !name.containsByte(0x20) && !name.containsByte(0x09)
+        !name.isEmpty && name.utf8.count <= 64 && !name.containsByte(0x3A) && !name.containsByte(0x20)
+            && !name.containsByte(0x09)
     }
 
     func finish(localDomain: () -> String) throws(ConfigError) -> Configuration {
@@ -143,7 +147,8 @@ private struct ConfigParser {
         }
         for account in accounts {
             do {
-                resolved.append(try account.settings.resolve(name: account.name, line: account.line, localDomain: domain))
+                resolved.append(
+                    try account.settings.resolve(name: account.name, line: account.line, localDomain: domain))
             } catch {
                 throw ConfigError(
                     .inconsistent, file: file, line: account.line,

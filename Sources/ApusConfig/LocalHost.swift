@@ -1,5 +1,4 @@
 import ApusPOSIX
-
 import Glibc
 
 /// The local host's mail name: the default for `domain`.

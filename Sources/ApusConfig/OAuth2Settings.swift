@@ -133,7 +133,8 @@ struct OAuth2Lines: Sendable {
         case "oauth2_grant": grant = try ValueParsing.choice(value, OAuth2Grant.self)
         case "oauth2_client_id": clientID = clears ? "" : try Self.token(value, "client id")
         case "oauth2_client_secret": clientSecret = clears ? PasswordSource.none : .literal(value)
-        case "oauth2_client_secret_file": clientSecret = clears ? PasswordSource.none : .file(try ValueParsing.path(value))
+        case "oauth2_client_secret_file":
+            clientSecret = clears ? PasswordSource.none : .file(try ValueParsing.path(value))
         case "oauth2_scope": scope = clears ? "" : try Self.scope(value)
         case "oauth2_refresh_token_file": refreshTokenFile = clears ? "" : try ValueParsing.path(value)
         case "oauth2_private_key_file": privateKeyFile = clears ? "" : try ValueParsing.path(value)
@@ -189,7 +190,8 @@ struct OAuth2Lines: Sendable {
             throw ValueError("'oauth2_token_url' needs auth xoauth2 or oauthbearer, not \(other.rawValue)")
         }
         if let password, password != .none {
-            throw ValueError("'oauth2_token_url' replaces the password: remove 'password', 'password_file' or 'passwordeval'")
+            throw ValueError(
+                "'oauth2_token_url' replaces the password: remove 'password', 'password_file' or 'passwordeval'")
         }
         let settings = OAuth2Settings(
             tokenURL: url, grant: grant ?? .clientCredentials, clientID: nonEmpty(clientID),
@@ -197,15 +199,20 @@ struct OAuth2Lines: Sendable {
             privateKeyFile: nonEmpty(privateKeyFile), subject: nonEmpty(subject))
         switch settings.grant {
         case .clientCredentials:
-            guard settings.clientID != nil else { throw ValueError("oauth2_grant client_credentials needs 'oauth2_client_id'") }
+            guard settings.clientID != nil else {
+                throw ValueError("oauth2_grant client_credentials needs 'oauth2_client_id'")
+            }
             guard settings.clientSecret != .none else {
-                throw ValueError("oauth2_grant client_credentials needs 'oauth2_client_secret' or 'oauth2_client_secret_file'")
+                throw ValueError(
+                    "oauth2_grant client_credentials needs 'oauth2_client_secret' or 'oauth2_client_secret_file'")
             }
         case .refreshToken:
             guard settings.refreshTokenFile != nil else {
                 throw ValueError("oauth2_grant refresh_token needs 'oauth2_refresh_token_file'")
             }
-            guard settings.clientID != nil else { throw ValueError("oauth2_grant refresh_token needs 'oauth2_client_id'") }
+            guard settings.clientID != nil else {
+                throw ValueError("oauth2_grant refresh_token needs 'oauth2_client_id'")
+            }
         case .jwtBearer:
             guard settings.privateKeyFile != nil else {
                 throw ValueError("oauth2_grant jwt_bearer needs 'oauth2_private_key_file'")

@@ -1,5 +1,4 @@
 import ApusPOSIX
-
 import Glibc
 
 /// Runs a `passwordeval` command and collects what it prints.
@@ -47,7 +46,8 @@ public enum PasswordCommand {
             defer { chunk.deallocate() }
             reading: while true {
                 guard try readEnd.wait(until: deadline) else {
-                    failure = PasswordError(.timedOut, message: "passwordeval: command timed out after \(Int(timeout)) s")
+                    failure = PasswordError(
+                        .timedOut, message: "passwordeval: command timed out after \(Int(timeout)) s")
                     break reading
                 }
                 let count = Glibc.read(readEnd.rawValue, chunk.baseAddress, chunk.count)

@@ -1,5 +1,4 @@
 import ApusPOSIX
-
 import Glibc
 
 /// Where an account's password (or OAuth token) comes from.

@@ -1,5 +1,5 @@
-import Glibc
 import ApusPOSIX
+import Glibc
 
 /// The size limits every configuration-style file is held to.
 ///

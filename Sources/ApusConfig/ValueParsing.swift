@@ -67,7 +67,9 @@ enum ValueParsing {
     /// Returns it without brackets.
     static func host(_ value: String) throws(ValueError) -> String {
         if value.utf8.first == 0x5B {
-            guard value.utf8.last == 0x5D, value.utf8.count > 2 else { throw ValueError("\(quoted(value)) lacks its ']'") }
+            guard value.utf8.last == 0x5D, value.utf8.count > 2 else {
+                throw ValueError("\(quoted(value)) lacks its ']'")
+            }
             let inner = String(String.UnicodeScalarView(value.unicodeScalars.dropFirst().dropLast()))
             guard isIPv6(inner) else { throw ValueError("\(quoted(value)) is not an IPv6 address") }
             return inner
@@ -110,7 +112,8 @@ enum ValueParsing {
         for label in name.split(separator: ".", omittingEmptySubsequences: false) {
             guard (1...63).contains(label.utf8.count), label.first != "-", label.last != "-" else { return false }
             for byte in label.utf8 {
-                let ok = (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
+                let ok =
+                    (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A)
                     || byte == 0x2D || byte == 0x5F
                 if !ok { return false }
             }
@@ -189,7 +192,9 @@ enum ValueParsing {
 
     /// A domain: a host name, not an address.
     static func domain(_ value: String) throws(ValueError) -> String {
-        guard isHostName(value), !value.containsByte(0x3A) else { throw ValueError("\(quoted(value)) is not a domain name") }
+        guard isHostName(value), !value.containsByte(0x3A) else {
+            throw ValueError("\(quoted(value)) is not a domain name")
+        }
         return value
     }
 
@@ -198,7 +203,8 @@ enum ValueParsing {
     static func fromAddress(_ value: String) throws(ValueError) -> String {
         let bare = value.strippingAngleBrackets()
         guard !bare.isEmpty, bare.utf8.count <= 254 else { throw ValueError("\(quoted(value)) is not an address") }
-        for byte in bare.utf8 where byte <= 0x20 || byte == 0x3C || byte == 0x3E || byte == 0x2C || byte == 0x3B
+        for byte in bare.utf8
+        where byte <= 0x20 || byte == 0x3C || byte == 0x3E || byte == 0x2C || byte == 0x3B
             || byte == 0x22 || byte == 0x5C || byte == 0x28 || byte == 0x29
         {
             throw ValueError("\(quoted(value)) is not an address or pattern")

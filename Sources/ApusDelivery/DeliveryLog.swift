@@ -106,7 +106,7 @@ public struct DeliveryLog: Sendable {
                 let fd = try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_NOFOLLOW)
                 fd.close()
                 return nil
-            } catch where error.code == ENOENT && getuid() == 0 {
+            } catch  where error.code == ENOENT && getuid() == 0 {
                 return nil
             } catch {
                 return Self.fileProblem(path, error)
@@ -138,7 +138,7 @@ public struct DeliveryLog: Sendable {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(path, flags | O_CREAT | O_EXCL, mode: 0o660)
-        } catch where error.code == EEXIST {
+        } catch  where error.code == EEXIST {
             return try FileDescriptor.open(path, flags)
         }
         // The umask (077 when setgid) applied at creation: set the mode the

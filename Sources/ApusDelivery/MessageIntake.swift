@@ -41,7 +41,8 @@ public enum MessageIntake {
     }
 
     /// Reads a spooled message (`-bs`, a queued data file copy): no lone-dot rule.
-    public static func read(spool: Spool, spoolDirectory: String, sizeLimit: Int = 0) throws(Failure) -> ReceivedMessage {
+    public static func read(spool: Spool, spoolDirectory: String, sizeLimit: Int = 0) throws(Failure) -> ReceivedMessage
+    {
         var offset = 0
         return try read(dotTerminates: false, spoolDirectory: spoolDirectory, sizeLimit: sizeLimit) { buffer in
             let n = try spool.read(from: offset, into: buffer)

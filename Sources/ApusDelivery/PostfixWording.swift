@@ -89,7 +89,9 @@ enum PostfixWording {
             if index + 1 < words.count {
                 let next = words[index + 1]
                 let parts = next.split(separator: ".", omittingEmptySubsequences: false)
-                if parts.count == 3, parts[0] == String(first), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) {
+                if parts.count == 3, parts[0] == String(first),
+                    parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) })
+                {
                     return String(next)
                 }
             }

@@ -175,7 +175,8 @@ public struct QueueRunner {
             }
         }
         if let first = report.storageFailures.first {
-            let more = report.storageFailures.count > 1 ? " (and \(report.storageFailures.count - 1) more, see the log)" : ""
+            let more =
+                report.storageFailures.count > 1 ? " (and \(report.storageFailures.count - 1) more, see the log)" : ""
             throw CommandFailure(.queueUnreadable, "queue run: \(first)\(more)")
         }
         return report
@@ -200,7 +201,8 @@ public struct QueueRunner {
         do {
             status = try FileSystem.status(path)
         } catch {
-            return .failure(ConfigurationProblem(message: "configuration file \(path) (given with -C): \(error.reason)"))
+            return .failure(
+                ConfigurationProblem(message: "configuration file \(path) (given with -C): \(error.reason)"))
         }
         guard status.isRegularFile, status.userID == 0, status.permissions & 0o022 == 0 else {
             let reason = "is no longer safe: not root's, or writable by others"
@@ -245,7 +247,8 @@ public struct QueueRunner {
     /// Keeps a message whose recorded configuration file cannot be used: it
     /// stays queued (attempt counted, next try scheduled), the reason says why.
     func keepWithoutConfiguration(_ id: QueueID, reason: String, store: QueueStore, report: QueueRunReport) {
-        let policy = RetryPolicy(intervals: configuration.host.retryIntervals, lifetime: configuration.host.queueLifetime)
+        let policy = RetryPolicy(
+            intervals: configuration.host.retryIntervals, lifetime: configuration.host.queueLifetime)
         do throws(Errno) {
             guard case .locked(let lock) = try store.lock(id) else { return }
             defer { lock.release() }
@@ -321,7 +324,8 @@ public struct QueueRunner {
             do {
                 let opened = try RelayConnector(
                     account: account, trace: runner.trace,
-                    tokenCacheDirectory: runner.configuration.host.queueDirectory, tokenCacheGroup: runner.queueGroup).open()
+                    tokenCacheDirectory: runner.configuration.host.queueDirectory, tokenCacheGroup: runner.queueGroup
+                ).open()
                 relay = opened
                 used = false
                 return .success(opened)
@@ -397,7 +401,8 @@ public struct QueueRunner {
                 for i in envelope.recipients.indices where envelope.recipients[i].state == .pending {
                     envelope.recipients[i].state = .failed
                     envelope.recipients[i].record(nil, text: reason)
-                    entries.append(logEntry(id, envelope, envelope.recipients[i].address, nil, delay, nil, .bounced, reason))
+                    entries.append(
+                        logEntry(id, envelope, envelope.recipients[i].address, nil, delay, nil, .bounced, reason))
                 }
                 report.record(entries)
                 finishMessage(id, envelope: envelope, lock: lock, remoteMTA: nil, expired: true)
@@ -407,7 +412,7 @@ public struct QueueRunner {
             let reuse = relay != nil && used
             guard case .success(let opened) = session() else {
                 let failure = unreachable?.message ?? "relay unavailable"
-                defer_(id, &envelope, reason: failure, relay: unreachable?.relay, lock: lock, delay: delay)
+                deferMessage(id, &envelope, reason: failure, relay: unreachable?.relay, lock: lock, delay: delay)
                 return
             }
             used = true
@@ -427,7 +432,7 @@ public struct QueueRunner {
             } catch {
                 // Safe action: keep it, deferred with the reason; logged, exit 74.
                 report.storageFailure("\(id.rawValue): cannot read the queued message, kept: \(error)")
-                defer_(
+                deferMessage(
                     id, &envelope, reason: "cannot read the queued message: \(error)", relay: nil, lock: lock,
                     delay: delay)
                 return
@@ -484,7 +489,8 @@ public struct QueueRunner {
                         status = .deferred
                     }
                     entries.append(
-                        logEntry(id, envelope, outcome.finalAddress, relay.relay, delay, relay.tlsVersion, status, reply))
+                        logEntry(
+                            id, envelope, outcome.finalAddress, relay.relay, delay, relay.tlsVersion, status, reply))
                 }
                 report.record(entries)
                 if !envelope.pendingRecipients.isEmpty {
@@ -496,7 +502,7 @@ public struct QueueRunner {
             } catch let error as Transmission.Unsendable {
                 failAll(id, &envelope, reason: error.message, relay: relay, lock: lock, delay: delay)
             } catch {
-                defer_(id, &envelope, reason: "\(error)", relay: relay.relay, lock: lock, delay: delay)
+                deferMessage(id, &envelope, reason: "\(error)", relay: relay.relay, lock: lock, delay: delay)
             }
         }
 
@@ -534,21 +540,24 @@ public struct QueueRunner {
                 // The connection may be unusable now: the next message reconnects.
                 relay.session.close()
                 self.relay = nil
-                defer_(
+                deferMessage(
                     id, &envelope, reason: PostfixWording.reason(for: error, relay: relay.relay), relay: relay.relay,
                     tls: relay.tlsVersion, lock: lock, delay: delay)
             }
         }
 
-        func defer_(
+        func deferMessage(
             _ id: QueueID, _ envelope: inout Envelope, reason: String, relay: String?, tls: String? = nil,
             lock: MessageLock, delay: Double
         ) {
             envelope.recordDeferral(error: reason, now: Int64(time(nil)), policy: policy)
             report.record(
-                envelope.pendingRecipients.map { logEntry(id, envelope, $0.address, relay, delay, tls, .deferred, reason) })
+                envelope.pendingRecipients.map {
+                    logEntry(id, envelope, $0.address, relay, delay, tls, .deferred, reason)
+                })
             save(id, envelope, lock: lock)
-            report.message(id, "deferred until \(DeliveryLog.localTime(envelope.nextAttempt)): \(reason)", deferred: true)
+            report.message(
+                id, "deferred until \(DeliveryLog.localTime(envelope.nextAttempt)): \(reason)", deferred: true)
         }
 
         mutating func failAll(
@@ -595,7 +604,9 @@ public struct QueueRunner {
                     var parts: [String] = []
                     let failedNow = envelope.recipients.filter { $0.state == .failed }
                     if !sentTo.isEmpty { parts.append("sent to \(sentTo.joined(separator: ", "))") }
-                    if !failedNow.isEmpty { parts.append("failed for \(failedNow.map(\.address).joined(separator: ", "))") }
+                    if !failedNow.isEmpty {
+                        parts.append("failed for \(failedNow.map(\.address).joined(separator: ", "))")
+                    }
                     parts.append(
                         "deferred until \(DeliveryLog.localTime(envelope.nextAttempt)): \(envelope.lastError)")
                     report.message(id, parts.joined(separator: "; "), deferred: true)
@@ -633,7 +644,8 @@ public struct QueueRunner {
                     report.storageFailure("\(id.rawValue): cannot queue the failure notice, kept: \(error)")
                     if save(id, kept, lock: lock) {
                         let next = DeliveryLog.localTime(kept.nextAttempt)
-                        report.message(id, "kept: cannot queue the failure notice; next attempt \(next)", deferred: true)
+                        report.message(
+                            id, "kept: cannot queue the failure notice; next attempt \(next)", deferred: true)
                     }
                     return
                 }
@@ -650,7 +662,8 @@ public struct QueueRunner {
                 report.message(id, "sent to \(sentTo.joined(separator: ", "))", sent: true)
             } else {
                 var text = sentTo.isEmpty ? "" : "sent to \(sentTo.joined(separator: ", ")); "
-                text += "failed for \(failed.map(\.address).joined(separator: ", ")): \(failed[0].lastReply)\(noticeText)"
+                text +=
+                    "failed for \(failed.map(\.address).joined(separator: ", ")): \(failed[0].lastReply)\(noticeText)"
                 report.message(id, text, sent: !sentTo.isEmpty, failed: true)
             }
         }
@@ -662,7 +675,8 @@ public struct QueueRunner {
         ) throws -> QueueID {
             let originalHeaders = try readHeaderBlock(id)
             let domain = account.domain
-            let boundary = "apus-" + Base64.encodeString(try FileSystem.randomBytes(12)).filter { $0.isLetter || $0.isNumber }
+            let boundary =
+                "apus-" + Base64.encodeString(try FileSystem.randomBytes(12)).filter { $0.isLetter || $0.isNumber }
             let notice = FailureNotice(
                 recipient: envelope.sender, reportingHost: domain, queueID: id.rawValue,
                 arrivalDate: MessageDate.format(secondsSinceEpoch: envelope.arrivalTime, utcOffsetSeconds: 0),
@@ -723,7 +737,8 @@ public struct QueueRunner {
             _ status: DeliveryLog.Status, _ reason: String
         ) -> DeliveryLog.Entry {
             DeliveryLog.Entry(
-                queueID: id.rawValue, sender: envelope.sender, recipient: recipient, relay: relay, delay: delay, tls: tls,
+                queueID: id.rawValue, sender: envelope.sender, recipient: recipient, relay: relay, delay: delay,
+                tls: tls,
                 status: status, reason: reason)
         }
     }

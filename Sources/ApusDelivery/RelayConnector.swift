@@ -2,7 +2,6 @@ import ApusConfig
 import ApusOAuth
 import ApusSMTP
 import ApusTransport
-
 import Glibc
 
 /// An SMTP session to an account's relay, greeted, encrypted and
@@ -116,7 +115,8 @@ public struct RelayConnector {
 
     /// A connector for `account`; with OAuth2, tokens are cached in
     /// `tokenCacheDirectory` (the queue directory) with group `tokenCacheGroup`.
-    public init(account: Account, trace: SMTPTrace?, tokenCacheDirectory: String? = nil, tokenCacheGroup: gid_t? = nil) {
+    public init(account: Account, trace: SMTPTrace?, tokenCacheDirectory: String? = nil, tokenCacheGroup: gid_t? = nil)
+    {
         self.account = account
         self.trace = trace
         self.tokenCacheDirectory = tokenCacheDirectory
@@ -152,7 +152,7 @@ public struct RelayConnector {
         configuration.fingerprint = account.tlsFingerprint.flatMap { $0.isEmpty ? nil : $0 }
         configuration.certificateFile = account.tlsCertificateFile.flatMap { $0.isEmpty ? nil : $0 }
         configuration.keyFile = account.tlsKeyFile.flatMap { $0.isEmpty ? nil : $0 }
-        configuration.minimumVersion = account.tlsMinimumVersion == .tls13 ? .v1_3 : .v1_2
+        configuration.minimumVersion = account.tlsMinimumVersion == .tls13 ? .tls13 : .tls12
         return configuration
     }
 
@@ -192,7 +192,8 @@ public struct RelayConnector {
             if account.tls == .startTLS {
                 guard opened.extensions.startTLS else {
                     throw RelayFailure(
-                        .noSTARTTLS, message: "\(peer) does not offer STARTTLS (tls starttls is set; nothing was sent in clear)",
+                        .noSTARTTLS,
+                        message: "\(peer) does not offer STARTTLS (tls starttls is set; nothing was sent in clear)",
                         relay: peer)
                 }
                 _ = try opened.startTLS(configuration: tlsConfiguration(host: relay.host))
@@ -241,7 +242,8 @@ public struct RelayConnector {
             mechanism = chosen
         case .mechanism(let configured):
             guard let chosen = SASLMechanism(name: configured.rawValue) else {
-                throw RelayFailure(.unknownMechanism, message: "unknown AUTH mechanism \(configured.rawValue)", relay: peer)
+                throw RelayFailure(
+                    .unknownMechanism, message: "unknown AUTH mechanism \(configured.rawValue)", relay: peer)
             }
             mechanism = chosen
         }
@@ -249,7 +251,8 @@ public struct RelayConnector {
         // loopback relay (on a privileged port, or one that passed the owner check).
         if !session.isEncrypted && !session.connection.stream.isLoopback {
             throw RelayFailure(
-                .authInClear, message: "\(peer): refusing AUTH over an unencrypted connection (set tls starttls or tls on)",
+                .authInClear,
+                message: "\(peer): refusing AUTH over an unencrypted connection (set tls starttls or tls on)",
                 relay: peer)
         }
         guard let user = account.user else {
@@ -262,15 +265,19 @@ public struct RelayConnector {
         let secret: String
         do {
             guard let found = try account.retrievePassword(timeout: Double(account.timeout)) else {
-                throw RelayFailure(.noPassword, message: "auth is on but no password, passwordeval or password_file is set", relay: peer)
+                throw RelayFailure(
+                    .noPassword, message: "auth is on but no password, passwordeval or password_file is set",
+                    relay: peer)
             }
             secret = found
         } catch let failure as RelayFailure {
             throw failure
         } catch {
-            throw RelayFailure(.passwordUnavailable, message: "cannot get the password: \(error)", relay: peer, isLocal: true)
+            throw RelayFailure(
+                .passwordUnavailable, message: "cannot get the password: \(error)", relay: peer, isLocal: true)
         }
-        let client = try mechanism.client(user: user, secret: secret, host: account.relay.host, port: account.relay.port)
+        let client = try mechanism.client(
+            user: user, secret: secret, host: account.relay.host, port: account.relay.port)
         _ = try session.authenticate(client)
     }
 
@@ -305,13 +312,15 @@ public struct RelayConnector {
         let host = account.relay.host
         let port = account.relay.port
         do {
-            _ = try session.authenticate(try mechanism.client(user: user, secret: token.accessToken, host: host, port: port))
+            _ = try session.authenticate(
+                try mechanism.client(user: user, secret: token.accessToken, host: host, port: port))
         } catch let error as SMTPError where error.kind == .authenticationFailed && !oauth.refreshed {
             oauth.refreshed = true
             trace?.record(.note, "oauth2: the server refused the token; getting a new one and trying AUTH once more")
             let fresh = try oauthToken(refresh: true)
             oauth.token = fresh
-            _ = try session.authenticate(try mechanism.client(user: user, secret: fresh.accessToken, host: host, port: port))
+            _ = try session.authenticate(
+                try mechanism.client(user: user, secret: fresh.accessToken, host: host, port: port))
         }
     }
 }

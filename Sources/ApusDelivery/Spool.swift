@@ -118,11 +118,11 @@ public final class Spool {
         if unnamed >= 0 { return FileDescriptor(rawValue: unnamed) }
         var template = Array((directory + "/.apus-spool-XXXXXX").utf8CString)
         let fd = try template.withUnsafeMutableBufferPointer { p in
-            try systemCall("mkstemp", directory) { mkstemp(p.baseAddress!) }
+            try systemCall("mkstemp", directory) { p.baseAddress.map { mkstemp($0) } ?? -1 }
         }
         // A failed unlink leaves a named file nobody reads: queue runs sweep
         // `.apus-spool-*` files after a day (QueueStore.sweep), so go on.
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        template.withUnsafeBufferPointer { if let path = $0.baseAddress { _ = unlink(path) } }
         return FileDescriptor(rawValue: fd)
     }
 }

@@ -221,7 +221,9 @@ public struct Submission {
 
     /// The recipients: command line plus (with `-t`) the headers, aliases
     /// expanded for unqualified names, `default_domain` appended, duplicates removed.
-    func recipients(_ request: SubmissionRequest, headers: Headers, account: Account) throws(CommandFailure) -> [Mailbox] {
+    func recipients(_ request: SubmissionRequest, headers: Headers, account: Account) throws(CommandFailure)
+        -> [Mailbox]
+    {
         var given: [Mailbox] = []
         for argument in request.recipients {
             do {
@@ -441,7 +443,9 @@ public struct Submission {
     /// nothing was queued or sent (delivery.md "Logging").
     func logRefusal(_ reason: String, request: SubmissionRequest, account: Account, recipients: [Mailbox] = []) {
         let log = DeliveryLog(destination: Self.logDestination(configuration.host.log))
-        let sender = (try? sender(request, account: account))?.mailbox.map { String(decoding: $0.addrSpec, as: UTF8.self) }
+        let sender = (try? sender(request, account: account))?.mailbox.map {
+            String(decoding: $0.addrSpec, as: UTF8.self)
+        }
         let first = recipients.first.map { String(decoding: $0.addrSpec, as: UTF8.self) } ?? request.recipients.first
         log.record([
             DeliveryLog.Entry(
@@ -605,7 +609,7 @@ public struct Submission {
         }
         do {
             try FileSystem.makeDirectory(path, mode: group == nil ? 0o700 : 0o770)
-        } catch where error.code == EEXIST {
+        } catch  where error.code == EEXIST {
             // Made by a concurrent submitter, which may not have synced it yet.
             try FileSystem.syncDirectory(parentDirectory(of: path))
             return

@@ -92,7 +92,9 @@ public enum Transmission {
             let bodySize = try measure(downgradeChunks(message, analysis: analysis))
             let size = headers.bytes.count + 2 + bodySize
             parameters.size = size
-            source = headerSource(headers, size: size) + .chunks(size: bodySize, downgradeChunks(message, analysis: analysis))
+            source =
+                headerSource(headers, size: size)
+                + .chunks(size: bodySize, downgradeChunks(message, analysis: analysis))
         case .quotedPrintable:
             var validUTF8: Bool? = nil
             if message.stats.bodyHasEightBit {

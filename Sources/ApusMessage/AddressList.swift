@@ -148,8 +148,10 @@ struct AddressParser {
         } else if let t = peek, !t.isSpecial(","), !t.isSpecial(";") {
             throw unexpected("'@', '<' or ','")
         }
-        return .mailbox(Mailbox(checkedLocalPart: local, domain: domain, displayName: nil, route: [],
-                                comment: comment(from: start)))
+        return .mailbox(
+            Mailbox(
+                checkedLocalPart: local, domain: domain, displayName: nil, route: [],
+                comment: comment(from: start)))
     }
 
     /// phrase / obs-phrase: words, and dots after the first word; may be empty.
@@ -182,7 +184,8 @@ struct AddressParser {
         for (n, w) in words.enumerated() {
             let wantWord = n % 2 == 0
             if wantWord != w.isWord || (!wantWord && !w.isSpecial(".")) {
-                throw AddressError(offset: w.offset, reason: .expected(wantWord ? "a word in the local part" : "'.' or '@'"))
+                throw AddressError(
+                    offset: w.offset, reason: .expected(wantWord ? "a word in the local part" : "'.' or '@'"))
             }
             out += w.bytes
         }
@@ -250,8 +253,9 @@ struct AddressParser {
             throw peek == nil ? AddressError(offset: open, reason: .unterminatedAngleAddress) : unexpected("'>'")
         }
         index += 1
-        return Mailbox(checkedLocalPart: local, domain: domain, displayName: displayName, route: route,
-                       comment: comment(from: start))
+        return Mailbox(
+            checkedLocalPart: local, domain: domain, displayName: displayName, route: route,
+            comment: comment(from: start))
     }
 
     /// The first comment between token `start` and the current position (inclusive of trailing ones).

@@ -59,9 +59,19 @@ struct AddressScanner {
                 endAtom()
                 switch b {
                 case ASCII.space, ASCII.tab: break
-                case ASCII.quote: state = .quoted; start = i; current = []
-                case UInt8(ascii: "("): state = .comment; depth = 1; start = i; current = []
-                case UInt8(ascii: "["): state = .literal; start = i; current = [b]
+                case ASCII.quote:
+                    state = .quoted
+                    start = i
+                    current = []
+                case UInt8(ascii: "("):
+                    state = .comment
+                    depth = 1
+                    start = i
+                    current = []
+                case UInt8(ascii: "["):
+                    state = .literal
+                    start = i
+                    current = [b]
                 case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "@"), UInt8(ascii: ","), UInt8(ascii: ";"),
                     UInt8(ascii: ":"), UInt8(ascii: "."):
                     tokens.append(Token(kind: .special, bytes: [b], offset: i))

@@ -1,6 +1,7 @@
 /// Base64 (RFC 4648 §4), used by MIME bodies, SMTP AUTH and encoded words.
 public enum Base64 {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let alphabet: [UInt8] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     private static let decodeTable: [Int8] = {
         var table = [Int8](repeating: -1, count: 256)
         for (i, c) in alphabet.enumerated() { table[Int(c)] = Int8(i) }

@@ -34,7 +34,9 @@ public struct HeaderChanges: Sendable {
 
     /// Creates the set of changes. The caller computes `date` and `messageID` so
     /// this type stays pure (apus passes `MessageDate.now()` and `MessageID.generate`).
-    public init(fromMode: FromHeaderMode = .add, sender: EnvelopeAddress, fullName: String?, date: String, messageID: String) {
+    public init(
+        fromMode: FromHeaderMode = .add, sender: EnvelopeAddress, fullName: String?, date: String, messageID: String
+    ) {
         self.fromMode = fromMode
         self.sender = sender
         self.fullName = fullName
@@ -50,7 +52,9 @@ public struct HeaderChanges: Sendable {
         var value: [UInt8]
         if let name = fullName, !name.isEmpty, !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
             let bytes = Array(name.utf8)
-            let phrase = HeaderFormat.isPlainASCII(bytes) ? HeaderFormat.quoted(bytes) : HeaderFormat.encodeWords(bytes, forPhrase: true)
+            let phrase =
+                HeaderFormat.isPlainASCII(bytes)
+                ? HeaderFormat.quoted(bytes) : HeaderFormat.encodeWords(bytes, forPhrase: true)
             value = phrase + [ASCII.space] + m.smtpPath
         } else {
             value = m.addrSpec
@@ -72,7 +76,9 @@ public struct HeaderChanges: Sendable {
             if let from = fromField { headers.replace(with: from) }
         }
         if !headers.contains(named: "Date") { headers.append(try HeaderField(name: "Date", value: date)) }
-        if !headers.contains(named: "Message-ID") { headers.append(try HeaderField(name: "Message-ID", value: messageID)) }
+        if !headers.contains(named: "Message-ID") {
+            headers.append(try HeaderField(name: "Message-ID", value: messageID))
+        }
     }
 
     /// Adds the domains to the unqualified addresses of the address fields.

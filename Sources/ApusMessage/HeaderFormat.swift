@@ -1,4 +1,5 @@
 import ApusBase
+
 /// Checking and formatting header fields (Racket net/head's role): field-name
 /// validation, value checks against injection, folding, and RFC 2047 encoded words
 /// for non-ASCII text.
@@ -155,7 +156,8 @@ public enum HeaderFormat {
             case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, UInt8(ascii: "!"), UInt8(ascii: "*"), UInt8(ascii: "+"),
                 UInt8(ascii: "-"), UInt8(ascii: "/"):
                 out.append(b)
-            case 0x21...0x7E where !forPhrase && b != UInt8(ascii: "=") && b != UInt8(ascii: "?") && b != UInt8(ascii: "_"):
+            case 0x21...0x7E
+            where !forPhrase && b != UInt8(ascii: "=") && b != UInt8(ascii: "?") && b != UInt8(ascii: "_"):
                 out.append(b)
             default:
                 out.append(ASCII.equals)

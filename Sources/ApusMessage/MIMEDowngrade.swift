@@ -202,7 +202,10 @@ public struct MIMEDowngrade {
         base64Pending = []
         base64NeedsNewline = false
         guard let given, given.eightBitLeaves[leafIndex] != nil else { return .pass }
-        let encodable = cte.map { ["7bit", "8bit", "binary", ""].contains(String(decoding: ASCII.trimmed($0[...]), as: UTF8.self)) } ?? true
+        let encodable =
+            cte.map {
+                ["7bit", "8bit", "binary", ""].contains(String(decoding: ASCII.trimmed($0[...]), as: UTF8.self))
+            } ?? true
         guard encodable else { return .pass }
         return isText ? .quotedPrintable : .base64
     }
@@ -452,12 +455,20 @@ public struct UTF8Validation: Sendable {
             switch b {
             case 0x00...0x7F: continue
             case 0xC2...0xDF: remaining = 1
-            case 0xE0: remaining = 2; low = 0xA0
+            case 0xE0:
+                remaining = 2
+                low = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: remaining = 2
-            case 0xED: remaining = 2; high = 0x9F
-            case 0xF0: remaining = 3; low = 0x90
+            case 0xED:
+                remaining = 2
+                high = 0x9F
+            case 0xF0:
+                remaining = 3
+                low = 0x90
             case 0xF1...0xF3: remaining = 3
-            case 0xF4: remaining = 3; high = 0x8F
+            case 0xF4:
+                remaining = 3
+                high = 0x8F
             default:
                 isValid = false
                 return

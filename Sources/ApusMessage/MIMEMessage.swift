@@ -62,9 +62,18 @@ public struct MIMEMessage: Sendable {
     public func build() throws -> [UInt8] {
         var headers = Headers()
         if let from { headers.append(try HeaderField(name: Array("From".utf8), value: from.formatted)) }
-        if !to.isEmpty { headers.append(try HeaderField(name: Array("To".utf8), value: AddressList(to.map { .mailbox($0) }).formatted)) }
-        if !cc.isEmpty { headers.append(try HeaderField(name: Array("Cc".utf8), value: AddressList(cc.map { .mailbox($0) }).formatted)) }
-        if let subject { headers.append(try HeaderField(name: Array("Subject".utf8), value: HeaderFormat.encodeUnstructured(subject))) }
+        if !to.isEmpty {
+            headers.append(
+                try HeaderField(name: Array("To".utf8), value: AddressList(to.map { .mailbox($0) }).formatted))
+        }
+        if !cc.isEmpty {
+            headers.append(
+                try HeaderField(name: Array("Cc".utf8), value: AddressList(cc.map { .mailbox($0) }).formatted))
+        }
+        if let subject {
+            headers.append(
+                try HeaderField(name: Array("Subject".utf8), value: HeaderFormat.encodeUnstructured(subject)))
+        }
         for f in extraHeaders { headers.append(f) }
         headers.append(try HeaderField(name: "MIME-Version", value: "1.0"))
 
@@ -80,7 +89,9 @@ public struct MIMEMessage: Sendable {
         if let text { alternatives.append(Self.textPart(text, subtype: "plain")) }
         if let html { alternatives.append(Self.textPart(html, subtype: "html")) }
         if alternatives.isEmpty { alternatives.append(Self.textPart("", subtype: "plain")) }
-        let main = alternatives.count == 1 ? alternatives[0] : Self.multipart("alternative", boundary: "=_apus_alt", parts: alternatives)
+        let main =
+            alternatives.count == 1
+            ? alternatives[0] : Self.multipart("alternative", boundary: "=_apus_alt", parts: alternatives)
         if attachments.isEmpty { return main }
         var parts = [main]
         for a in attachments { parts.append(try Self.attachmentPart(a)) }
@@ -88,17 +99,23 @@ public struct MIMEMessage: Sendable {
     }
 
     static func textPart(_ text: String, subtype: String) -> [UInt8] {
-        Array("Content-Type: text/\(subtype); charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+        Array(
+            "Content-Type: text/\(subtype); charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
             + QuotedPrintableEncoder.encode(text: Array(text.utf8))
     }
 
     static func attachmentPart(_ a: Attachment) throws -> [UInt8] {
         let type = a.contentType.split(separator: "/", omittingEmptySubsequences: false)
-        guard type.count == 2, MIMEParameter.isToken(Array(type[0].utf8)), MIMEParameter.isToken(Array(type[1].utf8)) else {
+        guard type.count == 2, MIMEParameter.isToken(Array(type[0].utf8)), MIMEParameter.isToken(Array(type[1].utf8))
+        else {
             throw MessageError.invalidHeaderValue(reason: "content type \"\(a.contentType)\" is not type/subtype")
         }
-        var out = HeaderFormat.fold(name: Array("Content-Type".utf8), value: Array(a.contentType.utf8) + MIMEParameter.format(name: "name", value: a.fileName))
-        out += HeaderFormat.fold(name: Array("Content-Disposition".utf8), value: Array("attachment".utf8) + MIMEParameter.format(name: "filename", value: a.fileName))
+        var out = HeaderFormat.fold(
+            name: Array("Content-Type".utf8),
+            value: Array(a.contentType.utf8) + MIMEParameter.format(name: "name", value: a.fileName))
+        out += HeaderFormat.fold(
+            name: Array("Content-Disposition".utf8),
+            value: Array("attachment".utf8) + MIMEParameter.format(name: "filename", value: a.fileName))
         out += Array("Content-Transfer-Encoding: base64\r\n\r\n".utf8)
         let encoded = Base64.encode(a.data)
         var i = 0

@@ -1,4 +1,5 @@
 import ApusBase
+
 /// MIME header parameters (RFC 2045 §5.1), with RFC 2231 encoding and
 /// continuations for non-ASCII or long values (file names).
 public enum MIMEParameter {

@@ -31,7 +31,8 @@ extension Mailbox {
         }
         let domainOffset = local.count + 1
         guard local.count + 1 + domain.count <= Mailbox.maximumSMTPAddressLength else {
-            throw AddressError(offset: 0, reason: .invalidForSMTP("longer than \(Mailbox.maximumSMTPAddressLength) octets"))
+            throw AddressError(
+                offset: 0, reason: .invalidForSMTP("longer than \(Mailbox.maximumSMTPAddressLength) octets"))
         }
         if domain.first == UInt8(ascii: "[") {
             if let problem = Mailbox.addressLiteralProblem(domain) {
@@ -89,7 +90,8 @@ extension Mailbox {
             return ok && value.contains(ASCII.colon) ? nil : "a bad IPv6 address literal"
         }
         // dcontent: printable ASCII but '[', '\' and ']'; no space.
-        for b in value where b < 33 || b > 126 || b == UInt8(ascii: "[") || b == ASCII.backslash || b == UInt8(ascii: "]") {
+        for b in value
+        where b < 33 || b > 126 || b == UInt8(ascii: "[") || b == ASCII.backslash || b == UInt8(ascii: "]") {
             return "a space or control character in the address literal"
         }
         return nil

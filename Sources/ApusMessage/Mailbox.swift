@@ -37,8 +37,9 @@ public struct Mailbox: Sendable, Hashable, CustomStringConvertible {
 
     /// Creates a mailbox from `String` parts; see `init(localPart:domain:displayName:)`.
     public init(localPart: String, domain: String?, displayName: String? = nil) throws(AddressError) {
-        try self.init(localPart: Array(localPart.utf8), domain: domain.map { Array($0.utf8) },
-                      displayName: displayName.map { Array($0.utf8) })
+        try self.init(
+            localPart: Array(localPart.utf8), domain: domain.map { Array($0.utf8) },
+            displayName: displayName.map { Array($0.utf8) })
     }
 
     init(checkedLocalPart: [UInt8], domain: [UInt8]?, displayName: [UInt8]?, route: [[UInt8]], comment: [UInt8]?) {
@@ -68,7 +69,9 @@ public struct Mailbox: Sendable, Hashable, CustomStringConvertible {
         }
         guard Mailbox.isDotAtom(domain) else {
             let bad = domain.firstIndex { !ASCII.isAtext($0) && $0 != ASCII.dot } ?? 0
-            if bad < domain.count, domain[bad] < 0x20 { throw AddressError(offset: bad, reason: .forbiddenByte(domain[bad])) }
+            if bad < domain.count, domain[bad] < 0x20 {
+                throw AddressError(offset: bad, reason: .forbiddenByte(domain[bad]))
+            }
             throw AddressError(offset: bad, reason: .expected("a domain"))
         }
     }
@@ -96,7 +99,8 @@ public struct Mailbox: Sendable, Hashable, CustomStringConvertible {
     public func qualified(with domain: [UInt8]) throws(AddressError) -> Mailbox {
         if self.domain != nil { return self }
         try Mailbox.checkDomain(domain)
-        return Mailbox(checkedLocalPart: localPart, domain: domain, displayName: displayName, route: route, comment: comment)
+        return Mailbox(
+            checkedLocalPart: localPart, domain: domain, displayName: displayName, route: route, comment: comment)
     }
 
     /// The local part as written on the wire: as is when a dot-atom, else a quoted string.

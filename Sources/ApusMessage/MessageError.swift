@@ -26,7 +26,8 @@ public enum MessageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .headerBlockTooLarge(let octets, let lines):
             return "header block too large (limit \(octets) octets, \(lines) lines)"
         case .invalidHeaderField(let reason): return "invalid header field: \(reason)"
-        case .invalidHeaderName(let name): return "invalid header field name \"\(String(decoding: name, as: UTF8.self))\""
+        case .invalidHeaderName(let name):
+            return "invalid header field name \"\(String(decoding: name, as: UTF8.self))\""
         case .invalidHeaderValue(let reason): return "invalid header value: \(reason)"
         case .invalidAddressHeader(let name, let error): return "bad address in \(name): header: \(error)"
         case .lineTooLong: return "a line is longer than 998 octets and the message is not single-part text"

@@ -44,7 +44,9 @@ public struct MessageReader: Sendable {
         public var maximumBodyPiece: Int
 
         /// Creates limits; the defaults are 1 MiB, 10,000 lines and 64 KiB.
-        public init(maximumHeaderOctets: Int = 1 << 20, maximumHeaderLines: Int = 10_000, maximumBodyPiece: Int = 1 << 16) {
+        public init(
+            maximumHeaderOctets: Int = 1 << 20, maximumHeaderLines: Int = 10_000, maximumBodyPiece: Int = 1 << 16
+        ) {
             precondition(maximumHeaderOctets > 0 && maximumHeaderLines > 0 && maximumBodyPiece > 1)
             self.maximumHeaderOctets = maximumHeaderOctets
             self.maximumHeaderLines = maximumHeaderLines
@@ -236,7 +238,8 @@ public struct MessageReader: Sendable {
                 return true
             }
             if headerOctets + partial.count > limits.maximumHeaderOctets {
-                throw MessageError.headerBlockTooLarge(limitOctets: limits.maximumHeaderOctets, limitLines: limits.maximumHeaderLines)
+                throw MessageError.headerBlockTooLarge(
+                    limitOctets: limits.maximumHeaderOctets, limitLines: limits.maximumHeaderLines)
             }
             return false
         }
@@ -258,7 +261,8 @@ public struct MessageReader: Sendable {
         }
         headerOctets += line.count + 2
         if headerOctets > limits.maximumHeaderOctets || headerLines.count + 1 > limits.maximumHeaderLines {
-            throw MessageError.headerBlockTooLarge(limitOctets: limits.maximumHeaderOctets, limitLines: limits.maximumHeaderLines)
+            throw MessageError.headerBlockTooLarge(
+                limitOctets: limits.maximumHeaderOctets, limitLines: limits.maximumHeaderLines)
         }
         if line.count > HeaderFormat.maximumLineLength { stats.headersHaveLongLines = true }
         if !stats.headersHaveEightBit, line.contains(where: { $0 >= 0x80 }) { stats.headersHaveEightBit = true }
@@ -373,7 +377,9 @@ public struct MessageReader: Sendable {
 
     private mutating func finishMessage(byDot: Bool) {
         stats.endedByDot = byDot
-        if stats.bodyHasLongLines == false, currentLineLength > HeaderFormat.maximumLineLength { stats.bodyHasLongLines = true }
+        if stats.bodyHasLongLines == false, currentLineLength > HeaderFormat.maximumLineLength {
+            stats.bodyHasLongLines = true
+        }
         phase = .done
         pending.append(.end)
         buffer = []

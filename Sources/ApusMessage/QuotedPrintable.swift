@@ -1,4 +1,5 @@
 import ApusBase
+
 /// Quoted-printable (RFC 2045 §6.7): a streaming encoder for bodies and a decoder.
 ///
 /// The encoder takes a body line by line (or piece by piece for long lines, as
@@ -147,7 +148,9 @@ public enum BodyTransfer: Sendable, Equatable {
     ///   `.quotedPrintable` for convertible text, `.downgrade` for any other
     ///   message; with `pass` 8-bit messages are sent as they are, declaring
     ///   BODY=8BITMIME only when the server has it.
-    public static func decide(headers: Headers, stats: MessageReader.Stats, serverHas8BITMIME: Bool, convertEightBit: Bool) -> BodyTransfer {
+    public static func decide(
+        headers: Headers, stats: MessageReader.Stats, serverHas8BITMIME: Bool, convertEightBit: Bool
+    ) -> BodyTransfer {
         let text = isConvertibleText(headers)
         if stats.bodyHasLongLines {
             return text ? .quotedPrintable : .refuse(.lineTooLong)
@@ -187,8 +190,12 @@ public enum BodyTransfer: Sendable, Equatable {
             h.append(ct)
         }
         // Both values are constants that pass validation.
-        if let cte = try? HeaderField(name: "Content-Transfer-Encoding", value: "quoted-printable") { h.replace(with: cte) }
-        if !h.contains(named: "MIME-Version"), let mv = try? HeaderField(name: "MIME-Version", value: "1.0") { h.append(mv) }
+        if let cte = try? HeaderField(name: "Content-Transfer-Encoding", value: "quoted-printable") {
+            h.replace(with: cte)
+        }
+        if !h.contains(named: "MIME-Version"), let mv = try? HeaderField(name: "MIME-Version", value: "1.0") {
+            h.append(mv)
+        }
         return h
     }
 }

@@ -1,5 +1,4 @@
 import ApusPOSIX
-
 import Glibc
 
 /// Small files written whole and atomically: a temporary file beside the
@@ -21,7 +20,9 @@ enum AtomicFile {
         let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
         do {
             try fd.closeAfter { () throws(Errno) in
-                if let owner { try fd.changeOwner(user: owner, group: group ?? gid_t.max) } else if let group {
+                if let owner {
+                    try fd.changeOwner(user: owner, group: group ?? gid_t.max)
+                } else if let group {
                     try fd.changeGroup(group)
                 }
                 try fd.changeMode(mode)

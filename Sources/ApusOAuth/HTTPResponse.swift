@@ -53,7 +53,9 @@ public enum HTTPResponseParser {
     /// - Throws: ``HTTPError`` for a malformed or oversized response, or one
     ///   cut short by the end of the connection.
     public static func parse(_ bytes: [UInt8], atEnd: Bool) throws(HTTPError) -> HTTPResponse? {
-        guard bytes.count <= maximumSize else { throw HTTPError("the response is larger than \(maximumSize / 1024) KiB") }
+        guard bytes.count <= maximumSize else {
+            throw HTTPError("the response is larger than \(maximumSize / 1024) KiB")
+        }
         var start = 0
         while true {
             guard let head = try header(bytes, from: start) else {
@@ -145,7 +147,9 @@ public enum HTTPResponseParser {
         let rest = bytes[head.bodyStart...]
         let codings = head.headers.filter { $0.name == "transfer-encoding" }.map { $0.value.lowercased() }
         if !codings.isEmpty {
-            guard codings == ["chunked"] else { throw HTTPError("unsupported transfer coding \(codings.joined(separator: ", "))") }
+            guard codings == ["chunked"] else {
+                throw HTTPError("unsupported transfer coding \(codings.joined(separator: ", "))")
+            }
             guard let body = try dechunk(rest, atEnd: atEnd) else { return nil }
             response.body = body
             return response
@@ -160,7 +164,9 @@ public enum HTTPResponseParser {
             guard !text.isEmpty, text.utf8.count <= 9, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                 let length = Int(text)
             else { throw HTTPError("a bad Content-Length") }
-            guard length <= maximumSize else { throw HTTPError("the response is larger than \(maximumSize / 1024) KiB") }
+            guard length <= maximumSize else {
+                throw HTTPError("the response is larger than \(maximumSize / 1024) KiB")
+            }
             if rest.count < length {
                 if atEnd { throw HTTPError("the connection closed \(length - rest.count) bytes before the body's end") }
                 return nil

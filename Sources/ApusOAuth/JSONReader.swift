@@ -55,9 +55,15 @@ public enum JSONReader {
             case 0x7B: return try object(depth: depth + 1)
             case 0x5B: return try array(depth: depth + 1)
             case 0x22: return .string(try string())
-            case 0x74: try literal("true"); return .bool(true)
-            case 0x66: try literal("false"); return .bool(false)
-            case 0x6E: try literal("null"); return .null
+            case 0x74:
+                try literal("true")
+                return .bool(true)
+            case 0x66:
+                try literal("false")
+                return .bool(false)
+            case 0x6E:
+                try literal("null")
+                return .null
             case 0x2D, 0x30...0x39: return .number(try number())
             default: throw fail("unexpected byte 0x\(String(byte, radix: 16))")
             }

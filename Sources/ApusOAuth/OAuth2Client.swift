@@ -1,7 +1,6 @@
 import ApusConfig
 import ApusPOSIX
 import ApusTransport
-
 import Glibc
 
 /// An access token and when it expires. Its ``description`` never shows the token.
@@ -103,7 +102,9 @@ public struct OAuth2Client {
         let cache = self.cache()
         if let cache {
             if refresh {
-                do { try cache.remove() } catch { note?("oauth2: cannot remove the refused cached token: \(error.reason)") }
+                do { try cache.remove() } catch {
+                    note?("oauth2: cannot remove the refused cached token: \(error.reason)")
+                }
             } else {
                 do {
                     if let cached = try cache.load(), cached.expiresAt - Self.expiryMargin > now() {
@@ -163,7 +164,8 @@ public struct OAuth2Client {
             }
             guard let read, let line = Self.firstLine(read.bytes) else {
                 throw OAuth2Failure(
-                    message: "oauth2_refresh_token_file \(path): \(read == nil ? "No such file or directory" : "no refresh token in its first line")",
+                    message:
+                        "oauth2_refresh_token_file \(path): \(read == nil ? "No such file or directory" : "no refresh token in its first line")",
                     isLocal: true)
             }
             refreshToken = line
@@ -179,7 +181,8 @@ public struct OAuth2Client {
                 throw OAuth2Failure(message: "oauth2_private_key_file \(path): \(reason)", isLocal: true)
             }
             guard let pem = read?.bytes else {
-                throw OAuth2Failure(message: "oauth2_private_key_file \(path): No such file or directory", isLocal: true)
+                throw OAuth2Failure(
+                    message: "oauth2_private_key_file \(path): No such file or directory", isLocal: true)
             }
             let assertion: String
             do {

@@ -1,6 +1,5 @@
 import ApusPOSIX
 import ApusTransport
-
 import Glibc
 
 /// Access tokens kept between runs in the queue directory, one file per

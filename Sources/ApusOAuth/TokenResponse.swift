@@ -1,4 +1,5 @@
 import ApusBase
+
 /// What the token endpoint answered (RFC 6749 §5.1 and §5.2).
 public enum TokenResponse: Equatable, Sendable {
     /// A token: `access_token`, `expires_in` seconds (3600 when absent), and a
@@ -16,9 +17,11 @@ public enum TokenResponse: Equatable, Sendable {
         let json: JSONValue?
         do { json = try JSONReader.parse(response.body) } catch { json = nil }
         if let json, let code = json["error"]?.string {
-            return .error(code: printable(code, limit: 64), description: json["error_description"]?.string.map {
-                printable($0, limit: 300)
-            })
+            return .error(
+                code: printable(code, limit: 64),
+                description: json["error_description"]?.string.map {
+                    printable($0, limit: 300)
+                })
         }
         guard response.status == 200 else {
             throw TokenResponseError("answered HTTP \(response.status) \(printable(response.reason, limit: 60))")

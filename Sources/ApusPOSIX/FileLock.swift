@@ -13,7 +13,7 @@ extension FileDescriptor {
         do throws(Errno) {
             _ = try systemCall("flock") { cFlock(rawValue, LOCK_EX | LOCK_NB) }
             return true
-        } catch where error.code == EWOULDBLOCK {
+        } catch  where error.code == EWOULDBLOCK {
             return false
         }
     }

@@ -50,7 +50,7 @@ public enum FileSystem {
     public static func unlinkIfPresent(_ path: String) throws(Errno) {
         do throws(Errno) {
             try unlink(path)
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
         }
     }
 
@@ -76,7 +76,7 @@ public enum FileSystem {
         do throws(Errno) {
             _ = try status(path)
             return true
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
             return false
         }
     }

@@ -10,7 +10,9 @@ public enum ProcessIdentity {
 
     /// The real, effective and saved group ids. The C function is `getresgid`.
     public static func groups() -> (real: gid_t, effective: gid_t, saved: gid_t) {
-        var r: gid_t = 0, e: gid_t = 0, s: gid_t = 0
+        var r: gid_t = 0
+        var e: gid_t = 0
+        var s: gid_t = 0
         _ = apus_getresgid(&r, &e, &s)
         return (r, e, s)
     }

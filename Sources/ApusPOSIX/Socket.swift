@@ -24,7 +24,7 @@ extension FileDescriptor {
                 try systemCall("connect", address.description) { Glibc.connect(rawValue, pointer, length) }
             }
             return true
-        } catch where error.code == EINPROGRESS || error.code == EINTR {
+        } catch  where error.code == EINPROGRESS || error.code == EINTR {
             return false
         }
     }

@@ -1,6 +1,5 @@
 import ApusBase
 import CApusSystem
-
 import Glibc
 
 /// Who owns the server side of a TCP connection on this host: the uids of
@@ -106,7 +105,8 @@ public enum SocketTable {
                 wildcard: rowAddress([UInt8](repeating: 0, count: 16), port: peer.port))
         }
         return try scan(
-            "/proc/net/tcp6", peer: rowAddress(peerBytes, port: peer.port), local: rowAddress(localBytes, port: local.port),
+            "/proc/net/tcp6", peer: rowAddress(peerBytes, port: peer.port),
+            local: rowAddress(localBytes, port: local.port),
             wildcard: rowAddress([UInt8](repeating: 0, count: 16), port: peer.port))
     }
 
@@ -215,14 +215,15 @@ public enum SocketTable {
                 }
                 if complete {
                     func equals(_ from: Int, _ to: Int, _ expected: [UInt8]) -> Bool {
-                        to - from == expected.count && expected.withUnsafeBufferPointer { e in
-                            var i = 0
-                            while i < e.count {
-                                if bytes[from + i] != e[i] { return false }
-                                i += 1
+                        to - from == expected.count
+                            && expected.withUnsafeBufferPointer { e in
+                                var i = 0
+                                while i < e.count {
+                                    if bytes[from + i] != e[i] { return false }
+                                    i += 1
+                                }
+                                return true
                             }
-                            return true
-                        }
                     }
                     var uid: UInt64 = 0
                     var valid = starts.4 > starts.3 && starts.4 - starts.3 <= 10

@@ -67,7 +67,8 @@ public struct SpawnedProcess: Sendable {
         for (target, source) in [(Int32(0), standardInput), (1, standardOutput), (2, standardError)] {
             switch source {
             case .inherited: break
-            case .null: posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+            case .null:
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
             case .descriptor(let fd):
                 posix_spawn_file_actions_adddup2(&actions, fd, target)
                 passed.append(fd)
@@ -101,8 +102,8 @@ public struct SpawnedProcess: Sendable {
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup($0) } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, path, &actions, &attributes, argv, envp)

@@ -1,4 +1,5 @@
 import ApusBase
+
 // The envelope file format (version 3; version 2 is the same without the
 // `code=` and `status=` rcpt tokens, version 1 also without `config`).
 //
@@ -185,7 +186,8 @@ enum EnvelopeEscaping {
         while index < bytes.endIndex {
             let byte = bytes[index]
             if byte == UInt8(ascii: "%") {
-                guard index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+                guard index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]),
+                    let low = hexValue(bytes[index + 2])
                 else { return nil }
                 out.append(high << 4 | low)
                 index += 3
@@ -390,8 +392,12 @@ struct EnvelopeParser {
             let name = String(decoding: token[token.startIndex..<equals], as: UTF8.self)
             let parameter = try text(token[(equals + 1)...])
             switch name {
-            case "notify" where order < 1: result.notify = parameter; order = 1
-            case "orcpt" where order < 2: result.originalRecipient = parameter; order = 2
+            case "notify" where order < 1:
+                result.notify = parameter
+                order = 1
+            case "orcpt" where order < 2:
+                result.originalRecipient = parameter
+                order = 2
             case "reply" where order < 3:
                 guard !parameter.isEmpty else { throw fail("empty reply") }
                 result.lastReply = parameter
@@ -417,7 +423,9 @@ struct EnvelopeParser {
     static func isStatus(_ text: String) -> Bool {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, ["2", "4", "5"].contains(parts[0]) else { return false }
-        return parts.dropFirst().allSatisfy { $0.count >= 1 && $0.count <= 3 && $0.allSatisfy { $0 >= "0" && $0 <= "9" } }
+        return parts.dropFirst().allSatisfy {
+            $0.count >= 1 && $0.count <= 3 && $0.allSatisfy { $0 >= "0" && $0 <= "9" }
+        }
     }
 
     /// For a file older than version 3, which kept a failed recipient's bare

@@ -1,5 +1,5 @@
-import Glibc
 import ApusPOSIX
+import Glibc
 
 /// The named steps of writing, updating and removing queue files where a test
 /// can make the process die or a call fail. This list is the one place they

@@ -1,5 +1,5 @@
-import Glibc
 import ApusPOSIX
+import Glibc
 
 /// The on-disk format of one queued message (QueueStore.swift, QueueFile.swift).
 public enum QueueMessageFormat: Sendable {

@@ -1,4 +1,5 @@
 import ApusBase
+
 // The queue file format, version 2: one file per message (`<id>.msg`).
 //
 //     offset 0   header, 32 octets:  "apus-queue 2 " + content length (18 decimal

@@ -1,5 +1,5 @@
-import Glibc
 import ApusPOSIX
+import Glibc
 
 // Positional I/O and identity checks the queue needs beyond ApusPOSIX.
 
@@ -11,7 +11,8 @@ extension FileDescriptor {
         while done < count {
             let n = try systemCall("pread") {
                 bytes.withUnsafeMutableBytes { raw in
-                    pread(rawValue, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                    guard let base = raw.baseAddress else { return 0 }
+                    return pread(rawValue, base + done, count - done, off_t(offset) + off_t(done))
                 }
             }
             if n == 0 { break }
@@ -27,7 +28,8 @@ extension FileDescriptor {
         while done < bytes.count {
             let n = try systemCall("pwrite") {
                 bytes.withUnsafeBytes { raw in
-                    pwrite(rawValue, raw.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+                    guard let base = raw.baseAddress else { return 0 }
+                    return pwrite(rawValue, base + done, bytes.count - done, off_t(offset) + off_t(done))
                 }
             }
             done += n

@@ -53,8 +53,8 @@
 // crash leaves the whole message, sent once more; never a listed message
 // without its content).
 
-import Glibc
 import ApusPOSIX
+import Glibc
 
 /// One queued message as listed: its id, envelope and the envelope file's size.
 public struct QueueEntry: Equatable, Sendable {
@@ -171,7 +171,7 @@ public struct QueueStore: Sendable {
             let fd: FileDescriptor
             do throws(Errno) {
                 fd = try createFile(tempPath(id))
-            } catch where error.code == EEXIST {
+            } catch  where error.code == EEXIST {
                 continue
             }
             // A finished message with this id: a clash, pick another.
@@ -283,7 +283,7 @@ public struct QueueStore: Sendable {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(messagePath(id), O_RDONLY | O_NOFOLLOW)
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
             let path = envelopePath(id)
             let bytes = try readSmallFile(path, limit: QueueStore.envelopeLimit)
             return (try Envelope.decode(bytes, path: path), bytes.count)
@@ -404,7 +404,7 @@ public struct QueueStore: Sendable {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(messagePath(id), O_RDONLY | O_NOFOLLOW)
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
             let data = try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
             return QueueContent(file: data, start: 0, length: nil)
         }
@@ -451,7 +451,7 @@ public struct QueueStore: Sendable {
             let fd: FileDescriptor
             do throws(Errno) {
                 fd = try FileDescriptor.open(path, O_RDWR | O_NOFOLLOW)
-            } catch where error.code == ENOENT {
+            } catch  where error.code == ENOENT {
                 return try lockVersionOne(id)
             }
             do throws(Errno) {
@@ -462,7 +462,7 @@ public struct QueueStore: Sendable {
                 let current: FileIdentity
                 do throws(Errno) {
                     current = try FileIdentity.of(path)
-                } catch where error.code == ENOENT {
+                } catch  where error.code == ENOENT {
                     fd.close()
                     return .gone
                 }
@@ -484,7 +484,7 @@ public struct QueueStore: Sendable {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(dataPath(id), O_RDONLY | O_NOFOLLOW)
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
             return try FileSystem.exists(envelopePath(id)) ? .dataMissing : .gone
         }
         do throws(Errno) {
@@ -531,7 +531,7 @@ public struct QueueStore: Sendable {
                     try fd.changeMode(0o2770)
                 }
             }
-        } catch where error.code == EEXIST {
+        } catch  where error.code == EEXIST {
         }
         let movedMessage = "\(target)/\(id.rawValue).msg"
         do throws(Errno) {
@@ -539,13 +539,13 @@ public struct QueueStore: Sendable {
             try FileSystem.syncDirectory(target)
             try FileSystem.syncDirectory(directory)
             return movedMessage
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
         }
         let movedEnvelope = "\(target)/\(id.rawValue).env"
         try FileSystem.rename(envelopePath(id), to: movedEnvelope)
         do throws(Errno) {
             try FileSystem.rename(dataPath(id), to: "\(target)/\(id.rawValue).data")
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
         }
         try FileSystem.syncDirectory(target)
         try FileSystem.syncDirectory(directory)
@@ -558,7 +558,7 @@ public struct QueueStore: Sendable {
         let names: [String]
         do throws(Errno) {
             names = try FileSystem.contentsOfDirectory(corruptDirectory)
-        } catch where error.code == ENOENT {
+        } catch  where error.code == ENOENT {
             return 0
         }
         var ids = Set<Substring>()
@@ -728,7 +728,7 @@ public struct QueueStore: Sendable {
                     try FileSystem.unlink(path)
                 }
                 result.removed.append(name)
-            } catch where error.code == ENOENT {
+            } catch  where error.code == ENOENT {
                 continue  // removed meanwhile
             } catch {
                 result.failures.append(error)

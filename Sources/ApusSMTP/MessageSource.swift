@@ -25,11 +25,6 @@ public struct MessageSource {
     /// used for the SIZE parameter; nil when a part is a stream.
     public private(set) var knownSize: Int?
 
-    init(parts: [Part], knownSize: Int?) {
-        self.parts = parts
-        self.knownSize = knownSize
-    }
-
     /// A message held in memory.
     public static func bytes(_ bytes: [UInt8]) -> MessageSource {
         MessageSource(parts: [.bytes(bytes)], knownSize: bytes.count)

@@ -1,4 +1,5 @@
 import ApusBase
+
 /// The SASL mechanisms apus speaks, by their IANA names, and the choice
 /// `auth on` makes among them.
 ///
@@ -100,7 +101,8 @@ public enum SASLMechanism: String, CaseIterable, Sendable {
             return try mechanism.client(user: user, secret: secret, host: host, port: port)
         }
         guard let mechanism = SASLMechanism(name: setting) else {
-            throw SASLError("unknown AUTH mechanism \(setting) (apus knows \(allCases.map(\.name).joined(separator: " ")))")
+            throw SASLError(
+                "unknown AUTH mechanism \(setting) (apus knows \(allCases.map(\.name).joined(separator: " ")))")
         }
         return try mechanism.client(user: user, secret: secret, host: host, port: port)
     }

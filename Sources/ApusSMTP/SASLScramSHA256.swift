@@ -127,7 +127,8 @@ public struct SASLScramSHA256: SASLClient, CustomStringConvertible, CustomReflec
                 state = .verified
                 return
             }
-            throw SASLError("the server accepted SCRAM-SHA-256 without its signature, so it did not prove it knows the password")
+            throw SASLError(
+                "the server accepted SCRAM-SHA-256 without its signature, so it did not prove it knows the password")
         default:
             throw SASLError("the server accepted SCRAM-SHA-256 before the exchange was complete")
         }
@@ -163,7 +164,8 @@ public struct SASLScramSHA256: SASLClient, CustomStringConvertible, CustomReflec
         }
         guard iterations >= 1, iterations <= SASLScramSHA256.maximumIterations else {
             throw SASLError(
-                "the SCRAM server asks for \(iterations) iterations (apus accepts 1 to \(SASLScramSHA256.maximumIterations))")
+                "the SCRAM server asks for \(iterations) iterations (apus accepts 1 to \(SASLScramSHA256.maximumIterations))"
+            )
         }
         let channelBinding = Base64.encodeString(Array(SASLScramSHA256.gs2Header.utf8))
         let withoutProof = "c=\(channelBinding),r=\(nonce)"
@@ -192,7 +194,8 @@ public struct SASLScramSHA256: SASLClient, CustomStringConvertible, CustomReflec
             throw SASLError("malformed SCRAM server-final message")
         }
         guard signature == expected else {
-            throw SASLError("the SCRAM server's signature is wrong: the server does not know the password (or is not the server)")
+            throw SASLError(
+                "the SCRAM server's signature is wrong: the server does not know the password (or is not the server)")
         }
     }
 

@@ -1,5 +1,4 @@
 import ApusTransport
-
 import Glibc
 
 /// One-call sending (scsh `smtp-send-mail`, Racket `send-smtp-message`,
@@ -60,11 +59,13 @@ public enum SMTP {
     public static func localHostName() -> String {
         var buffer = [UInt8](repeating: 0, count: 256)
         let ok = buffer.withUnsafeMutableBufferPointer { pointer in
-            pointer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 256) { gethostname($0, 255) == 0 }
+            pointer.baseAddress?.withMemoryRebound(to: CChar.self, capacity: 256) { gethostname($0, 255) == 0 } ?? false
         }
         guard ok, let end = buffer.firstIndex(of: 0), end > 0 else { return "localhost" }
         let name = String(decoding: buffer[..<end], as: UTF8.self)
-        let allowed = name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "." }
+        let allowed = name.unicodeScalars.allSatisfy {
+            $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "."
+        }
         return allowed && name.unicodeScalars.allSatisfy(\.isASCII) ? name : "localhost"
     }
 

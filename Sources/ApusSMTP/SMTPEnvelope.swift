@@ -1,4 +1,5 @@
 import ApusBase
+
 /// The envelope of one transaction: the reverse path, the recipients and the
 /// MAIL FROM parameters.
 public struct SMTPEnvelope: Sendable {
@@ -70,13 +71,15 @@ public struct MailParameters: Sendable, Hashable {
         if let declaredSize, extensions.size { words.append("SIZE=\(declaredSize)") }
         if let body {
             if body == .eightBitMIME && !extensions.eightBitMIME {
-                throw SMTPError(.missingExtension, "the server does not offer 8BITMIME", command: "MAIL FROM", stage: .mail)
+                throw SMTPError(
+                    .missingExtension, "the server does not offer 8BITMIME", command: "MAIL FROM", stage: .mail)
             }
             if extensions.eightBitMIME { words.append("BODY=\(body.rawValue)") }
         }
         if smtpUTF8 {
             guard extensions.smtpUTF8 else {
-                throw SMTPError(.missingExtension, "the server does not offer SMTPUTF8", command: "MAIL FROM", stage: .mail)
+                throw SMTPError(
+                    .missingExtension, "the server does not offer SMTPUTF8", command: "MAIL FROM", stage: .mail)
             }
             words.append("SMTPUTF8")
         }

@@ -26,8 +26,11 @@ extension SMTPSession {
         let name = client.mechanism.uppercased()
         let command = "AUTH \(name)"
         guard extensions.offersMechanism(name) else {
-            let offered = extensions.authMechanisms.isEmpty ? "no AUTH" : extensions.authMechanisms.joined(separator: " ")
-            throw SMTPError(.missingExtension, "the server does not offer AUTH \(name) (it offers \(offered))", command: command, stage: .auth)
+            let offered =
+                extensions.authMechanisms.isEmpty ? "no AUTH" : extensions.authMechanisms.joined(separator: " ")
+            throw SMTPError(
+                .missingExtension, "the server does not offer AUTH \(name) (it offers \(offered))", command: command,
+                stage: .auth)
         }
         if client.sendsSecretInClear && !isEncrypted && !connection.stream.isLoopback {
             throw SMTPError(
@@ -55,7 +58,8 @@ extension SMTPSession {
                 rounds += 1
                 guard rounds <= 32, let challenge = Base64.decode(reply.lines[0]) else {
                     try cancelAuthentication(command)
-                    throw SMTPError(.protocolViolation, "bad AUTH challenge", command: command, stage: .auth, reply: reply)
+                    throw SMTPError(
+                        .protocolViolation, "bad AUTH challenge", command: command, stage: .auth, reply: reply)
                 }
                 let response: [UInt8]
                 do {
@@ -69,18 +73,23 @@ extension SMTPSession {
                 do {
                     try client.finish(successText: reply.text())
                 } catch {
-                    throw SMTPError(.authenticationFailed, "server's final message rejected: \(error)", command: command, stage: .auth, reply: reply)
+                    throw SMTPError(
+                        .authenticationFailed, "server's final message rejected: \(error)", command: command,
+                        stage: .auth, reply: reply)
                 }
                 isAuthenticated = true
                 return reply
             case 534:
                 throw SMTPError(.mechanismTooWeak, reply.description, command: command, stage: .auth, reply: reply)
             case 400..<500:
-                throw SMTPError(.authenticationTemporary, reply.description, command: command, stage: .auth, reply: reply)
+                throw SMTPError(
+                    .authenticationTemporary, reply.description, command: command, stage: .auth, reply: reply)
             case 500..<600:
                 throw SMTPError(.authenticationFailed, reply.description, command: command, stage: .auth, reply: reply)
             default:
-                throw SMTPError(.protocolViolation, "unexpected reply \(reply.description)", command: command, stage: .auth, reply: reply)
+                throw SMTPError(
+                    .protocolViolation, "unexpected reply \(reply.description)", command: command, stage: .auth,
+                    reply: reply)
             }
         }
     }

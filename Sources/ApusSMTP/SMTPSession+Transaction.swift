@@ -144,7 +144,8 @@ extension SMTPSession {
         followUp.recipients = forwards.map { item in
             var moved = envelope.recipients[item.index]
             moved.address = item.forward
-            trace?.record(.note, "551 for <\(moved.address)>: sending to forward path <\(item.forward)> in a second transaction")
+            trace?.record(
+                .note, "551 for <\(moved.address)>: sending to forward path <\(item.forward)> in a second transaction")
             return moved
         }
         for item in forwards { outcomes[item.index].forwardedTo = item.forward }
@@ -278,7 +279,8 @@ extension SMTPSession {
             if isLast { break }
         }
         trace?.record(.note, "message: \(total) octets in \(chunks) chunk(s)")
-        let end = try perform(transaction.endFlight(quit: pipelineQUIT), on: &transaction, onSent: options.onMessageSent)
+        let end = try perform(
+            transaction.endFlight(quit: pipelineQUIT), on: &transaction, onSent: options.onMessageSent)
         let mailReply = transaction.envelopeResult.mailReply
         var outcomes = transaction.envelopeResult.outcomes
         let forwards = mayFollow ? unfollowedForwards(outcomes) : []
@@ -288,8 +290,11 @@ extension SMTPSession {
             if pipelineQUIT { close() }
         } else {
             let quitNow = options.quitAfter && forwards.isEmpty
-            let final = try perform(transaction.finalChunk(quit: quitNow), on: &transaction, onSent: options.onMessageSent)
-            guard case .delivered(let reply)? = final else { preconditionFailure("BDAT 0 LAST ended without a verdict") }
+            let final = try perform(
+                transaction.finalChunk(quit: quitNow), on: &transaction, onSent: options.onMessageSent)
+            guard case .delivered(let reply)? = final else {
+                preconditionFailure("BDAT 0 LAST ended without a verdict")
+            }
             dataReply = reply
             if quitNow { close() }
         }

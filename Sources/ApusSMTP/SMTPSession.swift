@@ -177,9 +177,11 @@ public final class SMTPSession {
     /// Refuses a command argument that could split or forge a command line.
     func checkArgument(_ text: String, what: String, allowAngles: Bool = false) throws {
         for scalar in text.unicodeScalars {
-            let bad = scalar == "\r" || scalar == "\n" || scalar == "\0" || (!allowAngles && (scalar == "<" || scalar == ">"))
+            let bad =
+                scalar == "\r" || scalar == "\n" || scalar == "\0" || (!allowAngles && (scalar == "<" || scalar == ">"))
             if bad {
-                throw SMTPError(.invalidArgument, "\(what) contains a character that cannot be sent: \(text.debugDescription)")
+                throw SMTPError(
+                    .invalidArgument, "\(what) contains a character that cannot be sent: \(text.debugDescription)")
             }
         }
     }
@@ -283,7 +285,8 @@ public final class SMTPSession {
     private func startTLS(switching: (any ByteStream) throws -> Void) throws -> [String] {
         guard let name = clientName else { preconditionFailure("STARTTLS before EHLO") }
         guard extensions.startTLS else {
-            throw SMTPError(.missingExtension, "the server does not offer STARTTLS", command: "STARTTLS", stage: .startTLS)
+            throw SMTPError(
+                .missingExtension, "the server does not offer STARTTLS", command: "STARTTLS", stage: .startTLS)
         }
         let reply = try exchange("STARTTLS", stage: .startTLS)
         guard reply.code == 220 else { throw SMTPError.unexpected(reply, command: "STARTTLS", stage: .startTLS) }

@@ -75,7 +75,12 @@ struct SMTPTransaction {
 
     /// What a pending reply answers.
     private enum Awaited {
-        case mail, rcpt(Int), forward(Int), data, endOfData, chunk(last: Bool), flightChunk(Int)
+        case mail
+        case rcpt(Int)
+        case forward(Int)
+        case data, endOfData
+        case chunk(last: Bool)
+        case flightChunk(Int)
     }
 
     private let recipients: [SMTPRecipient]
@@ -171,7 +176,8 @@ struct SMTPTransaction {
     /// carries LAST; otherwise `BDAT 0 LAST` (``finalChunk(quit:)``) goes only
     /// if the replies allow (the rejection policy).
     mutating func startFlight(lastInFlight: Bool) -> [Action] {
-        precondition(state == .idle && pipelined && !sendsData && !recipients.isEmpty, "flight in state \(state.rawValue)")
+        precondition(
+            state == .idle && pipelined && !sendsData && !recipients.isEmpty, "flight in state \(state.rawValue)")
         self.lastInFlight = lastInFlight
         state = .mail
         var actions: [Action] = [.send(mailLine, stage: .mail)]
@@ -207,7 +213,8 @@ struct SMTPTransaction {
     /// After a flight without LAST that the replies allow: `BDAT 0 LAST`
     /// (QUIT in the same flight when `quit`), then the verdict.
     mutating func finalChunk(quit: Bool) -> [Action] {
-        precondition(state == .ready && pipelined && !sendsData && !lastInFlight, "final chunk in state \(state.rawValue)")
+        precondition(
+            state == .ready && pipelined && !sendsData && !lastInFlight, "final chunk in state \(state.rawValue)")
         quitInFlight = quit
         let line = "BDAT 0 LAST"
         var actions: [Action] = [.send(line, stage: .endOfData)]
@@ -427,7 +434,9 @@ struct SMTPTransaction {
 
     /// The error for a transaction abandoned because of its recipients, and its message.
     static func recipientsRejected(_ outcomes: [RecipientOutcome]) -> (SMTPError, String) {
-        let losers = outcomes.filter { !$0.isAccepted }.map { RecipientReply(recipient: $0.recipient, reply: $0.finalReply) }
+        let losers = outcomes.filter { !$0.isAccepted }.map {
+            RecipientReply(recipient: $0.recipient, reply: $0.finalReply)
+        }
         let message: String
         if !outcomes.contains(where: \.isAccepted) {
             message = "no recipient was accepted"

@@ -1,6 +1,5 @@
 import ApusPOSIX
 import Foundation
-
 import Glibc
 
 /// A child process started with ``SpawnedProcess`` (`posix_spawn`), with a clean signal state.

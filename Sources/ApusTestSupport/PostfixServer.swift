@@ -111,7 +111,9 @@ public final class PostfixServer: @unchecked Sendable {
                     + "(for postfix first: echo 'postfix postfix/main_mailer_type select No configuration' "
                     + "| debconf-set-selections)")
         }
-        let pluginDirectories = ["/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/aarch64-linux-gnu/sasl2", "/usr/lib/sasl2"]
+        let pluginDirectories = [
+            "/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/aarch64-linux-gnu/sasl2", "/usr/lib/sasl2",
+        ]
         let plugins = pluginDirectories.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] }
         if !plugins.contains(where: { $0.hasPrefix("libsasldb.so") }) {
             throw StartError(description: "Cyrus SASL's sasldb plugin not found: install libsasl2-modules-db")
@@ -148,8 +150,10 @@ public final class PostfixServer: @unchecked Sendable {
         let mail = try directory.makeDirectory("mail", mode: 0o777)
         let identity = options.identity ?? certificates.server
         // Postfix wants the key readable by root only, or it warns; it reads it as root before dropping privileges.
-        let certificateFile = try directory.write("etc/server.pem", String(contentsOfFile: identity.certificateFile, encoding: .utf8))
-        let keyFile = try directory.write("etc/server.key", String(contentsOfFile: identity.keyFile, encoding: .utf8), mode: 0o600)
+        let certificateFile = try directory.write(
+            "etc/server.pem", String(contentsOfFile: identity.certificateFile, encoding: .utf8))
+        let keyFile = try directory.write(
+            "etc/server.key", String(contentsOfFile: identity.keyFile, encoding: .utf8), mode: 0o600)
         let sasldb = directory.file("etc/sasldb2")
 
         var main = [
@@ -387,7 +391,8 @@ public final class PostfixServer: @unchecked Sendable {
             for name in names {
                 let path = folder + "/" + name
                 let data = try Data(contentsOf: URL(fileURLWithPath: path))
-                let date = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+                let date =
+                    (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
                 found.append((date, DeliveredMessage(path: path, bytes: Array(data))))
             }
         }
@@ -426,7 +431,8 @@ public final class PostfixServer: @unchecked Sendable {
             if let line = text.split(separator: "\n").first(where: matches) { return String(line) }
             if Date() > deadline {
                 throw StartError(
-                    description: "no such line in the mail log after \(timeout) s; mail log:\n" + String(log().suffix(3000)))
+                    description: "no such line in the mail log after \(timeout) s; mail log:\n"
+                        + String(log().suffix(3000)))
             }
             usleep(20_000)
         }

@@ -1,5 +1,4 @@
 import Foundation
-
 import Glibc
 
 /// What a finished subprocess left: exit status, captured output, and whether

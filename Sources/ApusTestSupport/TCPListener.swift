@@ -1,6 +1,5 @@
 import ApusPOSIX
 import ApusTransport
-
 import Glibc
 
 /// A listening TCP socket, for test servers (test support only, not part of
@@ -64,7 +63,7 @@ public final class TCPListener: @unchecked Sendable {
             var accepted: FileDescriptor?
             do throws(Errno) {
                 accepted = try descriptor.accept().0
-            } catch where error.code == EAGAIN || error.code == EWOULDBLOCK || error.code == ECONNABORTED {
+            } catch  where error.code == EAGAIN || error.code == EWOULDBLOCK || error.code == ECONNABORTED {
                 // Nothing waiting: fall through to poll.
             } catch {
                 throw TransportError.io(error)

@@ -42,7 +42,7 @@ public final class TLSServerStream: ByteStream {
     ///   - certificateFile: the server certificate chain (PEM).
     ///   - keyFile: its key (PEM).
     ///   - minimumVersion: the lowest version accepted (default TLS 1.2).
-    ///   - maximumVersion: the highest version offered (nil: TLS 1.3); `.v1_2`
+    ///   - maximumVersion: the highest version offered (nil: TLS 1.3); `.tls12`
     ///     makes a 1.2-only server.
     ///   - clientCAFile: when set, a client certificate signed by a CA in this
     ///     file is required.
@@ -50,7 +50,7 @@ public final class TLSServerStream: ByteStream {
     ///   inner stream's errors).
     public init(
         wrapping inner: any ByteStream, certificateFile: String, keyFile: String,
-        minimumVersion: TLSVersion = .v1_2, maximumVersion: TLSVersion? = nil, clientCAFile: String? = nil
+        minimumVersion: TLSVersion = .tls12, maximumVersion: TLSVersion? = nil, clientCAFile: String? = nil
     ) throws {
         var configuration = TLSServerConfiguration(certificateFile: certificateFile, keyFile: keyFile)
         configuration.minimumVersion = minimumVersion

@@ -123,7 +123,7 @@ public struct TLSConfiguration: Sendable {
     /// The client key (PEM).
     public var keyFile: String? = nil
     /// The lowest protocol version allowed.
-    public var minimumVersion: TLSVersion = .v1_2
+    public var minimumVersion: TLSVersion = .tls12
 
     /// A configuration that verifies `serverName` against the system trust store.
     public init(serverName: String?) { self.serverName = serverName }
@@ -132,9 +132,9 @@ public struct TLSConfiguration: Sendable {
 /// A TLS protocol version.
 public enum TLSVersion: String, Sendable {
     /// TLS 1.2.
-    case v1_2 = "1.2"
+    case tls12 = "1.2"
     /// TLS 1.3.
-    case v1_3 = "1.3"
+    case tls13 = "1.3"
 }
 
 /// What a TLS handshake negotiated.

@@ -85,7 +85,9 @@ package enum Crypto {
     ///   message never quotes the key.
     package static func signRS256(pem: [UInt8], data: [UInt8]) throws -> [UInt8] {
         try TLSLibrary.load()
-        guard !pem.isEmpty, pem.count <= 1 << 20 else { throw CryptoError("the private key file is empty or too large") }
+        guard !pem.isEmpty, pem.count <= 1 << 20 else {
+            throw CryptoError("the private key file is empty or too large")
+        }
         var out = [UInt8](repeating: 0, count: 2048)
         var length = out.count
         TLSLibrary.clearErrors()

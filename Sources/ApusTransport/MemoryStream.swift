@@ -1,5 +1,4 @@
 import ApusPOSIX
-
 import Glibc
 
 /// One end of an in-memory, connected pair of byte streams, for tests and for

@@ -1,5 +1,4 @@
 import ApusPOSIX
-
 import Glibc
 
 /// A TCP connection: the socket descriptor it owns, closed by ``close()`` or
@@ -204,7 +203,7 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
             let result: Int
             do throws(Errno) {
                 result = try descriptor.receive(into: buffer)
-            } catch where error.code == EAGAIN || error.code == EWOULDBLOCK {
+            } catch  where error.code == EAGAIN || error.code == EWOULDBLOCK {
                 try waitReady(forWriting: false, until: deadline)
                 continue
             } catch {
@@ -225,7 +224,7 @@ public final class TCPStream: ByteStream, @unchecked Sendable {
         while offset < buffer.count {
             do throws(Errno) {
                 offset += try descriptor.send(UnsafeRawBufferPointer(rebasing: buffer[offset...]))
-            } catch where error.code == EAGAIN || error.code == EWOULDBLOCK {
+            } catch  where error.code == EAGAIN || error.code == EWOULDBLOCK {
                 try waitReady(forWriting: true, until: deadline)
             } catch {
                 throw TransportError.io(Errno(error.code, operation: "write", object: peerDescription))

@@ -1,7 +1,6 @@
 import ApusBase
 import ApusPOSIX
 internal import COpenSSL
-
 import Glibc
 
 /// How a server-side TLS connection is set up (tests' servers; apus itself is a client).
@@ -11,7 +10,7 @@ package struct TLSServerConfiguration: Sendable {
     /// The server key (PEM).
     package var keyFile: String
     /// The lowest protocol version accepted.
-    package var minimumVersion: TLSVersion = .v1_2
+    package var minimumVersion: TLSVersion = .tls12
     /// The highest protocol version offered, or nil for OpenSSL's highest.
     package var maximumVersion: TLSVersion? = nil
     /// When set, a client certificate signed by a CA in this file is required.
@@ -146,8 +145,8 @@ package final class TLSConnection {
 
     private static func versionCode(_ version: TLSVersion) -> Int32 {
         switch version {
-        case .v1_2: return 0x0303
-        case .v1_3: return 0x0304
+        case .tls12: return 0x0303
+        case .tls13: return 0x0304
         }
     }
 

@@ -3,10 +3,11 @@ import Testing
 
 /// The one duration grammar (config values and `-q`).
 @Suite struct DurationGrammarTests {
-    @Test(arguments: [
-        ("30s", 30), ("5m", 300), ("1h", 3600), ("5d", 432_000), ("2w", 1_209_600), ("1h30m", 5400),
-        ("0m", 0), ("999999999s", 999_999_999),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("30s", 30), ("5m", 300), ("1h", 3600), ("5d", 432_000), ("2w", 1_209_600), ("1h30m", 5400),
+            ("0m", 0), ("999999999s", 999_999_999),
+        ] as [(String, Int64)])
     func durations(text: String, seconds: Int64) {
         #expect(DurationGrammar.seconds(text) == seconds)
     }

@@ -10,7 +10,9 @@ import Testing
         #expect(IPAddressText.isAddress(text))
     }
 
-    @Test(arguments: ["::1", "::", "2001:db8::5", "::ffff:192.0.2.1", "fe80::1%eth0", "1:2:3:4:5:6:7:8", "fe80::1%br-lan.2"])
+    @Test(arguments: [
+        "::1", "::", "2001:db8::5", "::ffff:192.0.2.1", "fe80::1%eth0", "1:2:3:4:5:6:7:8", "fe80::1%br-lan.2",
+    ])
     func ipv6(text: String) {
         #expect(IPAddressText.isIPv6(text))
         #expect(!IPAddressText.isIPv4(text))

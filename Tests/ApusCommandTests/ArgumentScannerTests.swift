@@ -138,11 +138,12 @@ func intervals(text: String, seconds: Int) {
 /// `-i` is its value, never a flag) and an option that does not take one
 /// leaves `-i` a flag. A value option with its value attached leaves `-i`
 /// alone too.
-@Test(arguments: Array(ArgumentScanner.postfixOptions.enumerated()).compactMap { offset, letter -> (Character, Bool)? in
-    guard letter != ":" else { return nil }
-    let characters = Array(ArgumentScanner.postfixOptions)
-    return (letter, offset + 1 < characters.count && characters[offset + 1] == ":")
-})
+@Test(
+    arguments: Array(ArgumentScanner.postfixOptions.enumerated()).compactMap { offset, letter -> (Character, Bool)? in
+        guard letter != ":" else { return nil }
+        let characters = Array(ArgumentScanner.postfixOptions)
+        return (letter, offset + 1 < characters.count && characters[offset + 1] == ":")
+    })
 func everyPostfixOptionTakesAValueExactlyWhenPostfixsDoes(letter: Character, takesValue: Bool) throws {
     // Values that every option accepts (modes, DSN keywords, queue selectors).
     let attached: [Character: String] = [

@@ -1,6 +1,7 @@
-@testable import ApusCommand
 import ApusDelivery
 import Testing
+
+@testable import ApusCommand
 
 /// The two functions that turn what happened into the exit status and the
 /// `-bs` reply: every kind, as cli.md's "Exit status" table says.

@@ -12,7 +12,7 @@ import Testing
     static let arrival: Int64 = 1_448_200_991  // Sun Nov 22 14:03:11 2015 UTC
 
     static func entry(_ id: String, _ envelope: Envelope) -> QueueEntry {
-        QueueEntry(id: QueueID(id)!, envelope: envelope, envelopeFileSize: 300)
+        QueueEntry(id: testQueueID(id), envelope: envelope, envelopeFileSize: 300)
     }
 
     static var queue: [QueueEntry] {
@@ -66,8 +66,12 @@ import Testing
 
     @Test func corruptMessagesAreCountedOnAnOwnLine() {
         #expect(MailqListing.corruptLine(0, directory: "/q/corrupt") == nil)
-        #expect(MailqListing.corruptLine(1, directory: "/q/corrupt") == "apus: 1 corrupt message in /q/corrupt (see apus(8), QUEUE FILE FORMAT)\n")
-        #expect(MailqListing.corruptLine(2, directory: "/q/corrupt")?.hasPrefix("apus: 2 corrupt messages in /q/corrupt") == true)
+        #expect(
+            MailqListing.corruptLine(1, directory: "/q/corrupt")
+                == "apus: 1 corrupt message in /q/corrupt (see apus(8), QUEUE FILE FORMAT)\n")
+        #expect(
+            MailqListing.corruptLine(2, directory: "/q/corrupt")?.hasPrefix("apus: 2 corrupt messages in /q/corrupt")
+                == true)
     }
 
     @Test func textEmpty() {
@@ -113,4 +117,10 @@ import Testing
         #expect(decoded == [text])
         #expect(!literal.unicodeScalars.contains { $0.value < 0x20 })
     }
+}
+
+/// A queue id the test wrote by hand (a bad one is a bug in the test).
+private func testQueueID(_ text: String) -> QueueID {
+    guard let id = QueueID(text) else { preconditionFailure("not a queue id: \(text)") }
+    return id
 }

@@ -102,7 +102,8 @@ struct SMTPCommandReaderTests {
 
     @Test func goodParametersAreKept() {
         let e = Self.allWays(
-            "MAIL FROM:<> RET=hdrs ENVID=QQ+2B1 SMTPUTF8 BODY=7bit\r\nRCPT TO:<\"a b\"@d> ORCPT=rfc822;a+40b NOTIFY=never\r\n")
+            "MAIL FROM:<> RET=hdrs ENVID=QQ+2B1 SMTPUTF8 BODY=7bit\r\nRCPT TO:<\"a b\"@d> ORCPT=rfc822;a+40b NOTIFY=never\r\n"
+        )
         var mail = SMTPCommandReader.MailParameters()
         mail.dsnReturn = "HDRS"
         mail.envelopeID = "QQ+1"
@@ -117,7 +118,10 @@ struct SMTPCommandReaderTests {
     /// A command line is bounded: a longer one is skipped as it arrives and answered 500.
     @Test func longLinesAreSkippedNotBuffered() {
         let long = "NOOP " + String(repeating: "x", count: 10_000)
-        #expect(Self.allWays(long + "\r\nQUIT\r\n") == [.syntaxError(code: 500, text: "5.5.2 Line too long"), .command(.quit)])
+        #expect(
+            Self.allWays(long + "\r\nQUIT\r\n") == [
+                .syntaxError(code: 500, text: "5.5.2 Line too long"), .command(.quit),
+            ])
         let exactly = "NOOP " + String(repeating: "x", count: SMTPCommandReader.maximumLineLength - 7)
         #expect(Self.allWays(exactly + "\r\n") == [.command(.noop)])
         #expect(Self.allWays(exactly + "x\r\n") == [.syntaxError(code: 500, text: "5.5.2 Line too long")])
@@ -144,7 +148,8 @@ struct SMTPCommandReaderTests {
     /// message reader ends the line there later); unstuffing.
     @Test func dataIsUnstuffedAndEndsAtTheLoneDot() {
         let e = Self.allWays("DATA\r\na\r.\r\n..x\n.\nNOOP\r\n")
-        #expect(e == [.command(.data), .data(Array("a\r.\r\n.x\r\n".utf8)), .endOfData(tooLarge: false), .command(.noop)])
+        #expect(
+            e == [.command(.data), .data(Array("a\r.\r\n.x\r\n".utf8)), .endOfData(tooLarge: false), .command(.noop)])
     }
 
     /// A DATA line without end comes out in bounded pieces; the size limit is counted.
@@ -184,10 +189,15 @@ struct SMTPCommandReaderTests {
     /// Arbitrary bytes: never a crash, the same events however they are fed.
     @Test func anyBytesAreSafe() {
         var generator = SystemRandomNumberGenerator()
-        let words = ["MAIL FROM:<a@b> ", "RCPT TO:<c@d> ", "DATA", "BDAT 3", "=", "SIZE=", "\r\n", "\n", "\r", ".", "<", ">", "\"", " ", "\0", "x"]
+        let words = [
+            "MAIL FROM:<a@b> ", "RCPT TO:<c@d> ", "DATA", "BDAT 3", "=", "SIZE=", "\r\n", "\n", "\r", ".", "<", ">",
+            "\"", " ", "\0", "x",
+        ]
         for _ in 0..<300 {
-            let text = (0..<Int.random(in: 0...40, using: &generator)).map { _ in words.randomElement(using: &generator) ?? "" }
-                .joined()
+            let text = (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                words.randomElement(using: &generator) ?? ""
+            }
+            .joined()
             _ = Self.allWays(text)
         }
     }

@@ -86,7 +86,8 @@ struct AliasesTests {
 
     @Test func diamondsStayLinear() throws {
         // Each level points twice to the next: naive expansion would be 2^40.
-        let text = (0..<40).map { "n\($0): n\($0 + 1), n\($0 + 1)x\nn\($0)x: n\($0 + 1)" }.joined(separator: "\n")
+        let text =
+            (0..<40).map { "n\($0): n\($0 + 1), n\($0 + 1)x\nn\($0)x: n\($0 + 1)" }.joined(separator: "\n")
             + "\nn40: end@x\nn40x: end@x\n"
         let a = try aliases(text)
         #expect(a.expand(["n0"]).count <= 2)
@@ -147,7 +148,10 @@ struct AliasesTests {
     }
 
     @Test func emptyTableExpandsToQualifiedNames() {
-        #expect(Aliases().expand(["root", "Root", "a@B.com", "a@b.com"], qualifyingWith: "h") == ["root@h", "Root@h", "a@B.com"])
+        #expect(
+            Aliases().expand(["root", "Root", "a@B.com", "a@b.com"], qualifyingWith: "h") == [
+                "root@h", "Root@h", "a@B.com",
+            ])
     }
 }
 

@@ -252,7 +252,8 @@ struct OAuth2ConfigurationTests {
         #expect(configuration.holdsPassword)
         #expect(account.description.contains("oauth2_client_secret (set)"))
         #expect(!account.description.contains("Sh0uld-n0t-leak"))
-        #expect(account.description.contains("oauth2_token_url https://login.microsoftonline.com/TENANT/oauth2/v2.0/token"))
+        #expect(
+            account.description.contains("oauth2_token_url https://login.microsoftonline.com/TENANT/oauth2/v2.0/token"))
     }
 
     @Test func oauthBearerAndPortAndFile() throws {

@@ -1,7 +1,8 @@
-@testable import ApusDelivery
 import ApusSMTP
 import Foundation
 import Testing
+
+@testable import ApusDelivery
 
 @Test func postfixStyleLine() {
     let entry = DeliveryLog.Entry(
@@ -36,7 +37,10 @@ func delayFormat(seconds: Double, text: String) {
     #expect(log.record([entry]) == nil)
     let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 3)
-    #expect(lines.allSatisfy { $0.hasSuffix("ID1: from=<a@x>, to=<b@y>, relay=none, delay=0.00, dsn=5.0.0, status=bounced (550 no)") })
+    #expect(
+        lines.allSatisfy {
+            $0.hasSuffix("ID1: from=<a@x>, to=<b@y>, relay=none, delay=0.00, dsn=5.0.0, status=bounced (550 no)")
+        })
 }
 
 @Test func unwritableLogFileIsReportedNotThrown() {
@@ -46,7 +50,10 @@ func delayFormat(seconds: Double, text: String) {
     #expect(log.record([entry])?.code == ENOENT)
 }
 
-@Test(arguments: [(Int64(432000), "5 days"), (86400, "1 day"), (43200, "12 hours"), (1800, "30 minutes"), (1, "1 second"), (90, "90 seconds")])
+@Test(arguments: [
+    (Int64(432000), "5 days"), (86400, "1 day"), (43200, "12 hours"), (1800, "30 minutes"), (1, "1 second"),
+    (90, "90 seconds"),
+])
 func queueLifetimeWording(seconds: Int64, text: String) {
     #expect(QueueRunner.durationText(seconds) == text)
 }
@@ -61,13 +68,22 @@ func queueLifetimeWording(seconds: Int64, text: String) {
     #expect(PostfixWording.said(reply, relay: relay, stage: .mail).hasSuffix("(in reply to MAIL FROM command)"))
     #expect(PostfixWording.said(reply, relay: relay, stage: .endOfData).hasSuffix("(in reply to end of DATA command)"))
     #expect(PostfixWording.said(reply, relay: relay, stage: .bdat).hasSuffix("(in reply to end of DATA command)"))
-    #expect(PostfixWording.said(reply, relay: relay, stage: .greeting).hasPrefix("host smtp.example.com[203.0.113.5] refused to talk to me: 451"))
+    #expect(
+        PostfixWording.said(reply, relay: relay, stage: .greeting).hasPrefix(
+            "host smtp.example.com[203.0.113.5] refused to talk to me: 451"))
     #expect(PostfixWording.said(reply, relay: relay, stage: .data).hasSuffix("(in reply to DATA command)"))
-    #expect(PostfixWording.said(reply, relay: relay, stage: nil) == "host smtp.example.com[203.0.113.5] said: 451 4.3.0 Try again later")
+    #expect(
+        PostfixWording.said(reply, relay: relay, stage: nil)
+            == "host smtp.example.com[203.0.113.5] said: 451 4.3.0 Try again later")
     let lost = SMTPError(.connection, "connection closed", stage: .endOfData)
-    #expect(PostfixWording.reason(for: lost, relay: relay) == "lost connection with smtp.example.com[203.0.113.5] while sending end of data -- message may be sent more than once")
+    #expect(
+        PostfixWording.reason(for: lost, relay: relay)
+            == "lost connection with smtp.example.com[203.0.113.5] while sending end of data -- message may be sent more than once"
+    )
     let late = SMTPError(.timeout, "timed out", stage: .mail)
-    #expect(PostfixWording.reason(for: late, relay: relay) == "conversation with smtp.example.com[203.0.113.5] timed out while sending MAIL FROM")
+    #expect(
+        PostfixWording.reason(for: late, relay: relay)
+            == "conversation with smtp.example.com[203.0.113.5] timed out while sending MAIL FROM")
     #expect(PostfixWording.host("[::1]:25") == "[::1]" && PostfixWording.host("mx:25") == "mx")
     let line = DeliveryLog.Entry(
         queueID: "ABCDEF0123", sender: "a@x", recipient: "b@y", relay: relay, delay: 1, tls: "TLSv1.3",
@@ -77,7 +93,10 @@ func queueLifetimeWording(seconds: Int64, text: String) {
         line
             == "ABCDEF0123: from=<a@x>, to=<b@y>, relay=smtp.example.com[203.0.113.5]:587, delay=1.00, tls=TLSv1.3, dsn=4.3.0, status=deferred (host smtp.example.com[203.0.113.5] said: 451 4.3.0 Try again later (in reply to RCPT TO command))"
     )
-    #expect(PostfixWording.dsn(reason: "host h[a] said: 550 no such user (in reply to RCPT TO command)", status: .bounced) == "5.0.0")
-    #expect(PostfixWording.dsn(reason: "lost connection with h[a] while sending MAIL FROM", status: .deferred) == "4.4.2")
+    #expect(
+        PostfixWording.dsn(reason: "host h[a] said: 550 no such user (in reply to RCPT TO command)", status: .bounced)
+            == "5.0.0")
+    #expect(
+        PostfixWording.dsn(reason: "lost connection with h[a] while sending MAIL FROM", status: .deferred) == "4.4.2")
     #expect(PostfixWording.dsn(reason: "250 2.6.0 Ok: queued as X", status: .sent) == "2.6.0")
 }

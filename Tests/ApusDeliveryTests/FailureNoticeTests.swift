@@ -1,6 +1,7 @@
-@testable import ApusDelivery
 import Foundation
 import Testing
+
+@testable import ApusDelivery
 
 private func sampleNotice() -> FailureNotice {
     FailureNotice(
@@ -41,7 +42,8 @@ private func sampleNotice() -> FailureNotice {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-c", script]
-    let input = Pipe(), output = Pipe()
+    let input = Pipe()
+    let output = Pipe()
     process.standardInput = input
     process.standardOutput = output
     try process.run()

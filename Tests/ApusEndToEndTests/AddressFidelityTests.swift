@@ -52,6 +52,7 @@ import Testing
         let sandbox = try ApusSandbox(port: server.port)
         let result = try sandbox.run(["-f", "\"s t\"", "r@y.example"], input: "Subject: x\n\nx\n")
         #expect(result.status == 0, "\(result.summary)")
-        #expect(server.commandLines.contains { $0.hasPrefix("MAIL FROM:<\"s t\"@test.example>") }, "\(server.commandLines)")
+        #expect(
+            server.commandLines.contains { $0.hasPrefix("MAIL FROM:<\"s t\"@test.example>") }, "\(server.commandLines)")
     }
 }

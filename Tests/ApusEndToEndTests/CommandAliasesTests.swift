@@ -45,7 +45,8 @@ import Testing
     }
 
     @Test func qualifiedAddressesAndUnknownNamesPassThrough() throws {
-        #expect(try recipients(["root@elsewhere.example", "nobody"]) == ["root@elsewhere.example", "nobody@dd.example"])
+        #expect(
+            try recipients(["root@elsewhere.example", "nobody"]) == ["root@elsewhere.example", "nobody@dd.example"])
     }
 
     /// With -t, names in the headers go through the aliases too; duplicates are sent once.
@@ -62,7 +63,10 @@ import Testing
 
     @Test func defaultCatchesUnknownNames() throws {
         let aliases = Self.aliases + "default: catchall@y.example\n"
-        #expect(try recipients(["nobody", "postmaster"], aliases: aliases) == ["catchall@y.example", "admin@y.example", "ops@y.example"])
+        #expect(
+            try recipients(["nobody", "postmaster"], aliases: aliases) == [
+                "catchall@y.example", "admin@y.example", "ops@y.example",
+            ])
     }
 
     @Test func newaliasesPrintsTheCount() throws {

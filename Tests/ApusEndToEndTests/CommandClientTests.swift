@@ -27,7 +27,8 @@ import Testing
                 "Content-Type: text/plain; charset=UTF-8", "Content-Transfer-Encoding: 8bit",
                 "X-Cron-Env: <SHELL=/bin/sh>", "X-Cron-Env: <HOME=/root>",
             ], body: "backup: 3 files, 1.2 MB \u{2714}\n.\ndone\n")
-        let result = try sandbox.run(["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], input: input, program: "sendmail")
+        let result = try sandbox.run(
+            ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], input: input, program: "sendmail")
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.isEmpty, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
@@ -51,7 +52,8 @@ import Testing
             "From: root (Cron Daemon)", "To: root", "Cc: Ops <ops>, admin@elsewhere.example",
             "Reply-To: \"Back Up\" <backup>", "Subject: Cron <root@vm> run-parts", "X-Cron-Env: <USER=root>",
         ])
-        let result = try sandbox.run(["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], input: input, program: "sendmail")
+        let result = try sandbox.run(
+            ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], input: input, program: "sendmail")
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.header("From") == ["root@test.example (Cron Daemon)"], "\(saved.headerText)")
@@ -78,7 +80,8 @@ import Testing
         let sink = try SMTPSink()
         let sandbox = try ApusSandbox(port: sink.port)
         let input = message(["From: me@src.example", "To: you@y.example", "Subject: s-nail"])
-        let result = try sandbox.run(["-i", "-f", "me@src.example", "--", "you@y.example"], input: input, program: "sendmail")
+        let result = try sandbox.run(
+            ["-i", "-f", "me@src.example", "--", "you@y.example"], input: input, program: "sendmail")
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.sender == "me@src.example")
@@ -91,7 +94,8 @@ import Testing
         let sink = try SMTPSink()
         let sandbox = try ApusSandbox(port: sink.port)
         let input = message(["From: Pat <pat@src.example>", "To: a@y.example", "Cc: b@y.example", "Subject: [PATCH] x"])
-        let result = try sandbox.run(["-i", "-f", "pat@src.example", "a@y.example", "b@y.example"], input: input, program: "sendmail")
+        let result = try sandbox.run(
+            ["-i", "-f", "pat@src.example", "a@y.example", "b@y.example"], input: input, program: "sendmail")
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.sender == "pat@src.example")
@@ -102,14 +106,17 @@ import Testing
     @Test func phpMail() throws {
         let sink = try SMTPSink()
         let sandbox = try ApusSandbox(port: sink.port)
-        let input = "To: user@y.example\r\nSubject: Welcome\r\nFrom: webmaster@src.example\r\nX-Mailer: PHP/8.2\r\n\r\nHi there\r\n"
+        let input =
+            "To: user@y.example\r\nSubject: Welcome\r\nFrom: webmaster@src.example\r\nX-Mailer: PHP/8.2\r\n\r\nHi there\r\n"
         let result = try sandbox.run(["-t", "-i"], input: input, program: "sendmail")
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.recipients == ["user@y.example"])
         #expect(saved.header("From") == ["webmaster@src.example"])
         let date = try #require(saved.header("Date").first)
-        #expect(date.wholeMatch(of: #/[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}/#) != nil, "\(date)")
+        #expect(
+            date.wholeMatch(of: #/[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}/#) != nil,
+            "\(date)")
         let id = try #require(saved.header("Message-ID").first)
         #expect(id.wholeMatch(of: #/<[0-9a-zA-Z._-]{22,}@test\.example>/#) != nil, "\(id)")
         #expect(saved.body == "Hi there\n")
@@ -121,8 +128,10 @@ import Testing
         let sink = try SMTPSink()
         let sandbox = try ApusSandbox(port: sink.port)
         let input = message(
-            ["To: \"Ann\" <ann@y.example>, bob@y.example", "Cc: carl@y.example", "Bcc: secret@z.example",
-             "Subject: done when"], body: "the body\n")
+            [
+                "To: \"Ann\" <ann@y.example>, bob@y.example", "Cc: carl@y.example", "Bcc: secret@z.example",
+                "Subject: done when",
+            ], body: "the body\n")
         let result = try sandbox.run(["-t", "-F", "Root User"], input: input, program: "sendmail")
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.isEmpty && result.stdout.isEmpty)
@@ -144,8 +153,11 @@ import Testing
         let sink = try SMTPSink()
         let sandbox = try ApusSandbox(port: sink.port)
         let input = message(
-            ["From: a@src.example", "To: original@y.example", "Resent-From: b@src.example", "Resent-To: new@y.example",
-             "Resent-Bcc: hidden@y.example", "Bcc: old-hidden@y.example", "Subject: fwd"])
+            [
+                "From: a@src.example", "To: original@y.example", "Resent-From: b@src.example",
+                "Resent-To: new@y.example",
+                "Resent-Bcc: hidden@y.example", "Bcc: old-hidden@y.example", "Subject: fwd",
+            ])
         let result = try sandbox.run(["-t"], input: input)
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
@@ -161,7 +173,8 @@ import Testing
         let sandbox = try ApusSandbox(port: sink.port)
         let sendmail = try sandbox.wrapper()
         let result = try Subprocess.run(
-            "/usr/bin/s-nail", arguments: ["-n", "-S", "mta=\(sendmail)", "-r", "from@x.example", "-s", "snail subject", "to@y.example"],
+            "/usr/bin/s-nail",
+            arguments: ["-n", "-S", "mta=\(sendmail)", "-r", "from@x.example", "-s", "snail subject", "to@y.example"],
             environment: Self.clientEnvironment(sandbox), standardInput: Array("body from s-nail\n".utf8), timeout: 20)
         #expect(result.status == 0, "\(result.summary)")
         #expect(sandbox.wrapperArguments() == ["-i", "-f", "from@x.example", "--", "to@y.example"])
@@ -190,7 +203,8 @@ import Testing
         #expect(saved.recipients == ["to@y.example"])
         #expect(saved.header("Subject") == ["mailx subject"])
         #expect(saved.header("To") == ["to@y.example"])
-        #expect(saved.header("From").count == 1 && saved.header("Date").count == 1 && saved.header("Message-ID").count == 1)
+        #expect(
+            saved.header("From").count == 1 && saved.header("Date").count == 1 && saved.header("Message-ID").count == 1)
         #expect(saved.body == "body from mailx\n")
     }
 
@@ -203,7 +217,8 @@ import Testing
         let environment = Self.clientEnvironment(sandbox)
         func git(_ arguments: [String]) throws -> SubprocessResult {
             let result = try Subprocess.run(
-                "/usr/bin/git", arguments: arguments, environment: environment, workingDirectory: repository, timeout: 30)
+                "/usr/bin/git", arguments: arguments, environment: environment, workingDirectory: repository,
+                timeout: 30)
             #expect(result.status == 0, "git \(arguments): \(result.summary)")
             return result
         }

@@ -6,8 +6,10 @@ import Testing
 /// the re-encoded form, MIME downgrade (delivery.md "SMTP").
 @Suite struct CommandConversionTests {
     static let eightBitText = message(
-        ["From: s@src.example", "Subject: eight", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
-         "Content-Transfer-Encoding: 8bit"],
+        [
+            "From: s@src.example", "Subject: eight", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: 8bit",
+        ],
         body: String(repeating: "\u{e9}", count: 1500) + "\n")
 
     /// SIZE is declared for the re-encoded body and equals what is sent.
@@ -96,7 +98,8 @@ import Testing
 
     @Test func multipartWithEightBitPartsIsDowngradedRecursively() throws {
         let binary: [UInt8] = (0x80...0xFF).map { UInt8($0) } + Array("tail\n".utf8) + (0x80...0x9F).map { UInt8($0) }
-        var input = Self.crlf("""
+        var input = Self.crlf(
+            """
             From: s@src.example
             Subject: multipart
             MIME-Version: 1.0
@@ -148,7 +151,8 @@ import Testing
         #expect(report.contains("part text/html utf-8 quoted-printable"), "\(report)")
         #expect(report.contains("part text/plain us-ascii None"), "the 7-bit part is untouched: \(report)")
         #expect(received.header("Content-Transfer-Encoding") == ["7bit"])
-        #expect(received.text.contains("preamble\r\n--outer\r\n") && received.text.hasSuffix("--outer--\r\nepilogue\r\n"))
+        #expect(
+            received.text.contains("preamble\r\n--outer\r\n") && received.text.hasSuffix("--outer--\r\nepilogue\r\n"))
     }
 
     @Test(arguments: [
@@ -166,7 +170,8 @@ import Testing
     }
 
     @Test func singlePartNonTextIsBase64() throws {
-        var input = Self.crlf("""
+        var input = Self.crlf(
+            """
             From: s@src.example
             Subject: binary
             MIME-Version: 1.0
@@ -189,7 +194,8 @@ import Testing
         let postfix = try PostfixServer.start(options)
         defer { postfix.stop() }
         let client = try InteropTests.Client(postfix: postfix)
-        var input = Self.crlf("""
+        var input = Self.crlf(
+            """
             From: alice@example.net
             Subject: marker-downgrade
             MIME-Version: 1.0

@@ -23,7 +23,8 @@ import Testing
         // RET alone asks for DSN too.
         let ret = try sandbox.run(["-R", "hdrs", "e@x.example"], input: Self.input)
         #expect(ret.status == 0, "\(ret.summary)")
-        #expect(server.commandLines.contains("RCPT TO:<e@x.example> ORCPT=rfc822;e@x.example"), "\(server.commandLines)")
+        #expect(
+            server.commandLines.contains("RCPT TO:<e@x.example> ORCPT=rfc822;e@x.example"), "\(server.commandLines)")
     }
 
     @Test func noORCPTWithoutDSNOrWhenNotOffered() throws {
@@ -58,7 +59,8 @@ import Testing
         let sandbox = try ApusSandbox(port: server.port)
         let input = message(["From: J\u{fc}rgen <s@src.example>", "Subject: Gr\u{fc}\u{df}e"])
         #expect(try sandbox.run(["a@x.example"], input: input).status == 0)
-        #expect(server.messages.first?.mailFrom.contains("SMTPUTF8") == true, "\(server.messages.first?.mailFrom ?? "")")
+        #expect(
+            server.messages.first?.mailFrom.contains("SMTPUTF8") == true, "\(server.messages.first?.mailFrom ?? "")")
         // Without SMTPUTF8 on offer, delivered anyway (as Postfix does).
         let plain = try scriptedServer { $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] }
         defer { plain.stop() }
@@ -83,6 +85,8 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         let mail = try InteropTests.message(postfix, containing: "marker-dsn")
         #expect(mail.headerValues("Delivered-To") == ["bob@example.com"])
-        #expect(mail.header("Received", contains: "UTF8SMTPS") || mail.header("Received", contains: "UTF8SMTPSA"), "\(mail.text.prefix(600))")
+        #expect(
+            mail.header("Received", contains: "UTF8SMTPS") || mail.header("Received", contains: "UTF8SMTPSA"),
+            "\(mail.text.prefix(600))")
     }
 }

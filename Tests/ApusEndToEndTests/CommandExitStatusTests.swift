@@ -169,7 +169,8 @@ func scriptedServer(
         let server = try scriptedServer()
         defer { server.stop() }
         let sandbox = try ApusSandbox(port: server.port)
-        let result = try sandbox.run(["a@x.example"], input: message(["Subject: long"], body: String(repeating: "w", count: 1500) + "\n"))
+        let result = try sandbox.run(
+            ["a@x.example"], input: message(["Subject: long"], body: String(repeating: "w", count: 1500) + "\n"))
         #expect(result.status == 0, "\(result.summary)")
         let received = try #require(server.messages.first)
         #expect(received.header("Content-Transfer-Encoding") == ["quoted-printable"])
@@ -180,11 +181,13 @@ func scriptedServer(
     @Test(arguments: [true, false])
     func overTheServersSizeLimitIsDataError(chunking: Bool) throws {
         let server = try scriptedServer {
-            $0.extensions = ["PIPELINING", "SIZE 100", "8BITMIME", "ENHANCEDSTATUSCODES"] + (chunking ? ["CHUNKING"] : [])
+            $0.extensions =
+                ["PIPELINING", "SIZE 100", "8BITMIME", "ENHANCEDSTATUSCODES"] + (chunking ? ["CHUNKING"] : [])
         }
         defer { server.stop() }
         let sandbox = try ApusSandbox(port: server.port)
-        let result = try sandbox.run(["a@x.example"], input: message(["Subject: big"], body: String(repeating: "b\n", count: 200)))
+        let result = try sandbox.run(
+            ["a@x.example"], input: message(["Subject: big"], body: String(repeating: "b\n", count: 200)))
         #expect(result.status == 65, "\(result.summary)")
         #expect(result.stderrLines.count == 1, "\(result.summary)")
         let verbs = server.connections.flatMap(\.verbs)
@@ -235,7 +238,9 @@ func scriptedServer(
         server.waitForClosedConnections(1)
         // MAIL, the RCPTs and DATA/BDAT went in one write; no message was completed.
         let connection = try #require(server.connections.first)
-        #expect(connection.verbBatches.contains { $0.starts(with: ["MAIL", "RCPT", "RCPT", "RCPT"]) }, "\(connection.verbBatches)")
+        #expect(
+            connection.verbBatches.contains { $0.starts(with: ["MAIL", "RCPT", "RCPT", "RCPT"]) },
+            "\(connection.verbBatches)")
         #expect(server.messages.filter(\.accepted).isEmpty, "\(server.messages)")
         #expect(sandbox.queueFiles().isEmpty)
         #expect(sandbox.logLines().filter { $0.contains("status=bounced") }.count == 1, "\(sandbox.logLines())")

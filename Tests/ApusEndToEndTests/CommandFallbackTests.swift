@@ -27,7 +27,9 @@ import Testing
         #expect(received.accepted && received.recipientAddresses == ["a@x.example", "b@x.example"])
         #expect(sandbox.queueFiles().isEmpty, "\(sandbox.queueFiles())")
         let log = sandbox.logLines()
-        #expect(log.count == 2 && log.allSatisfy { $0.contains("status=sent") && $0.contains(":\(fallback.port)") }, "\(log)")
+        #expect(
+            log.count == 2 && log.allSatisfy { $0.contains("status=sent") && $0.contains(":\(fallback.port)") },
+            "\(log)")
     }
 
     /// Every relay says 4xx: queued, naming the last relay's reply.

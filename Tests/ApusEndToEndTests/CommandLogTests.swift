@@ -14,7 +14,8 @@ import Testing
     @Test func oneLinePerRecipientWhenSent() throws {
         let sink = try SMTPSink()
         let sandbox = try ApusSandbox(port: sink.port)
-        let result = try sandbox.run(["-f", "s@src.example", "a@y.example", "b@y.example", "c@y.example"], input: Self.input)
+        let result = try sandbox.run(
+            ["-f", "s@src.example", "a@y.example", "b@y.example", "c@y.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
         let lines = sandbox.logLines()
         #expect(lines.count == 3, "\(lines)")
@@ -122,7 +123,8 @@ import Testing
         let server = try scriptedServer { $0.extensions = ["PIPELINING", "SIZE 100", "ENHANCEDSTATUSCODES"] }
         defer { server.stop() }
         let sandbox = try ApusSandbox(port: server.port)
-        let result = try sandbox.run(["a@y.example"], input: message(["Subject: big"], body: String(repeating: "b\n", count: 200)))
+        let result = try sandbox.run(
+            ["a@y.example"], input: message(["Subject: big"], body: String(repeating: "b\n", count: 200)))
         #expect(result.status == 65, "\(result.summary)")
         let line = try #require(sandbox.logLines().first)
         let match = try #require(line.wholeMatch(of: Self.line), "not Postfix style: \(line)")

@@ -176,7 +176,8 @@ import Testing
     /// The program name picks the mode: mailq lists, newaliases checks the aliases.
     @Test func programNamesPickTheMode() throws {
         let sandbox = try ApusSandbox(refusing: "aliases ALIASES\n")
-        try sandbox.writeConfig(sandbox.settings.replacingOccurrences(of: "ALIASES", with: sandbox.directory.file("aliases")))
+        try sandbox.writeConfig(
+            sandbox.settings.replacingOccurrences(of: "ALIASES", with: sandbox.directory.file("aliases")))
         try sandbox.directory.write("aliases", "postmaster: root\nroot: admin@x.example\n")
         let mailq = try sandbox.run([], program: "mailq")
         #expect(mailq.status == 0, "\(mailq.summary)")

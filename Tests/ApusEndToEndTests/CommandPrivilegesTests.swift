@@ -118,7 +118,8 @@ struct CommandPrivilegesTests {
         let output = fixture.home + "/env.out"
         let config = try fixture.writeUserFile(
             "env.conf",
-            "host 127.0.0.1\nport \(server.port)\ntimeout 3\nuser u\npasswordeval env > \(output); echo from-eval\nlog off\n")
+            "host 127.0.0.1\nport \(server.port)\ntimeout 3\nuser u\npasswordeval env > \(output); echo from-eval\nlog off\n"
+        )
         let result = try fixture.run(
             ["-C", config, "-bv"],
             variables: [
@@ -148,7 +149,8 @@ struct CommandPrivilegesTests {
         let sink = try SMTPSink()
         let config = try fixture.writeUserFile(
             "send.conf", "host 127.0.0.1\nport \(sink.port)\ndomain test.example\ntimeout 3\nlog off\n")
-        let result = try fixture.run(["-C", config, "a@y.example"], input: Self.input, variables: ["USER": "root", "LOGNAME": "root"])
+        let result = try fixture.run(
+            ["-C", config, "a@y.example"], input: Self.input, variables: ["USER": "root", "LOGNAME": "root"])
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.sender == "\(fixture.user)@test.example")

@@ -79,7 +79,9 @@ import Testing
         for message in saved {
             // Headers apus adds on the -bm path: Date and Message-ID, From from the envelope.
             #expect(message.header("Date").count == 1 && message.header("Message-ID").count == 1)
-            #expect(message.header("From") == ["\(message.sender)"] || message.header("From").first?.contains(message.sender) == true)
+            #expect(
+                message.header("From") == ["\(message.sender)"]
+                    || message.header("From").first?.contains(message.sender) == true)
         }
         #expect(!saved.contains { $0.recipients.contains("never@y.example") })
     }
@@ -93,8 +95,11 @@ import Testing
         let command = "\(sandbox.executable) -C \(sandbox.configPath) -bs"
         let result = try Subprocess.run(
             "/usr/bin/swaks",
-            arguments: ["--pipe", command, "--from", "swaks@src.example", "--to", "t@y.example", "--header", "Subject: via swaks",
-                "--body", "swaks body"], timeout: 30)
+            arguments: [
+                "--pipe", command, "--from", "swaks@src.example", "--to", "t@y.example", "--header",
+                "Subject: via swaks",
+                "--body", "swaks body",
+            ], timeout: 30)
         #expect(result.status == 0, "\(result.summary)")
         let saved = try #require(try sink.waitForMessages(1).first)
         #expect(saved.sender == "swaks@src.example")
@@ -104,7 +109,10 @@ import Testing
         let down = try ApusSandbox(refusing: "")
         let queued = try Subprocess.run(
             "/usr/bin/swaks",
-            arguments: ["--pipe", "\(down.executable) -C \(down.configPath) -bs", "--from", "s@src.example", "--to", "t@y.example"],
+            arguments: [
+                "--pipe", "\(down.executable) -C \(down.configPath) -bs", "--from", "s@src.example", "--to",
+                "t@y.example",
+            ],
             timeout: 30)
         #expect(queued.status == 0, "\(queued.summary)")
         #expect(queued.stdout.contains("<-  250 2.0.0 Ok: queued "), "\(queued.stdout)")
@@ -118,8 +126,10 @@ import Testing
         let sandbox = try ApusSandbox(port: server.port)
         let result = try Subprocess.run(
             "/usr/bin/swaks",
-            arguments: ["--pipe", "\(sandbox.executable) -C \(sandbox.configPath) -bs", "--from", "s@src.example", "--to",
-                "nobody@y.example"], timeout: 30)
+            arguments: [
+                "--pipe", "\(sandbox.executable) -C \(sandbox.configPath) -bs", "--from", "s@src.example", "--to",
+                "nobody@y.example",
+            ], timeout: 30)
         #expect(result.stdout.contains("<** 554"), "\(result.summary)")
         // (The scriptable server takes a BDAT LAST even with no recipient left; a message needs one.)
         #expect(server.messages.filter { $0.accepted && !$0.recipients.isEmpty }.isEmpty)

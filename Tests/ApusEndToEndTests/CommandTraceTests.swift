@@ -12,7 +12,9 @@ import Testing
         let result = try sandbox.run(["-v", "a@y.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stdout.isEmpty)
-        for expected in ["S: 220 ", "C: EHLO test.example", "C: MAIL FROM:<", "C: RCPT TO:<a@y.example>", "C: DATA", "C: QUIT"] {
+        for expected in [
+            "S: 220 ", "C: EHLO test.example", "C: MAIL FROM:<", "C: RCPT TO:<a@y.example>", "C: DATA", "C: QUIT",
+        ] {
             #expect(result.stderr.contains(expected), "no \(expected) in \(result.stderr)")
         }
         #expect(try sink.waitForMessages(1).count == 1)
@@ -61,7 +63,8 @@ import Testing
             $0.on("MAIL", connection: 2, "451 4.3.0 Later")
         }
         defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "auth \(mechanism)\nuser \(user)\npassword \(password)")
+        let sandbox = try ApusSandbox(
+            port: server.port, settings: "auth \(mechanism)\nuser \(user)\npassword \(password)")
         let trace = sandbox.directory.file("trace.log")
         let sent = try sandbox.run(["-v", "-X", trace, "a@y.example"], input: Self.input)
         #expect(sent.status == 0, "\(sent.summary)")
@@ -73,7 +76,8 @@ import Testing
         #expect(sandbox.queuedMessages().count == 1, "\(sandbox.queueFiles())")
 
         let secrets = [
-            password, Data(password.utf8).base64EncodedString(), Data("\0\(user)\0\(password)".utf8).base64EncodedString(),
+            password, Data(password.utf8).base64EncodedString(),
+            Data("\0\(user)\0\(password)".utf8).base64EncodedString(),
             Data("\(user)\0\(user)\0\(password)".utf8).base64EncodedString(),
         ]
         let traceText = try String(contentsOfFile: trace, encoding: .utf8)

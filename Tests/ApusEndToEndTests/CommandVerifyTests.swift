@@ -17,8 +17,9 @@ import Testing
         #expect(result.stderr.isEmpty, "\(result.summary)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let offers = try #require(lines.firstIndex(of: "server offers:"), "\(result.stdout)")
-        #expect(lines[(offers + 1)...].map { $0.trimmingCharacters(in: .whitespaces) }
-            == ["PIPELINING", "SIZE 2048000", "8BITMIME", "CHUNKING", "AUTH PLAIN LOGIN"])
+        #expect(
+            lines[(offers + 1)...].map { $0.trimmingCharacters(in: .whitespaces) }
+                == ["PIPELINING", "SIZE 2048000", "8BITMIME", "CHUNKING", "AUTH PLAIN LOGIN"])
         #expect(result.stdout.contains(sandbox.configPath))
         #expect(result.stdout.contains("auth: accepted for u"), "\(result.stdout)")
         #expect(!result.stdout.contains("pw-verify"))

@@ -11,7 +11,8 @@ import Testing
         let sandbox = try ApusSandbox(port: server.port, settings: "message_size_limit 8M")
         let started = Date()
         let result = try Subprocess.run(
-            "/bin/sh", arguments: ["-c", "exec \"$0\" -C \"$1\" r@y.example </dev/zero", sandbox.executable, sandbox.configPath],
+            "/bin/sh",
+            arguments: ["-c", "exec \"$0\" -C \"$1\" r@y.example </dev/zero", sandbox.executable, sandbox.configPath],
             timeout: 60)
         #expect(result.status == 65, "\(result.summary)")
         #expect(result.stderr.contains("message_size_limit"), "\(result.summary)")
@@ -24,7 +25,8 @@ import Testing
         let server = try scriptedServer()
         defer { server.stop() }
         let sandbox = try ApusSandbox(port: server.port, settings: "message_size_limit 2k")
-        let small = try sandbox.run(["r@y.example"], input: "Subject: s\n\n" + String(repeating: "x", count: 1000) + "\n")
+        let small = try sandbox.run(
+            ["r@y.example"], input: "Subject: s\n\n" + String(repeating: "x", count: 1000) + "\n")
         #expect(small.status == 0, "\(small.summary)")
         let large = try sandbox.run(["r@y.example"], input: "Subject: s\n\n" + String(repeating: "x\n", count: 1100))
         #expect(large.status == 65, "\(large.summary)")
@@ -43,7 +45,8 @@ import Testing
         let server = try scriptedServer()
         defer { server.stop() }
         let sandbox = try ApusSandbox(port: server.port, settings: "recipient_limit 3")
-        let result = try sandbox.run(["a@y.example", "b@y.example", "c@y.example", "d@y.example"], input: "Subject: x\n\nx\n")
+        let result = try sandbox.run(
+            ["a@y.example", "b@y.example", "c@y.example", "d@y.example"], input: "Subject: x\n\nx\n")
         #expect(result.status == 64, "\(result.summary)")
         #expect(result.stderrLines.first?.contains("recipient_limit is 3") == true, "\(result.summary)")
         #expect(server.connections.isEmpty)

@@ -19,7 +19,8 @@ import Testing
         "from_header", "allow_from_override", "timeout", "queue", "queue_dir", "queue_lifetime",
         "retry", "bounce", "log", "dsn_notify", "dsn_return", "eight_bit", "oauth2_token_url", "oauth2_grant",
         "oauth2_client_id", "oauth2_client_secret", "oauth2_client_secret_file", "oauth2_scope",
-        "oauth2_refresh_token_file", "oauth2_private_key_file", "oauth2_subject", "message_size_limit", "recipient_limit",
+        "oauth2_refresh_token_file", "oauth2_private_key_file", "oauth2_subject", "message_size_limit",
+        "recipient_limit",
     ]
 
     struct Run {
@@ -100,10 +101,11 @@ import Testing
 
     @Test func configTemplateListsEveryKey() throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("packaging/apus.conf"), encoding: .utf8)
-        let commented = Set(text.split(separator: "\n").compactMap { line -> String? in
-            guard line.hasPrefix("#"), let word = line.dropFirst().split(separator: " ").first else { return nil }
-            return String(word)
-        })
+        let commented = Set(
+            text.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("#"), let word = line.dropFirst().split(separator: " ").first else { return nil }
+                return String(word)
+            })
         for key in Self.configKeys {
             #expect(commented.contains(key), "packaging/apus.conf has no commented \(key) line")
         }
@@ -178,7 +180,10 @@ import Testing
         for line in contents.split(separator: "\n") {
             #expect(line.contains(" root/root "), "\(line)")
         }
-        let unit = try Self.run(["sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -xOf - ./lib/systemd/system/apus-queue.service", "sh", deb])
+        let unit = try Self.run([
+            "sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -xOf - ./lib/systemd/system/apus-queue.service", "sh",
+            deb,
+        ])
         #expect(unit.output.contains("ExecStart=/usr/sbin/apus -q"), "\(unit.output)")
     }
 
@@ -194,7 +199,8 @@ import Testing
             let text = try String(contentsOf: Self.root.appendingPathComponent(name), encoding: .utf8)
             #expect(text.contains("@SBINDIR@/apus -q"), "\(name) does not run @SBINDIR@/apus -q")
         }
-        let timer = try String(contentsOf: Self.root.appendingPathComponent("packaging/apus-queue.timer"), encoding: .utf8)
+        let timer = try String(
+            contentsOf: Self.root.appendingPathComponent("packaging/apus-queue.timer"), encoding: .utf8)
         #expect(timer.contains("OnCalendar=*:0/5"))
         #expect(timer.contains("WantedBy=timers.target"))
     }

@@ -89,7 +89,8 @@ struct NotDelivered: Error { var marker: String }
             if found.count >= count { return found }
             usleep(100_000)
         }
-        Issue.record("fewer than \(count) delivered messages contain \(marker); Postfix log:\n\(postfix.log().suffix(2000))")
+        Issue.record(
+            "fewer than \(count) delivered messages contain \(marker); Postfix log:\n\(postfix.log().suffix(2000))")
         throw NotDelivered(marker: marker)
     }
 
@@ -139,8 +140,10 @@ struct NotDelivered: Error { var marker: String }
         // s-nail, as users run it (mta= points at sendmail).
         let snail = try client.run(
             "/usr/bin/s-nail",
-            ["-n", "-S", "mta=\(client.sendmail)", "-S", "sendwait", "-r", "alice@example.net", "-s",
-             "marker-snail subject", "bob@example.com"],
+            [
+                "-n", "-S", "mta=\(client.sendmail)", "-S", "sendwait", "-r", "alice@example.net", "-s",
+                "marker-snail subject", "bob@example.com",
+            ],
             input: "Hello from s-nail.\n", environment: ["MAILRC": "/dev/null", "HOME": client.directory.path])
         #expect(snail.status == 0, "s-nail: \(snail.stderr)")
         let snailMail = try Self.message(postfix, containing: "marker-snail")

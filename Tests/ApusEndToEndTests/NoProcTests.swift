@@ -12,7 +12,9 @@ struct NoProcTests {
         let script = "mount -t tmpfs none /proc && exec \"$@\""
         return try Subprocess.run(
             "/usr/bin/unshare",
-            arguments: ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", try ApusExecutable.path()]
+            arguments: [
+                "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", try ApusExecutable.path(),
+            ]
                 + arguments,
             standardInput: Array(input.utf8), timeout: 20)
     }
@@ -33,7 +35,8 @@ struct NoProcTests {
         let server = try ScriptableSMTPServer()
         defer { server.stop() }
         let sandbox = try ApusSandbox(port: server.port)
-        let result = try Self.runWithoutProc(["-C", sandbox.configPath, "rcpt@test.example"], input: message(["Subject: no proc"]))
+        let result = try Self.runWithoutProc(
+            ["-C", sandbox.configPath, "rcpt@test.example"], input: message(["Subject: no proc"]))
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result.summary)")
         #expect(server.waitForMessages(1).count == 1)
         #expect(sandbox.queueFiles().isEmpty)

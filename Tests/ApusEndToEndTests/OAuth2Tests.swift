@@ -1,8 +1,7 @@
 import ApusTestSupport
 import Foundation
-import Testing
-
 import Glibc
+import Testing
 
 /// What an OAuth-speaking SMTP server saw: every AUTH with its mechanism,
 /// user and bearer token, in order.
@@ -85,7 +84,9 @@ final class OAuthWorld: @unchecked Sendable {
             $0.authenticate = recorder.authenticator
         }
         endpointPort = try freeLoopbackPort()
-        if startEndpoint { endpoint = try TokenEndpoint(certificates: certificates, port: endpointPort, behaviour: behaviour) }
+        if startEndpoint {
+            endpoint = try TokenEndpoint(certificates: certificates, port: endpointPort, behaviour: behaviour)
+        }
         secretFile = try harness.directory.write("client-secret", Self.clientSecret + "\n", mode: 0o600)
     }
 
@@ -267,7 +268,8 @@ final class OAuthWorld: @unchecked Sendable {
         let key = world.harness.directory.file("service.pem")
         let publicKey = world.harness.directory.file("service.pub")
         let made = try Subprocess.run(
-            "/usr/bin/openssl", arguments: ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
+            "/usr/bin/openssl",
+            arguments: ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
             timeout: 60)
         #expect(made.status == 0, "\(made.stderr)")
         let extracted = try Subprocess.run(
@@ -277,7 +279,8 @@ final class OAuthWorld: @unchecked Sendable {
             certificates: world.certificates, port: world.endpointPort, behaviour: ["public_key": publicKey])
         let config = try world.config(oauth: [
             "oauth2_grant jwt_bearer", "oauth2_client_id mailer@project.iam.gserviceaccount.com",
-            "oauth2_private_key_file \(key)", "oauth2_subject alice@example.com", "oauth2_scope https://mail.google.com/",
+            "oauth2_private_key_file \(key)", "oauth2_subject alice@example.com",
+            "oauth2_scope https://mail.google.com/",
         ])
         let before = Int(time(nil))
         let result = try world.harness.submit(config, subject: "jwt")
@@ -335,7 +338,8 @@ final class OAuthWorld: @unchecked Sendable {
         let result = try world.harness.submit(config, subject: "invalid-grant")
         #expect(result.status == 0, "\(result.stderr)")
         let queued = try #require(parseQueuedLine(result), "\(result.stderr)")
-        #expect(queued.reason.contains("invalid_grant: AADSTS7000215: Invalid client secret provided."), "\(queued.reason)")
+        #expect(
+            queued.reason.contains("invalid_grant: AADSTS7000215: Invalid client secret provided."), "\(queued.reason)")
         #expect(world.server.connections.isEmpty)
 
         let verify = try world.harness.apus(["-C", config, "-bv"])
@@ -390,7 +394,9 @@ final class OAuthWorld: @unchecked Sendable {
         let config = try world.config()
         let first = try world.harness.apus(["-C", config, "-bv"])
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(first.stdout.contains("oauth2: token from \(world.tokenURL) (grant client_credentials), expires 20"), "\(first.stdout)")
+        #expect(
+            first.stdout.contains("oauth2: token from \(world.tokenURL) (grant client_credentials), expires 20"),
+            "\(first.stdout)")
         #expect(first.stdout.contains("auth: accepted for \(OAuthWorld.mailbox)"), "\(first.stdout)")
         let second = try world.harness.apus(["-C", config, "-bv"])
         #expect(second.status == 0, "\(second.stderr)")
@@ -469,7 +475,8 @@ struct OAuth2SetgidTests {
         #expect(status.st_gid == fixture.groupID)
         // The user cannot read the cache or the secret without apus.
         for path in [cacheFile, secretFile] {
-            let peek = try Subprocess.run("/usr/sbin/runuser", arguments: ["-u", fixture.user, "--", "/bin/cat", path], timeout: 20)
+            let peek = try Subprocess.run(
+                "/usr/sbin/runuser", arguments: ["-u", fixture.user, "--", "/bin/cat", path], timeout: 20)
             #expect(peek.status != 0, "\(path) readable by the user: \(peek.stdout)")
         }
         // A second message reuses the cached token.

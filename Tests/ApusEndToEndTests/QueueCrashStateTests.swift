@@ -1,8 +1,7 @@
 import ApusTestSupport
 import Foundation
-import Testing
-
 import Glibc
+import Testing
 
 /// Crash states (issue #19): the file operations of four scenarios are
 /// recorded with strace, and every on-disk state the POSIX persistence model
@@ -50,7 +49,8 @@ import Glibc
         var random = SeededGenerator.fromEnvironment()
         let harness = try QueueHarness()
         let subject = "crash-\(scenario.rawValue)"
-        let recipients = [.deliveringRun, .queuedSubmission, .largeSubmission].contains(scenario)
+        let recipients =
+            [.deliveringRun, .queuedSubmission, .largeSubmission].contains(scenario)
             ? ["rcpt@example.com"] : ["ok@example.com", "bad@example.com"]
         let sender = "me@test.example"
         let down = try harness.downConfig()
@@ -122,7 +122,8 @@ import Glibc
             let choices = model.states(at: point, budget: Self.stateBudget, random: &random)
             sampled = sampled || choices.sampled
             for (index, state) in choices.states.enumerated() {
-                let reportedQueued = (scenario != .queuedSubmission && scenario != .largeSubmission)
+                let reportedQueued =
+                    (scenario != .queuedSubmission && scenario != .largeSubmission)
                     || model.reported.map { $0 <= point } == true
                 let repliesBefore = model.dataReplies.filter { $0 < point }.count
                 guard seen.insert("\(state.signature) \(reportedQueued) \(repliesBefore)").inserted else { continue }
@@ -558,7 +559,9 @@ final class CrashModel {
             files[file] = content
         case .truncate(let file, let length):
             var content = files[file] ?? []
-            if content.count > length { content.removeSubrange(length...) } else {
+            if content.count > length {
+                content.removeSubrange(length...)
+            } else {
                 content += [UInt8](repeating: 0, count: length - content.count)
             }
             files[file] = content
@@ -645,4 +648,3 @@ final class CrashModel {
         return bytes
     }
 }
-

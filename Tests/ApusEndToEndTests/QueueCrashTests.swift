@@ -1,8 +1,7 @@
 import ApusTestSupport
 import Foundation
-import Testing
-
 import Glibc
+import Testing
 
 /// `kill -9` and failing system calls at every queue step (the `APUS_FAULT`
 /// points of Sources/ApusQueue/FaultPoint.swift), and a full disk: no message
@@ -53,7 +52,8 @@ import Glibc
         #expect(result.status == 75, "\(result.stderr)")
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("apus: cannot queue the message"), "\(result.stderr)")
-        #expect(result.stderr.contains("No space left on device") || result.stderr.contains("ENOSPC"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("No space left on device") || result.stderr.contains("ENOSPC"), "\(result.stderr)")
         #expect(try harness.queueFiles().isEmpty)
     }
 
@@ -133,7 +133,9 @@ import Glibc
         if fault.hasSuffix(":ENOSPC") {
             // A storage failure in a run: logged, one line, exit 74 (apus(8), EXIT STATUS).
             #expect(faulty.status == 74, "\(faulty.stderr)")
-            #expect(faulty.stderr.hasPrefix("apus: queue run: ") && faulty.stderr.split(separator: "\n").count == 1, "\(faulty.stderr)")
+            #expect(
+                faulty.stderr.hasPrefix("apus: queue run: ") && faulty.stderr.split(separator: "\n").count == 1,
+                "\(faulty.stderr)")
             #expect(harness.log().contains("warning: ") && harness.log().contains("cannot queue the failure notice"))
         } else {
             #expect(faulty.signaled && faulty.status == SIGKILL, "status \(faulty.status): \(faulty.stderr)")
@@ -141,7 +143,9 @@ import Glibc
         let listed = try harness.mailqJSON(config)  // nothing half-written is visible
         if fault.hasSuffix(":ENOSPC") {
             // The message stays visible, waiting, until a notice can be queued.
-            let pending = listed.flatMap { ($0["recipients"] as? [[String: Any]]) ?? [] }.compactMap { $0["address"] as? String }
+            let pending = listed.flatMap { ($0["recipients"] as? [[String: Any]]) ?? [] }.compactMap {
+                $0["address"] as? String
+            }
             #expect(pending == ["bad@example.com"], "\(listed)")
         }
 

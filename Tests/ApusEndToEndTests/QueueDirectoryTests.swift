@@ -7,7 +7,8 @@ import Testing
 @Test func missingQueueDirectoryIsCreatedOnFirstUse() throws {
     let sandbox = try ApusSandbox(refusing: "")
     let queue = sandbox.directory.file("fresh-queue")
-    try sandbox.writeConfig(sandbox.settings.replacingOccurrences(of: "queue_dir \(sandbox.queueDirectory)", with: "queue_dir \(queue)"))
+    try sandbox.writeConfig(
+        sandbox.settings.replacingOccurrences(of: "queue_dir \(sandbox.queueDirectory)", with: "queue_dir \(queue)"))
     #expect(!FileManager.default.fileExists(atPath: queue))
     let result = try sandbox.run(["a@example.com"], input: "Subject: first\n\nqueued\n")
     #expect(result.status == 0, "\(result.summary)")

@@ -1,8 +1,7 @@
 import ApusTestSupport
 import Foundation
-import Testing
-
 import Glibc
+import Testing
 
 /// Issue 13: storage failures never pass silently, nothing is stuck or lost
 /// (corrupt messages moved aside, leftovers swept), no false failure (the
@@ -31,12 +30,15 @@ import Glibc
         let lines = run.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("apus: queue run: "), "\(run.stderr)")
         #expect(run.stderr.contains("cannot record the attempt"), "\(run.stderr)")
-        #expect(harness.log().contains("warning: ") && harness.log().contains("cannot record the attempt"), "\(harness.log())")
+        #expect(
+            harness.log().contains("warning: ") && harness.log().contains("cannot record the attempt"),
+            "\(harness.log())")
         #expect(server.messages.filter(\.accepted).count == 1, "the run stops after the failed update")
         #expect(try harness.visibleIDs().count == 2, "nothing is lost")
 
         // -v shows it as it happens.
-        let verbose = try harness.runQueue(config, ["-qf", "-v"], environment: ["APUS_FAULT": "queue.update.appended:EIO"])
+        let verbose = try harness.runQueue(
+            config, ["-qf", "-v"], environment: ["APUS_FAULT": "queue.update.appended:EIO"])
         #expect(verbose.status == 74)
         #expect(verbose.stderr.contains("apus: warning: ") && verbose.stderr.contains("cannot record the attempt"))
     }
@@ -99,7 +101,8 @@ import Glibc
         try harness.directory.write(
             "q/BBBBBBBBBBBB.env", "version: 9\narrival: 5\nsender: a\nrcpt: pending a@b\nend\n")
         try harness.directory.write("q/BBBBBBBBBBBB.data", "Subject: y\n\ny\n")
-        let huge = "version: 1\narrival: 5\nsender: a\nrcpt: pending a@b\nx-pad: "
+        let huge =
+            "version: 1\narrival: 5\nsender: a\nrcpt: pending a@b\nx-pad: "
             + String(repeating: "x", count: 17 << 20) + "\nend\n"
         try harness.directory.write("q/CCCCCCCCCCCC.env", huge)
         try harness.directory.write("q/CCCCCCCCCCCC.data", "Subject: z\n\nz\n")
@@ -118,12 +121,15 @@ import Glibc
         #expect(acceptedSubjects(server) == ["good": 1], "only the good message is sent")
         let corrupt = try FileManager.default.contentsOfDirectory(atPath: harness.queue + "/corrupt").sorted()
         #expect(
-            corrupt == [
-                "AAAAAAAAAAAA.data", "AAAAAAAAAAAA.env", "BBBBBBBBBBBB.data", "BBBBBBBBBBBB.env", "CCCCCCCCCCCC.data",
-                "CCCCCCCCCCCC.env", "\(orphan.id).env", "\(cut.id).msg", "EEEEEEEEEEEE.msg",
-            ].sorted(), "\(corrupt)")
+            corrupt
+                == [
+                    "AAAAAAAAAAAA.data", "AAAAAAAAAAAA.env", "BBBBBBBBBBBB.data", "BBBBBBBBBBBB.env",
+                    "CCCCCCCCCCCC.data",
+                    "CCCCCCCCCCCC.env", "\(orphan.id).env", "\(cut.id).msg", "EEEEEEEEEEEE.msg",
+                ].sorted(), "\(corrupt)")
         for id in ["AAAAAAAAAAAA", "BBBBBBBBBBBB", "CCCCCCCCCCCC", orphan.id, cut.id, "EEEEEEEEEEEE"] {
-            #expect(harness.log().contains("warning: \(id): moved to \(harness.queue)/corrupt"), "\(id): \(harness.log())")
+            #expect(
+                harness.log().contains("warning: \(id): moved to \(harness.queue)/corrupt"), "\(id): \(harness.log())")
             #expect(run.stderr.contains("apus: warning: \(id): moved to"), "\(run.stderr)")
         }
         #expect(try harness.queueFiles() == ["corrupt"])
@@ -131,7 +137,8 @@ import Glibc
         let after = try harness.apus(["-C", config, "-bp"])
         #expect(after.status == 0)
         #expect(after.stdout == "Mail queue is empty\n")
-        #expect(after.stderr == "apus: 6 corrupt messages in \(harness.queue)/corrupt (see apus(8), QUEUE FILE FORMAT)\n")
+        #expect(
+            after.stderr == "apus: 6 corrupt messages in \(harness.queue)/corrupt (see apus(8), QUEUE FILE FORMAT)\n")
         // Another run (with an expiring lifetime and a sweep) leaves them alone.
         try QueueCrashTests.age(harness)
         #expect(try harness.runQueue(down, ["-qf"]).status == 0)
@@ -172,7 +179,8 @@ import Glibc
         let results = concurrently(2) { index -> SubprocessResult? in
             if index == 0 {
                 return try harness.traced(
-                    inject, ["-C", down, "-i", "rcpt@example.com"], input: QueueHarness.message(subject: "false-failure"))
+                    inject, ["-C", down, "-i", "rcpt@example.com"],
+                    input: QueueHarness.message(subject: "false-failure"))
             }
             let deadline = Date(timeIntervalSinceNow: 10)
             while try harness.visibleIDs().isEmpty && Date() < deadline { usleep(10_000) }
@@ -201,7 +209,8 @@ import Glibc
             exec "$2" -q -v
             """
         return try Subprocess.run(
-            "/usr/bin/unshare", arguments: ["--mount", "/bin/sh", "-c", script, "sh", systemConfig, harness.executable],
+            "/usr/bin/unshare",
+            arguments: ["--mount", "/bin/sh", "-c", script, "sh", systemConfig, harness.executable],
             timeout: 60)
     }
 
@@ -282,7 +291,8 @@ import Glibc
         let sent = try #require(parseQueuedLine(try harness.submit(down, subject: "v-sent")))
         let mixed = try #require(
             parseQueuedLine(
-                try harness.submit(down, subject: "v-mixed", to: ["ok@example.com", "bad@example.com", "later@example.com"],
+                try harness.submit(
+                    down, subject: "v-mixed", to: ["ok@example.com", "bad@example.com", "later@example.com"],
                     sender: "me@test.example")))
 
         // Nothing due (next attempt in an hour): silent without -v, one line with it.
@@ -292,7 +302,9 @@ import Glibc
         #expect(idle.status == 0)
         #expect(
             idle.stderr.wholeMatch(
-                of: /apus: nothing due; 2 messages queued, next attempt [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d\n/)
+                of:
+                    /apus: nothing due; 2 messages queued, next attempt [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d\n/
+            )
                 != nil, "\(idle.stderr)")
         // mailq says when.
         let listing = try harness.apus(["-C", down, "-bp"])
@@ -310,7 +322,8 @@ import Glibc
         let lines = run.stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("apus: ") }
         #expect(lines.contains("apus: \(sent.id): sent to rcpt@example.com"), "\(lines)")
         let mixedLine = try #require(lines.first { $0.hasPrefix("apus: \(mixed.id): ") }, "\(lines)")
-        #expect(mixedLine.contains("sent to ok@example.com; failed for bad@example.com; deferred until "), "\(mixedLine)")
+        #expect(
+            mixedLine.contains("sent to ok@example.com; failed for bad@example.com; deferred until "), "\(mixedLine)")
         #expect(mixedLine.hasSuffix(" said: 451 4.2.0 try later (in reply to RCPT TO command)"), "\(mixedLine)")
         // The failure notice for bad@ waits for the message (later@ is pending).
         #expect(try harness.mailqJSON(config).count == 1)

@@ -151,7 +151,9 @@ import Testing
         let run = try harness.runQueue(config, ["-q"])
         #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stderr)")
         #expect(
-            server.messages.filter(\.accepted).map(\.recipientAddresses) == [["good@example.com"], ["owner@test.example"]])
+            server.messages.filter(\.accepted).map(\.recipientAddresses) == [
+                ["good@example.com"], ["owner@test.example"],
+            ])
         #expect(server.connections.count == 1, "the notice goes over the open connection")
         #expect(harness.log().contains("to=<bad@example.com>") && harness.log().contains("status=bounced"))
         #expect(try harness.queueFiles().isEmpty)
@@ -175,7 +177,8 @@ import Testing
     func permanentRefusalOfTheMessageInARunFailsEveryRecipient(verb: String) throws {
         let harness = try QueueHarness()
         let down = try harness.downConfig()
-        _ = try harness.submit(down, subject: "refused-\(verb)", to: ["x@example.com", "y@example.com"], sender: "me@test.example")
+        _ = try harness.submit(
+            down, subject: "refused-\(verb)", to: ["x@example.com", "y@example.com"], sender: "me@test.example")
         let server = try dataServer { $0.on(verb, occurrence: 1, connection: 1, "554 5.7.1 go away") }
         defer { server.stop() }
         let config = try harness.config(port: server.port)

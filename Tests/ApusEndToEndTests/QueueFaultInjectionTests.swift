@@ -1,8 +1,7 @@
 import ApusTestSupport
 import Foundation
-import Testing
-
 import Glibc
+import Testing
 
 /// The fault-injection stage (issue 13): every storage system call of three
 /// scenarios fails once, in turn, for real (`strace -e inject=SYSCALL:error=E:when=N`),
@@ -78,7 +77,8 @@ import Glibc
         var tally = Tally()
         for fault in faults {
             let iteration = try Iteration(
-                scenario: scenario, subject: "fi-\(scenario)-\(fault.syscall)-\(fault.index)-\(fault.error)", sink: sink)
+                scenario: scenario, subject: "fi-\(scenario)-\(fault.syscall)-\(fault.index)-\(fault.error)", sink: sink
+            )
             try iteration.check(fault, tally: &tally)
             tally.runs += 1
         }
@@ -131,7 +131,8 @@ import Glibc
 
         /// The faulted command.
         var arguments: [String] {
-            scenario == .submission ? ["-C", down, "-f", "me@test.example", "-i", "rcpt@example.com"] : ["-C", up, "-qf"]
+            scenario == .submission
+                ? ["-C", down, "-f", "me@test.example", "-i", "rcpt@example.com"] : ["-C", up, "-qf"]
         }
         var input: [UInt8] { scenario == .submission ? QueueHarness.message(subject: subject) : [] }
 
@@ -145,7 +146,9 @@ import Glibc
             env["APUS_FAULT"] = nil
             let result = try Subprocess.run(
                 QueueDurabilityTests.strace,
-                arguments: ["-f", "-o", output, "-e", "trace=" + QueueFaultInjectionTests.syscalls.joined(separator: ",")]
+                arguments: [
+                    "-f", "-o", output, "-e", "trace=" + QueueFaultInjectionTests.syscalls.joined(separator: ","),
+                ]
                     + [harness.executable] + arguments,
                 environment: env, standardInput: input, timeout: 60)
             try #require(result.status == 0, "dry run: \(result.stderr)")

@@ -1,8 +1,7 @@
 import ApusTestSupport
 import Foundation
-import Testing
-
 import Glibc
+import Testing
 
 /// Queue runs: concurrency, selection, interval mode, grouping over one
 /// connection, mailq's listing, file modes; and a real relay (smtp-sink).
@@ -117,7 +116,11 @@ import Glibc
         let script = "\"$0\" -C \"$1\" -q1s & echo $! > \"$2\"; wait $!"
         let box = ResultBox()
         let thread = Thread {
-            box.set(Result { try Subprocess.run("/bin/sh", arguments: ["-c", script, harness.executable, config, pidFile], timeout: 30) })
+            box.set(
+                Result {
+                    try Subprocess.run(
+                        "/bin/sh", arguments: ["-c", script, harness.executable, config, pidFile], timeout: 30)
+                })
         }
         thread.start()
         #expect(server.wait(timeout: 10) { $0.flatMap(\.messages).count >= 1 })
@@ -125,7 +128,8 @@ import Glibc
         _ = try harness.submit(down, subject: "interval-2")
         #expect(server.wait(timeout: 10) { $0.flatMap(\.messages).count >= 2 })
         #expect(box.get() == nil, "the runner stays in the foreground")
-        let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         kill(pid, SIGTERM)
         let result = try #require(box.wait(seconds: 10), "the runner did not stop on SIGTERM").get()
         #expect(result.status == 0 && !result.signaled && !result.timedOut, "\(result.status) \(result.stderr)")
@@ -162,21 +166,24 @@ import Glibc
         for index in 1...3 {  // which of them meets the failure does not matter: no order is asserted
             _ = try #require(parseQueuedLine(try harness.submit(down, subject: "mid-\(index)")))
         }
-        let server = try ScriptableSMTPServer({
-            var configuration = ScriptableSMTPServer.Configuration()
-            configuration.on("MAIL", occurrence: 2, connection: 1, response)
-            // As a real server: the pipelined RCPT and BDAT after a refused MAIL fail too.
-            configuration.on("RCPT", occurrence: 2, connection: 1, "503 5.5.1 need MAIL first")
-            configuration.on("BDAT", occurrence: 2, connection: 1, "503 5.5.1 no valid recipients")
-            return configuration
-        }())
+        let server = try ScriptableSMTPServer(
+            {
+                var configuration = ScriptableSMTPServer.Configuration()
+                configuration.on("MAIL", occurrence: 2, connection: 1, response)
+                // As a real server: the pipelined RCPT and BDAT after a refused MAIL fail too.
+                configuration.on("RCPT", occurrence: 2, connection: 1, "503 5.5.1 need MAIL first")
+                configuration.on("BDAT", occurrence: 2, connection: 1, "503 5.5.1 no valid recipients")
+                return configuration
+            }())
         defer { server.stop() }
         let config = try harness.config(port: server.port, timeout: "2")
         let started = Date()
         #expect(try harness.runQueue(config).status == 0)
         #expect(Date().timeIntervalSince(started) < 8)
         let firstRun = acceptedSubjects(server)
-        #expect(firstRun.count == 2 && firstRun.values.allSatisfy { $0 == 1 }, "\(firstRun) \(server.connections.map(\.commandLines)) \(harness.log())")
+        #expect(
+            firstRun.count == 2 && firstRun.values.allSatisfy { $0 == 1 },
+            "\(firstRun) \(server.connections.map(\.commandLines)) \(harness.log())")
         let left = try harness.visibleIDs()
         #expect(left.count == 1, "\(left)")
         #expect(try harness.runQueue(config).status == 0)
@@ -196,7 +203,10 @@ import Glibc
         let emptyJSON = try Subprocess.run(mailq, arguments: ["-C", down, "--json"], environment: env)
         #expect(emptyJSON.status == 0 && emptyJSON.stdout.isEmpty)
 
-        let one = try #require(parseQueuedLine(try harness.submit(down, subject: "listed-1", to: ["x@example.com", "y@example.com"], sender: "cron@test.example")))
+        let one = try #require(
+            parseQueuedLine(
+                try harness.submit(
+                    down, subject: "listed-1", to: ["x@example.com", "y@example.com"], sender: "cron@test.example")))
         let two = try #require(parseQueuedLine(try harness.submit(down, subject: "listed-2", sender: "<>")))
 
         let text = try Subprocess.run(mailq, arguments: ["-C", down], environment: env)
@@ -205,7 +215,10 @@ import Glibc
         #expect(lines.first == "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------")
         let size1 = try harness.content(one.id).count
         let header1 = try #require(lines.first { $0.hasPrefix(one.id) })
-        #expect(header1.wholeMatch(of: /[0-9A-F]{10,} +\d+ [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d  cron@test\.example/) != nil, "\(header1)")
+        #expect(
+            header1.wholeMatch(
+                of: /[0-9A-F]{10,} +\d+ [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d  cron@test\.example/)
+                != nil, "\(header1)")
         #expect(header1.contains(" \(size1) "), "\(header1) size \(size1)")
         #expect(lines.contains { $0.hasPrefix(two.id) && $0.hasSuffix(" MAILER-DAEMON") })
         // The reason, then when the message is next tried (retry 1s: due by now, or in a second).
@@ -213,7 +226,8 @@ import Glibc
             lines.contains { line in
                 line.hasPrefix("(\(one.reason); ")
                     && (line.hasSuffix("; due now)")
-                        || line.wholeMatch(of: /.*; next attempt [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d\)/) != nil)
+                        || line.wholeMatch(of: /.*; next attempt [A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d\)/)
+                            != nil)
             }, "\(lines)")
         #expect(lines.contains(String(repeating: " ", count: 41) + "x@example.com"))
         #expect(lines.contains(String(repeating: " ", count: 41) + "y@example.com"))

@@ -1,8 +1,7 @@
 import ApusTestSupport
 import Foundation
-import Testing
-
 import Glibc
+import Testing
 
 /// One test's world for the durable-queue end-to-end tests: a temporary
 /// directory with the queue (`q`), the delivery log (`log`) and configuration
@@ -29,10 +28,11 @@ final class QueueHarness: @unchecked Sendable {
         _ name: String = "apus.conf", port: UInt16, retry: String = "1s", lifetime: String = "5d",
         timeout: String = "3", queueDirectory: String? = nil, extra: [String] = []
     ) throws -> String {
-        let lines = [
-            "queue_dir \(queueDirectory ?? queue)", "log \(logPath)", "host 127.0.0.1", "port \(port)", "tls off",
-            "domain test.example", "timeout \(timeout)", "retry \(retry)", "queue_lifetime \(lifetime)",
-        ] + extra
+        let lines =
+            [
+                "queue_dir \(queueDirectory ?? queue)", "log \(logPath)", "host 127.0.0.1", "port \(port)", "tls off",
+                "domain test.example", "timeout \(timeout)", "retry \(retry)", "queue_lifetime \(lifetime)",
+            ] + extra
         return try directory.write(name, lines.joined(separator: "\n") + "\n")
     }
 
@@ -147,7 +147,9 @@ func parseQueuedLine(_ result: SubprocessResult) -> (id: String, reason: String)
 /// The value of the first `Subject:` header in `text`.
 func subjectHeader(of text: String) -> String? {
     // "\r\n" is one Character: split the unified text.
-    for line in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
+    for line in text.replacingOccurrences(of: "\r\n", with: "\n").split(
+        separator: "\n", omittingEmptySubsequences: false)
+    {
         if line.isEmpty { return nil }
         if line.lowercased().hasPrefix("subject:") {
             return line.dropFirst(8).trimmingCharacters(in: .whitespaces)
@@ -191,8 +193,11 @@ func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) t
         thread.start()
     }
     group.wait()
-    return results.map { $0! }
+    return results.map { $0 ?? .failure(Unfinished()) }
 }
+
+/// A concurrent body that never stored its result.
+struct Unfinished: Error {}
 
 /// Facts about a failure notice, read with Python's email package.
 struct NoticeFacts: Decodable {

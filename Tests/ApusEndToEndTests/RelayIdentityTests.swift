@@ -26,7 +26,9 @@ struct RelayIdentityTests {
         #expect(result.status == 0, "\(result.summary)")
         let reason = "relay 127.0.0.1[127.0.0.1]:\(port) is owned by uid \(fixture.uid) (\(fixture.user)), not root"
         #expect(result.stderr.contains("queued") && result.stderr.contains(reason), "\(result.summary)")
-        #expect(sandbox.queueFiles().count == 1 && sandbox.queuedMessages().count == 1, "the message waits in the queue: \(sandbox.queueFiles())")
+        #expect(
+            sandbox.queueFiles().count == 1 && sandbox.queuedMessages().count == 1,
+            "the message waits in the queue: \(sandbox.queueFiles())")
         #expect(listener.connections() >= 1, "apus did connect (the test must reach the listener)")
 
         // A queue run never hands the message to it either.
@@ -76,8 +78,10 @@ struct RelayIdentityTests {
         let script = "mount --bind \"$1\" /etc/hosts && shift && exec \"$@\""
         let result = try Subprocess.run(
             "/usr/bin/unshare",
-            arguments: ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", hosts, sandbox.executable,
-                "-C", sandbox.configPath, "rcpt@test.example"],
+            arguments: [
+                "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", hosts, sandbox.executable,
+                "-C", sandbox.configPath, "rcpt@test.example",
+            ],
             standardInput: Array(Self.input.utf8), timeout: 20)
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result.summary)")
         #expect(listener.connections() >= 1, "localhost did not resolve to ::1 first: \(result.summary)")
@@ -164,7 +168,9 @@ final class ForeignListener: @unchecked Sendable {
         let ready = fixture.home + "/listener-\(port).ready"
         let scriptPath = try fixture.writeUserFile("listener.py", Self.script, mode: 0o644)
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        process.arguments = ["-u", fixture.user, "--", "/usr/bin/python3", scriptPath, host, String(port), record, ready]
+        process.arguments = [
+            "-u", fixture.user, "--", "/usr/bin/python3", scriptPath, host, String(port), record, ready,
+        ]
         process.currentDirectoryURL = URL(fileURLWithPath: fixture.home)
         try process.run()
         let start = Date()

@@ -58,7 +58,8 @@ struct SetgidDetailsTests {
         let log = logs + "/apus.log"
         let config = Self.systemConfig(port: server.port, queue: queue, extra: "log \(log)\n")
 
-        let first = try fixture.runWithSystemConfig(config, mode: "0640", ["-v", "rcpt@test.example"], input: Self.input)
+        let first = try fixture.runWithSystemConfig(
+            config, mode: "0640", ["-v", "rcpt@test.example"], input: Self.input)
         #expect(first.status == 0, "\(first.summary)")
         #expect(server.waitForMessages(1).count == 1, "delivered all the same: \(first.summary)")
         #expect(!FileManager.default.fileExists(atPath: log), "the user created the log file")
@@ -81,7 +82,8 @@ struct SetgidDetailsTests {
         #expect(info.st_mode & 0o7777 == 0o660, "mode \(String(info.st_mode & 0o7777, radix: 8))")
 
         // Now the user's lines are written.
-        let again = try fixture.runWithSystemConfig(config, mode: "0640", ["-v", "rcpt@test.example"], input: Self.input)
+        let again = try fixture.runWithSystemConfig(
+            config, mode: "0640", ["-v", "rcpt@test.example"], input: Self.input)
         #expect(again.status == 0, "\(again.summary)")
         #expect(!again.stderr.contains("cannot write the log"), "\(again.summary)")
         let lines = (try String(contentsOfFile: log, encoding: .utf8)).split(separator: "\n")

@@ -58,7 +58,8 @@ final class ApusSandbox: @unchecked Sendable {
         _ arguments: [String], input: String = "", program: String? = nil, config: Bool = true,
         environment: [String: String]? = nil, timeout: Double = 20
     ) throws -> SubprocessResult {
-        try run(arguments, bytes: Array(input.utf8), program: program, config: config, environment: environment,
+        try run(
+            arguments, bytes: Array(input.utf8), program: program, config: config, environment: environment,
             timeout: timeout)
     }
 
@@ -184,7 +185,7 @@ func headers(in section: String, _ name: String) -> [String] {
     var current: String? = nil
     for line in section.split(separator: "\n", omittingEmptySubsequences: false) {
         if line.first == " " || line.first == "\t" {
-            if current != nil { current! += " " + line.trimmingCharacters(in: .whitespaces) }
+            if let before = current { current = before + " " + line.trimmingCharacters(in: .whitespaces) }
             continue
         }
         if let current { values.append(current) }

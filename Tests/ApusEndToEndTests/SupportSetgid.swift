@@ -28,7 +28,9 @@ final class SetgidFixture: @unchecked Sendable {
         }
         groupID = try #require(getgrnam(Self.group)).pointee.gr_gid
         user = "apus-e2e-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        try Self.must(["/usr/sbin/useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", user])
+        try Self.must([
+            "/usr/sbin/useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", user,
+        ])
         let entry = try #require(getpwnam(user))
         uid = entry.pointee.pw_uid
         gid = entry.pointee.pw_gid
@@ -82,7 +84,9 @@ final class SetgidFixture: @unchecked Sendable {
     func writeGroupFile(_ name: String, _ text: String, mode: mode_t = 0o640) throws -> String {
         let path = directory.file(name)
         try text.write(toFile: path, atomically: false, encoding: .utf8)
-        guard chown(path, 0, groupID) == 0, chmod(path, mode) == 0 else { throw SetupError(description: "chown \(path)") }
+        guard chown(path, 0, groupID) == 0, chmod(path, mode) == 0 else {
+            throw SetupError(description: "chown \(path)")
+        }
         return path
     }
 
@@ -122,8 +126,10 @@ final class SetgidFixture: @unchecked Sendable {
             """
         return try Subprocess.run(
             "/usr/bin/unshare",
-            arguments: ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", upper, work, source, mode, user,
-                "--", binary] + arguments,
+            arguments: [
+                "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", upper, work, source, mode, user,
+                "--", binary,
+            ] + arguments,
             standardInput: Array(input.utf8), workingDirectory: home, timeout: timeout)
     }
 
@@ -134,8 +140,10 @@ final class SetgidFixture: @unchecked Sendable {
             let upper = try? probe.makeDirectory("u"), let work = try? probe.makeDirectory("w"),
             let result = try? Subprocess.run(
                 "/usr/bin/unshare",
-                arguments: ["--mount", "--propagation", "private", "/bin/sh", "-c",
-                    "mount -t overlay overlay -o lowerdir=/etc,upperdir=\(upper),workdir=\(work) /etc"], timeout: 10)
+                arguments: [
+                    "--mount", "--propagation", "private", "/bin/sh", "-c",
+                    "mount -t overlay overlay -o lowerdir=/etc,upperdir=\(upper),workdir=\(work) /etc",
+                ], timeout: 10)
         else { return false }
         return result.status == 0
     }()

@@ -32,7 +32,10 @@ import Testing
         ("debian-cron.eml", "From", ["|root"]),
         ("debian-cron.eml", "To", ["|root"]),
         ("mailx.eml", "To", ["|ops@example.com", "Backup Team|backup@example.com"]),
-        ("git-send-email.eml", "Cc", ["Bob Reviewer|bob@example.net", "=?UTF-8?q?J=C3=B6rg=20M=C3=BCller?=|joerg@example.de"]),
+        (
+            "git-send-email.eml", "Cc",
+            ["Bob Reviewer|bob@example.net", "=?UTF-8?q?J=C3=B6rg=20M=C3=BCller?=|joerg@example.de"]
+        ),
         ("php-mail.eml", "From", ["|shop@example.com"]),
     ])
     func appendixAMessagesYieldTheirAddresses(file: String, header: String, expected: [String]) throws {
@@ -159,18 +162,31 @@ import Testing
         for _ in 0..<500 {
             var list: [AddressList.Item] = []
             for _ in 0..<Int.random(in: 1...4, using: &rng) {
-                var local = (0..<Int.random(in: 1...12, using: &rng)).map { _ in localBytes.randomElement(using: &rng) ?? 0x61 }
+                var local = (0..<Int.random(in: 1...12, using: &rng)).map { _ in
+                    localBytes.randomElement(using: &rng) ?? 0x61
+                }
                 if local.allSatisfy({ $0 == 0x20 }) { local = [0x61] }
                 let name = names.randomElement(using: &rng) ?? nil
-                let m = try Mailbox(localPart: local, domain: Array((domains.randomElement(using: &rng) ?? "x").utf8),
-                                    displayName: name.map { Array($0.utf8) })
+                let m = try Mailbox(
+                    localPart: local, domain: Array((domains.randomElement(using: &rng) ?? "x").utf8),
+                    displayName: name.map { Array($0.utf8) })
                 list.append(.mailbox(m))
             }
-            if Bool.random(using: &rng) { list = [.group(name: bytes("G"), members: list.map { if case .mailbox(let m) = $0 { return m }; return try! Mailbox(localPart: "z", domain: "z") })] }
+            if Bool.random(using: &rng) {
+                list = [
+                    .group(
+                        name: bytes("G"),
+                        members: list.map {
+                            if case .mailbox(let m) = $0 { return m }
+                            return try! Mailbox(localPart: "z", domain: "z")
+                        })
+                ]
+            }
             let formatted = AddressList(list).formatted
             #expect(!formatted.contains(13) && !formatted.contains(10) && !formatted.contains(0))
             let parsed = try AddressList.parse(formatted)
-            #expect(parsed.mailboxes.map(\.addrSpec) == AddressList(list).mailboxes.map(\.addrSpec), "\(formatted.text)")
+            #expect(
+                parsed.mailboxes.map(\.addrSpec) == AddressList(list).mailboxes.map(\.addrSpec), "\(formatted.text)")
             #expect(parsed.mailboxes.map(\.localPart) == AddressList(list).mailboxes.map(\.localPart))
             let plainNames = AddressList(list).mailboxes.map { n -> [UInt8]? in
                 guard let d = n.displayName, !d.contains(where: { $0 >= 0x80 }) else { return nil }

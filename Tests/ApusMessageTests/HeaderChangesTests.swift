@@ -6,7 +6,9 @@ import Testing
     let id = "<0123456789abcdef0123456789abcdef@example.com>"
 
     func changes(_ mode: HeaderChanges.FromHeaderMode = .add, name: String? = "Ann Example") throws -> HeaderChanges {
-        HeaderChanges(fromMode: mode, sender: try EnvelopeAddress.parse("ann@example.com"), fullName: name, date: date, messageID: id)
+        HeaderChanges(
+            fromMode: mode, sender: try EnvelopeAddress.parse("ann@example.com"), fullName: name, date: date,
+            messageID: id)
     }
 
     @Test func phpMailGetsFromDateAndMessageIDAtTheEndAndNothingElseMoves() throws {
@@ -20,7 +22,10 @@ import Testing
     @Test func fromIsAddedWhenMissingWithAQuotedName() throws {
         var h = try readAllWays(bytes("To: x@y\nBcc: secret@y\nResent-Bcc: s2@y\nSubject: s\n  folded\n\n")).headers
         try changes().apply(to: &h)
-        #expect(h.bytes.text == "To: x@y\r\nSubject: s\r\n  folded\r\nFrom: \"Ann Example\" <ann@example.com>\r\nDate: \(date)\r\nMessage-ID: \(id)\r\n")
+        #expect(
+            h.bytes.text
+                == "To: x@y\r\nSubject: s\r\n  folded\r\nFrom: \"Ann Example\" <ann@example.com>\r\nDate: \(date)\r\nMessage-ID: \(id)\r\n"
+        )
     }
 
     @Test(arguments: [
@@ -38,7 +43,9 @@ import Testing
     }
 
     @Test func namesAreQuotedOrEncoded() throws {
-        #expect(try changes(name: "Joe \"Q\" Public").fromField?.valueString == "\"Joe \\\"Q\\\" Public\" <ann@example.com>")
+        #expect(
+            try changes(name: "Joe \"Q\" Public").fromField?.valueString == "\"Joe \\\"Q\\\" Public\" <ann@example.com>"
+        )
         #expect(try changes(name: nil).fromField?.valueString == "ann@example.com")
         let encoded = try #require(try changes(name: "Jörg Müller").fromField)
         #expect(encoded.valueString.hasPrefix("=?utf-8?") && encoded.valueString.hasSuffix(" <ann@example.com>"))
@@ -71,7 +78,8 @@ import Testing
     }
 
     @Test func messageIDs() throws {
-        #expect(MessageID.make(randomBytes: Array(0..<16), domain: "x.test") == "<000102030405060708090a0b0c0d0e0f@x.test>")
+        #expect(
+            MessageID.make(randomBytes: Array(0..<16), domain: "x.test") == "<000102030405060708090a0b0c0d0e0f@x.test>")
         let a = try MessageID.generate(domain: "example.com")
         let b = try MessageID.generate(domain: "example.com")
         #expect(a != b && a.count == 1 + 32 + 1 + 11 + 1)
@@ -98,7 +106,10 @@ import Testing
         ("Resent-Reply-To: root", "Resent-Reply-To: root@origin.example"),
         ("Resent-To: root", "Resent-To: root@rcpt.example"),
         ("Resent-Cc: root", "Resent-Cc: root@rcpt.example"),
-        ("To: friends: anne, bob@x.example;, carl", "To: friends: anne@rcpt.example, bob@x.example;, carl@rcpt.example"),
+        (
+            "To: friends: anne, bob@x.example;, carl",
+            "To: friends: anne@rcpt.example, bob@x.example;, carl@rcpt.example"
+        ),
         ("To: undisclosed-recipients:;", "To: undisclosed-recipients:;"),
         ("From: <>", "From: <>"),
         ("To: \"Doe, J\" <jd> (comment, here)", "To: \"Doe, J\" <jd@rcpt.example> (comment, here)"),
@@ -117,9 +128,14 @@ import Testing
 
     /// Folding and everything around the address stay as written.
     @Test func qualifyingKeepsTheFolding() throws {
-        var h = try readAllWays(bytes("To: Anne <anne>,\n  (the boss)\n\tboss,\n carl@x.example\nDate: d\nMessage-ID: <m@x>\n\n")).headers
+        var h = try readAllWays(
+            bytes("To: Anne <anne>,\n  (the boss)\n\tboss,\n carl@x.example\nDate: d\nMessage-ID: <m@x>\n\n")
+        ).headers
         try qualifying().apply(to: &h)
-        #expect(h.bytes.text == "To: Anne <anne@rcpt.example>,\r\n  (the boss)\r\n\tboss@rcpt.example,\r\n carl@x.example\r\nDate: d\r\nMessage-ID: <m@x>\r\n")
+        #expect(
+            h.bytes.text
+                == "To: Anne <anne@rcpt.example>,\r\n  (the boss)\r\n\tboss@rcpt.example,\r\n carl@x.example\r\nDate: d\r\nMessage-ID: <m@x>\r\n"
+        )
     }
 
     /// Without domains (library users), nothing is qualified.

@@ -2,7 +2,10 @@ import ApusMessage
 import Testing
 
 @Suite struct HeaderFormatTests {
-    @Test(arguments: [("Subject", true), ("X-Cron-Env", true), ("", false), ("Sub ject", false), ("Sub:ject", false), ("Süb", false), ("A\r", false)])
+    @Test(arguments: [
+        ("Subject", true), ("X-Cron-Env", true), ("", false), ("Sub ject", false), ("Sub:ject", false), ("Süb", false),
+        ("A\r", false),
+    ])
     func fieldNames(name: String, valid: Bool) {
         #expect(HeaderFormat.isValidName(Array(name.utf8)) == valid)
         #expect((try? HeaderField(name: name, value: "v")) != nil || !valid)
@@ -35,7 +38,8 @@ import Testing
 
     @Test(arguments: [
         "Hello", "Grüße aus Köln", "日本語のテキストを含む長い件名です。これは折り返しのテストです。", String(repeating: "é", count: 100),
-        "=?utf-8?q?not_an_encoded_word?= really", "mixed ASCII with one ü and a lot more ASCII words after it to force several words",
+        "=?utf-8?q?not_an_encoded_word?= really",
+        "mixed ASCII with one ü and a lot more ASCII words after it to force several words",
     ])
     func encodedWordsStayShortAndWhole(text: String) {
         let encoded = HeaderFormat.encodeUnstructured(text)
@@ -43,8 +47,11 @@ import Testing
             #expect(word.count <= 75)
             #expect(String(validating: decodeWord(Array(word)), as: UTF8.self) != nil)
         }
-        if text.utf8.allSatisfy({ $0 < 0x80 }) && !text.contains("=?") { #expect(encoded.text == text) }
-        else { #expect(encoded.split(separator: 0x20).map { decodeWord(Array($0)) }.reduce([], +).text == text) }
+        if text.utf8.allSatisfy({ $0 < 0x80 }) && !text.contains("=?") {
+            #expect(encoded.text == text)
+        } else {
+            #expect(encoded.split(separator: 0x20).map { decodeWord(Array($0)) }.reduce([], +).text == text)
+        }
     }
 
     @Test func headersListOperations() throws {

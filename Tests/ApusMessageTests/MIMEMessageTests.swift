@@ -7,18 +7,18 @@ import Testing
 /// decoded bytes (base64).
 func parseWithPython(_ message: [UInt8]) throws -> [String: Any] {
     let script = """
-    import sys, json, base64, email, email.policy
-    m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
-    parts = []
-    for p in m.walk():
-        if p.is_multipart():
-            continue
-        parts.append({"type": p.get_content_type(), "filename": p.get_filename(),
-                      "data": base64.b64encode(p.get_payload(decode=True)).decode(),
-                      "defects": len(p.defects)})
-    print(json.dumps({"subject": str(m["subject"]), "from": str(m["from"]), "to": str(m["to"]),
-                      "top": m.get_content_type(), "defects": len(m.defects), "parts": parts}))
-    """
+        import sys, json, base64, email, email.policy
+        m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+        parts = []
+        for p in m.walk():
+            if p.is_multipart():
+                continue
+            parts.append({"type": p.get_content_type(), "filename": p.get_filename(),
+                          "data": base64.b64encode(p.get_payload(decode=True)).decode(),
+                          "defects": len(p.defects)})
+        print(json.dumps({"subject": str(m["subject"]), "from": str(m["from"]), "to": str(m["to"]),
+                          "top": m.get_content_type(), "defects": len(m.defects), "parts": parts}))
+        """
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-c", script]
@@ -41,10 +41,15 @@ func parseWithPython(_ message: [UInt8]) throws -> [String: Any] {
     @Test func alternativesAttachmentsEncodedWordsAndFileNamesParseBackInPython() throws {
         var m = MIMEMessage()
         m.from = try Mailbox(localPart: "ann", domain: "example.org", displayName: "Änn Exämple")
-        m.to = [try Mailbox(localPart: "bob", domain: "example.net", displayName: "Bob, Jr."), try Mailbox(localPart: "c", domain: "x.test")]
+        m.to = [
+            try Mailbox(localPart: "bob", domain: "example.net", displayName: "Bob, Jr."),
+            try Mailbox(localPart: "c", domain: "x.test"),
+        ]
         let subject = "Grüße — a subject long enough to need several encoded words: 日本語のテキスト, ünïcödé everywhere"
         m.subject = subject
-        let text = "Hello Bob,\n\nThe report is attached. Ünïcode: ✓.\n" + String(repeating: "long line ", count: 30) + "\n.\nFrom here\n"
+        let text =
+            "Hello Bob,\n\nThe report is attached. Ünïcode: ✓.\n" + String(repeating: "long line ", count: 30)
+            + "\n.\nFrom here\n"
         m.text = text
         m.html = "<p>Hello <b>Bob</b> ✓</p>\n"
         let binary = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
@@ -66,7 +71,10 @@ func parseWithPython(_ message: [UInt8]) throws -> [String: Any] {
         #expect(parsed["top"] as? String == "multipart/mixed")
         #expect(parsed["defects"] as? Int == 0)
         let parts = try #require(parsed["parts"] as? [[String: Any]])
-        #expect(parts.map { $0["type"] as? String } == ["text/plain", "text/html", "application/pdf", "application/pdf", "text/plain"])
+        #expect(
+            parts.map { $0["type"] as? String } == [
+                "text/plain", "text/html", "application/pdf", "application/pdf", "text/plain",
+            ])
         #expect(parts.allSatisfy { $0["defects"] as? Int == 0 })
         #expect(decoded(parts[0]).text == text.replacingOccurrences(of: "\n", with: "\r\n"))
         #expect(decoded(parts[1]).text == "<p>Hello <b>Bob</b> ✓</p>\r\n")
@@ -95,7 +103,10 @@ func parseWithPython(_ message: [UInt8]) throws -> [String: Any] {
         #expect(throws: MessageError.self) { try m.build() }
     }
 
-    @Test(arguments: [("a.txt", "; filename=a.txt"), ("a b.txt", "; filename=\"a b.txt\""), ("ü.txt", "; filename*=utf-8''%C3%BC.txt")])
+    @Test(arguments: [
+        ("a.txt", "; filename=a.txt"), ("a b.txt", "; filename=\"a b.txt\""),
+        ("ü.txt", "; filename*=utf-8''%C3%BC.txt"),
+    ])
     func parameters(value: String, expected: String) {
         #expect(MIMEParameter.format(name: "filename", value: value).text == expected)
     }
@@ -117,7 +128,9 @@ func parseWithPython(_ message: [UInt8]) throws -> [String: Any] {
             case .endOfHeaders, .end: break
             }
         }
-        #expect(BodyTransfer.decide(headers: headers, stats: reader.stats, serverHas8BITMIME: false, convertEightBit: true) == .quotedPrintable)
+        #expect(
+            BodyTransfer.decide(headers: headers, stats: reader.stats, serverHas8BITMIME: false, convertEightBit: true)
+                == .quotedPrintable)
         let wire = BodyTransfer.convertingHeadersToQuotedPrintable(headers).bytes + [13, 10] + body
         #expect(!wire.contains { $0 >= 0x80 })
         let parsed = try parseWithPython(wire)

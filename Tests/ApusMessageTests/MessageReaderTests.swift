@@ -32,13 +32,18 @@ import Testing
         (".\n", false, [], ".\r\n"),
         ("\nbody only\n", true, [], "body only\r\n"),
         ("Obs-Space   : value\n\n", true, ["Obs-Space"], ""),
-        ("From nobody Mon Jan  1 00:00:00 2024\nSubject: x\n\n", true, [], "From nobody Mon Jan  1 00:00:00 2024\r\nSubject: x\r\n\r\n"),
+        (
+            "From nobody Mon Jan  1 00:00:00 2024\nSubject: x\n\n", true, [],
+            "From nobody Mon Jan  1 00:00:00 2024\r\nSubject: x\r\n\r\n"
+        ),
     ])
     func splitsHeadersAndBody(input: String, dot: Bool, names: [String], body: String) throws {
         let r = try readAllWays(bytes(input), dotTerminates: dot)
         #expect(r.headers.map(\.nameString) == names)
         #expect(r.body.text == body)
-        #expect(r.stats.headerBlockMissing == (names.isEmpty && !input.isEmpty && !input.hasPrefix("\n") && !(dot && input.hasPrefix(".\n"))))
+        #expect(
+            r.stats.headerBlockMissing
+                == (names.isEmpty && !input.isEmpty && !input.hasPrefix("\n") && !(dot && input.hasPrefix(".\n"))))
     }
 
     @Test func keepsRawHeaderBytesAndUnfoldsOnRequest() throws {
@@ -138,7 +143,8 @@ import Testing
             let input = (0..<n).map { _ in alphabet.randomElement(using: &rng) ?? 0 }
             let dot = Bool.random(using: &rng)
             // The cuts come from the same seed as the input: its note replays both.
-            let r = try readAllWays(input, dotTerminates: dot, generator: SeededGenerator(seed: rng.next()), note: rng.note)
+            let r = try readAllWays(
+                input, dotTerminates: dot, generator: SeededGenerator(seed: rng.next()), note: rng.note)
             // Headers plus body never hold more lines than the input's line ends (LF, CR) plus one.
             #expect(
                 r.headers.reduce(0) { $0 + $1.lineCount } + r.stats.bodyLines
@@ -146,9 +152,11 @@ import Testing
         }
     }
 
-    @Test(arguments: ["debian-cron.eml", "mailx.eml", "git-send-email.eml", "php-mail.eml", "logwatch.eml",
-                      "rfc5322-A.1.1.eml", "rfc5322-A.1.2.eml", "rfc5322-A.1.3.eml", "rfc5322-A.2.eml", "rfc5322-A.3.eml",
-                      "rfc5322-A.4.eml", "rfc5322-A.5.eml", "rfc5322-A.6.1.eml", "rfc5322-A.6.2.eml", "rfc5322-A.6.3.eml"])
+    @Test(arguments: [
+        "debian-cron.eml", "mailx.eml", "git-send-email.eml", "php-mail.eml", "logwatch.eml",
+        "rfc5322-A.1.1.eml", "rfc5322-A.1.2.eml", "rfc5322-A.1.3.eml", "rfc5322-A.2.eml", "rfc5322-A.3.eml",
+        "rfc5322-A.4.eml", "rfc5322-A.5.eml", "rfc5322-A.6.1.eml", "rfc5322-A.6.2.eml", "rfc5322-A.6.3.eml",
+    ])
     func fixturesReadTheSameWholeByteByByteAndInChunks(name: String) throws {
         let input = try fixture(name)
         for dot in [true, false] {
@@ -159,7 +167,9 @@ import Testing
             var wire = r.headers.bytes + [13, 10] + r.body
             wire.removeAll { $0 == 13 }
             var original = input.filter { $0 != 13 }
-            if dot, let cut = original.firstRange(of: Array("\n.\n".utf8)) { original = Array(original[..<(cut.lowerBound + 1)]) }
+            if dot, let cut = original.firstRange(of: Array("\n.\n".utf8)) {
+                original = Array(original[..<(cut.lowerBound + 1)])
+            }
             #expect(wire.text == original.text)
         }
     }
@@ -170,8 +180,12 @@ import Testing
         #expect(r.headers.first(named: "Subject")?.valueString.hasPrefix("Cron <root@build01> test -x") == true)
         #expect(r.stats.bodyHasEightBit)
         #expect(r.body.text.contains("\r\n.\r\nrun-parts:"))
-        #expect(BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: true) == .quotedPrintable)
-        #expect(BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: true, convertEightBit: true) == .asIs(needs8BITMIME: true))
+        #expect(
+            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: true)
+                == .quotedPrintable)
+        #expect(
+            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: true, convertEightBit: true)
+                == .asIs(needs8BITMIME: true))
     }
 
     @Test func mailxMessageStopsAtTheLoneDotWithoutDashI() throws {
@@ -187,7 +201,8 @@ import Testing
     @Test func gitSendEmailKeepsFoldingAndDots() throws {
         let r = try readAllWays(try fixture("git-send-email.eml"), dotTerminates: false)
         let subject = try #require(r.headers.first(named: "Subject"))
-        #expect(subject.raw.text == "Subject: [PATCH v2 1/2] message: keep header folding as written when\r\n relaying\r\n")
+        #expect(
+            subject.raw.text == "Subject: [PATCH v2 1/2] message: keep header folding as written when\r\n relaying\r\n")
         #expect(subject.valueString == "[PATCH v2 1/2] message: keep header folding as written when relaying")
         #expect(r.body.text.contains("\r\n-.\r\n+..\r\n+.\r\n-- \r\n"))
     }
@@ -207,7 +222,6 @@ import Testing
         #expect(!r.stats.bodyHasEightBit && !r.stats.bodyHasLongLines)
     }
 }
-
 
 @Suite struct MessageReaderLinearityTests {
     /// A 1 MiB body line and a 900 KiB header line fed in 7-byte chunks finish quickly (the reader does not rescan).

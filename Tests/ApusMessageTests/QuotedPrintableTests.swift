@@ -22,7 +22,9 @@ import Testing
         var rng = SeededGenerator(seed: 3)
         for _ in 0..<200 {
             let lines: [[UInt8]] = (0..<Int.random(in: 1...5, using: &rng)).map { _ in
-                (0..<Int.random(in: 0...2500, using: &rng)).map { _ in [0x20, 0x09, 0x3D, 0x41, 0xC3, 0xA9, 0x0D, 0x2E].randomElement(using: &rng) ?? 0 } as [UInt8]
+                (0..<Int.random(in: 0...2500, using: &rng)).map { _ in
+                    [0x20, 0x09, 0x3D, 0x41, 0xC3, 0xA9, 0x0D, 0x2E].randomElement(using: &rng) ?? 0
+                } as [UInt8]
             }
             var out: [UInt8] = []
             var e = QuotedPrintableEncoder()
@@ -33,7 +35,11 @@ import Testing
             }
             let wireLines = out.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
             #expect(wireLines.allSatisfy { $0.count <= 77 && $0.last == 0x0D })
-            #expect(wireLines.allSatisfy { l in let c = l.dropLast(); return c.last != 0x20 && c.last != 0x09 })
+            #expect(
+                wireLines.allSatisfy { l in
+                    let c = l.dropLast()
+                    return c.last != 0x20 && c.last != 0x09
+                })
             #expect(!out.contains { $0 >= 0x80 })
             let expected: [UInt8] = lines.flatMap { $0 + [13, 10] }
             #expect(QuotedPrintableEncoder.decode(out) == expected)
@@ -43,20 +49,38 @@ import Testing
     @Test func overLongSingleTextIsConvertedAndOtherwiseRefused() throws {
         let long = String(repeating: "a", count: 1200)
         let text = try readAllWays(bytes("Subject: x\n\n" + long + "\n"))
-        #expect(BodyTransfer.decide(headers: text.headers, stats: text.stats, serverHas8BITMIME: true, convertEightBit: false) == .quotedPrintable)
+        #expect(
+            BodyTransfer.decide(
+                headers: text.headers, stats: text.stats, serverHas8BITMIME: true, convertEightBit: false)
+                == .quotedPrintable)
         let multi = try readAllWays(bytes("Content-Type: multipart/mixed; boundary=b\n\n" + long + "\n"))
-        #expect(BodyTransfer.decide(headers: multi.headers, stats: multi.stats, serverHas8BITMIME: true, convertEightBit: true) == .refuse(.lineTooLong))
-        let b64 = try readAllWays(bytes("Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + long + "\n"))
-        #expect(BodyTransfer.decide(headers: b64.headers, stats: b64.stats, serverHas8BITMIME: true, convertEightBit: true) == .refuse(.lineTooLong))
+        #expect(
+            BodyTransfer.decide(
+                headers: multi.headers, stats: multi.stats, serverHas8BITMIME: true, convertEightBit: true)
+                == .refuse(.lineTooLong))
+        let b64 = try readAllWays(
+            bytes("Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + long + "\n"))
+        #expect(
+            BodyTransfer.decide(headers: b64.headers, stats: b64.stats, serverHas8BITMIME: true, convertEightBit: true)
+                == .refuse(.lineTooLong))
     }
 
     @Test func eightBitDecisions() throws {
         let r = try readAllWays(bytes("Subject: x\n\ncaf\u{e9}\n"))
-        #expect(BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: true, convertEightBit: true) == .asIs(needs8BITMIME: true))
-        #expect(BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: true) == .quotedPrintable)
-        #expect(BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: false) == .asIs(needs8BITMIME: false))
+        #expect(
+            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: true, convertEightBit: true)
+                == .asIs(needs8BITMIME: true))
+        #expect(
+            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: true)
+                == .quotedPrintable)
+        #expect(
+            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: false)
+                == .asIs(needs8BITMIME: false))
         let ascii = try readAllWays(bytes("Subject: x\n\nplain\n"))
-        #expect(BodyTransfer.decide(headers: ascii.headers, stats: ascii.stats, serverHas8BITMIME: false, convertEightBit: true) == .asIs(needs8BITMIME: false))
+        #expect(
+            BodyTransfer.decide(
+                headers: ascii.headers, stats: ascii.stats, serverHas8BITMIME: false, convertEightBit: true)
+                == .asIs(needs8BITMIME: false))
     }
 
     @Test func convertedHeadersReplaceTheEncodingAndAddMIMEVersion() throws {
@@ -64,7 +88,9 @@ import Testing
         let converted = BodyTransfer.convertingHeadersToQuotedPrintable(cron)
         #expect(converted.map(\.nameString) == cron.map(\.nameString))
         #expect(converted.first(named: "Content-Transfer-Encoding")?.valueString == "quoted-printable")
-        let bare = try readAllWays(bytes("Subject: x\nContent-Transfer-Encoding: 8bit\ncontent-transfer-encoding: 8bit\n\n")).headers
+        let bare = try readAllWays(
+            bytes("Subject: x\nContent-Transfer-Encoding: 8bit\ncontent-transfer-encoding: 8bit\n\n")
+        ).headers
         let c2 = BodyTransfer.convertingHeadersToQuotedPrintable(bare)
         #expect(c2.bytes.text == "Subject: x\r\nContent-Transfer-Encoding: quoted-printable\r\nMIME-Version: 1.0\r\n")
     }

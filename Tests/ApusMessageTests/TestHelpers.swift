@@ -23,14 +23,18 @@ struct ReadResult: Equatable {
 
 /// Reads a message through `MessageReader`, feeding it as asked and pulling all
 /// events after every piece; checks the event order on the way.
-func readMessage(_ input: [UInt8], _ feeding: Feeding = .whole, dotTerminates: Bool = true,
-                 limits: MessageReader.Limits = .init()) throws -> ReadResult {
+func readMessage(
+    _ input: [UInt8], _ feeding: Feeding = .whole, dotTerminates: Bool = true,
+    limits: MessageReader.Limits = .init()
+) throws -> ReadResult {
     try readPieces(feeding.pieces(of: input), dotTerminates: dotTerminates, limits: limits)
 }
 
 /// Reads a message from `pieces`, in order, pulling all events after every piece.
-func readPieces(_ pieces: [ArraySlice<UInt8>], dotTerminates: Bool = true,
-                limits: MessageReader.Limits = .init()) throws -> ReadResult {
+func readPieces(
+    _ pieces: [ArraySlice<UInt8>], dotTerminates: Bool = true,
+    limits: MessageReader.Limits = .init()
+) throws -> ReadResult {
     var reader = MessageReader(dotTerminates: dotTerminates, limits: limits)
     var result = ReadResult(headers: Headers(), body: [], events: 0, stats: .init())
     var sawEndOfHeaders = false
@@ -67,14 +71,19 @@ func readPieces(_ pieces: [ArraySlice<UInt8>], dotTerminates: Bool = true,
 
 /// Reads whole, byte by byte, split anywhere and in random chunks (``feedEveryWay``),
 /// checks the results agree (but for how long lines were cut into events); returns the whole read.
-func readAllWays(_ input: [UInt8], dotTerminates: Bool = true, limits: MessageReader.Limits = .init(),
-                 generator: SeededGenerator = .fromEnvironment(), note: String? = nil) throws -> ReadResult {
+func readAllWays(
+    _ input: [UInt8], dotTerminates: Bool = true, limits: MessageReader.Limits = .init(),
+    generator: SeededGenerator = .fromEnvironment(), note: String? = nil
+) throws -> ReadResult {
     do {
-        return try feedEveryWay(input, generator: generator, agree: { whole, other in
-            var other = other
-            other.events = whole.events  // long lines may be cut into a different number of pieces
-            return other == whole
-        }) { try readPieces($0, dotTerminates: dotTerminates, limits: limits) }
+        return try feedEveryWay(
+            input, generator: generator,
+            agree: { whole, other in
+                var other = other
+                other.events = whole.events  // long lines may be cut into a different number of pieces
+                return other == whole
+            }
+        ) { try readPieces($0, dotTerminates: dotTerminates, limits: limits) }
     } catch let disagreement as FeedingDisagreement {
         guard let note else { throw disagreement }
         throw FeedingDisagreement(description: "\(disagreement) [input from \(note)]")

@@ -34,7 +34,8 @@ struct HTTPResponseParserTests {
     @Test func chunked() throws {
         let response = try #require(
             try parseAllWays(
-                "HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\n{\"e\r\na\r\nrror\":\"x\"}\r\n0\r\nX-Trailer: y\r\n\r\n"))
+                "HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\n{\"e\r\na\r\nrror\":\"x\"}\r\n0\r\nX-Trailer: y\r\n\r\n"
+            ))
         #expect(response.status == 400)
         #expect(String(decoding: response.body, as: UTF8.self) == "{\"error\":\"x\"}")
     }
@@ -46,7 +47,8 @@ struct HTTPResponseParserTests {
     }
 
     @Test func interimResponsesAreSkipped() throws {
-        let response = try #require(try parseAllWays("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+        let response = try #require(
+            try parseAllWays("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
         #expect(response.status == 200)
     }
 
@@ -55,7 +57,8 @@ struct HTTPResponseParserTests {
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab",
         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n", "HTTP/1.1 200 OK\r\nX: a\u{1}b\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Le",
     ])
@@ -64,11 +67,13 @@ struct HTTPResponseParserTests {
     }
 
     @Test func sizeIsBounded() {
-        let big = Array("HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n".utf8) + [UInt8](repeating: 0x41, count: 70000)
+        let big =
+            Array("HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n".utf8) + [UInt8](repeating: 0x41, count: 70000)
         #expect(throws: HTTPError.self) { try HTTPResponseParser.parse(big, atEnd: false) }
         let longLine = Array("HTTP/1.1 200 OK\r\nX: ".utf8) + [UInt8](repeating: 0x41, count: 9000)
         #expect(throws: HTTPError.self) { try HTTPResponseParser.parse(longLine, atEnd: false) }
-        let manyChunks = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + String(repeating: "1\r\na\r\n", count: 20000)
+        let manyChunks =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + String(repeating: "1\r\na\r\n", count: 20000)
         #expect(throws: HTTPError.self) { try HTTPResponseParser.parse(Array(manyChunks.utf8), atEnd: false) }
     }
 

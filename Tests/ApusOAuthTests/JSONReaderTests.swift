@@ -7,7 +7,8 @@ struct JSONReaderTests {
 
     @Test func tokenResponse() throws {
         let value = try parse(
-            #" {"token_type":"Bearer","expires_in":3599,"ext_expires_in":"3599","access_token":"eyJ0.a-b_c","n":null,"ok":true} "#)
+            #" {"token_type":"Bearer","expires_in":3599,"ext_expires_in":"3599","access_token":"eyJ0.a-b_c","n":null,"ok":true} "#
+        )
         #expect(value["access_token"]?.string == "eyJ0.a-b_c")
         #expect(value["expires_in"]?.integer == 3599)
         #expect(value["ext_expires_in"]?.integer == 3599)
@@ -27,7 +28,9 @@ struct JSONReaderTests {
     }
 
     @Test func numbers() throws {
-        #expect(try parse("[0,-1,1.5,2e3,-0.25E-2]") == .array([.number("0"), .number("-1"), .number("1.5"), .number("2e3"), .number("-0.25E-2")]))
+        #expect(
+            try parse("[0,-1,1.5,2e3,-0.25E-2]")
+                == .array([.number("0"), .number("-1"), .number("1.5"), .number("2e3"), .number("-0.25E-2")]))
         #expect(JSONValue.number("3600.0").integer == 3600)
         #expect(JSONValue.number("1.5").integer == nil)
         #expect(JSONValue.number("1e300").integer == nil)
@@ -36,7 +39,8 @@ struct JSONReaderTests {
     }
 
     @Test(arguments: [
-        "", "{", "{\"a\"}", "{\"a\":}", "[1,]", "01", "1.", "-", "1e", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"",
+        "", "{", "{\"a\"}", "{\"a\":}", "[1,]", "01", "1.", "-", "1e", "\"\\ud800\"", "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
         "\"\\x\"", "\"a\u{1}\"", "tru", "nul", "{} x", "[1 2]", "\"unterminated", "{\"a\":1,}", "\"\\u12\"",
     ])
     func refused(text: String) {
@@ -64,14 +68,16 @@ struct TokenResponseTests {
     }
 
     @Test func token() throws {
-        let answer = try TokenResponse.read(response(200, #"{"access_token":"abc","token_type":"bearer","expires_in":"60","refresh_token":"r2"}"#))
+        let answer = try TokenResponse.read(
+            response(200, #"{"access_token":"abc","token_type":"bearer","expires_in":"60","refresh_token":"r2"}"#))
         #expect(answer == .token(accessToken: "abc", expiresIn: 60, refreshToken: "r2"))
         let plain = try TokenResponse.read(response(200, #"{"access_token":"abc"}"#))
         #expect(plain == .token(accessToken: "abc", expiresIn: 3600, refreshToken: nil))
     }
 
     @Test func oauthError() throws {
-        let answer = try TokenResponse.read(response(400, "{\"error\":\"invalid_grant\",\"error_description\":\"bad\\nline\"}"))
+        let answer = try TokenResponse.read(
+            response(400, "{\"error\":\"invalid_grant\",\"error_description\":\"bad\\nline\"}"))
         #expect(answer == .error(code: "invalid_grant", description: "bad?line"))
     }
 
@@ -87,17 +93,21 @@ struct TokenResponseTests {
 struct FormAndJWTTests {
     @Test func formEncoding() {
         let form = FormEncoding.encode([("scope", "https://mail.google.com/ x"), ("a&b", "c=d+é")])
-        #expect(String(decoding: form, as: UTF8.self) == "scope=https%3A%2F%2Fmail.google.com%2F%20x&a%26b=c%3Dd%2B%C3%A9")
+        #expect(
+            String(decoding: form, as: UTF8.self) == "scope=https%3A%2F%2Fmail.google.com%2F%20x&a%26b=c%3Dd%2B%C3%A9")
     }
 
     @Test func base64url() {
         #expect(JWTAssertion.base64url([0xFB, 0xFF]) == "-_8")
-        #expect(JWTAssertion.base64url(Array("{\"alg\":\"RS256\",\"typ\":\"JWT\"}".utf8)) == "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9")
+        #expect(
+            JWTAssertion.base64url(Array("{\"alg\":\"RS256\",\"typ\":\"JWT\"}".utf8))
+                == "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9")
     }
 
     @Test func claims() {
         let text = JWTAssertion.claims(
-            issuer: "svc@p.iam.gserviceaccount.com", subject: "a\"b@example.com", audience: "https://oauth2.googleapis.com/token",
+            issuer: "svc@p.iam.gserviceaccount.com", subject: "a\"b@example.com",
+            audience: "https://oauth2.googleapis.com/token",
             scope: "https://mail.google.com/", issuedAt: 1000)
         #expect(
             text

@@ -40,9 +40,12 @@ struct SocketTableTests {
         let peer = Array("0100007F:09DD".utf8)
         let local = Array("0100007F:C350".utf8)
         let wildcard = Array("00000000:09DD".utf8)
-        let withWildcard = Self.header + Self.row("00000000:09DD", "00000000:0000", "0A", uid: 1001)
+        let withWildcard =
+            Self.header + Self.row("00000000:09DD", "00000000:0000", "0A", uid: 1001)
             + Self.row("0100007F:09DD", "0100007F:C350", "01", uid: 1001)
-        #expect(SocketTable.parse(Array(withWildcard.utf8), peer: peer, local: local, wildcard: wildcard).deciding == [1001])
+        #expect(
+            SocketTable.parse(Array(withWildcard.utf8), peer: peer, local: local, wildcard: wildcard).deciding == [1001]
+        )
         let noListener = Self.header + Self.row("0100007F:09DD", "0100007F:C350", "01", uid: 7)
         #expect(SocketTable.parse(Array(noListener.utf8), peer: peer, local: local, wildcard: wildcard).deciding == [7])
         let nothing = Self.header + Self.row("00000000:09DD", "00000000:0000", "0A", uid: 0)

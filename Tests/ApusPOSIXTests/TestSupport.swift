@@ -7,7 +7,7 @@ final class ScratchDirectory {
 
     init() throws {
         var template = Array("/tmp/apus-posix-test.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!) }
+        let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
         guard let made else { throw Errno.current("mkdtemp") }
         path = String(decoding: UnsafeRawBufferPointer(start: made, count: strlen(made)), as: UTF8.self)
     }
@@ -50,7 +50,8 @@ final class Thread: @unchecked Sendable {
         pthread_create(
             &thread, nil,
             { raw in
-                let me = Unmanaged<Thread>.fromOpaque(raw!).takeRetainedValue()
+                guard let raw else { return nil }
+                let me = Unmanaged<Thread>.fromOpaque(raw).takeRetainedValue()
                 do throws(Errno) { try me.body() } catch { me.failure = error }
                 return nil
             }, context)

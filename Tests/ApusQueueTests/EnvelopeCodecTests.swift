@@ -55,7 +55,8 @@ import Testing
         envelope.recipients[0].status = "4.7.1"
         #expect(String(decoding: envelope.encode(), as: UTF8.self).hasPrefix("version: 3\n"))
         #expect(try Envelope.decode(envelope.encode(), path: "t") == envelope)
-        let old = "version: 1\narrival: 5\nsender: a\nrcpt: failed a@b reply=550%205.1.1%20no%20such%20user\n"
+        let old =
+            "version: 1\narrival: 5\nsender: a\nrcpt: failed a@b reply=550%205.1.1%20no%20such%20user\n"
             + "rcpt: failed c@d reply=message%20expired\nrcpt: pending e@f reply=451%204.3.0%20later\nend\n"
         let decoded = try Envelope.decode(Array(old.utf8), path: "t")
         #expect(decoded.recipients[0].replyCode == 550 && decoded.recipients[0].status == "5.1.1")
@@ -102,7 +103,10 @@ import Testing
         ("version: 1\narrival: 5\nsender: a\nrcpt: pending a@b\nend\nmore\n", "no end line"),
         ("arrival: 5\nversion: 1\nsender: a\nrcpt: pending a@b\nend\n", "line 1: first line is not version"),
         ("version: 4\narrival: 5\nsender: a\nrcpt: pending a@b\nend\n", "unsupported envelope version 4"),
-        ("version: 2\narrival: 5\nsender: a\nconfig: relative.conf\nrcpt: pending a@b\nend\n", "config is not an absolute path"),
+        (
+            "version: 2\narrival: 5\nsender: a\nconfig: relative.conf\nrcpt: pending a@b\nend\n",
+            "config is not an absolute path"
+        ),
         ("version: 1\narrival: x5\nsender: a\nrcpt: pending a@b\nend\n", "line 2: bad number"),
         ("version: 1\narrival: 5\narrival: 6\nsender: a\nrcpt: pending a@b\nend\n", "line 3: duplicate arrival"),
         ("version: 1\narrival: 5\nsender: a%4\nrcpt: pending a@b\nend\n", "bad value encoding"),
@@ -132,8 +136,13 @@ import Testing
             var bytes = seed
             for _ in 0..<Int.random(in: 1...6, using: &generator) {
                 switch Int.random(in: 0..<3, using: &generator) {
-                case 0: bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
-                case 1: bytes.insert(UInt8.random(in: 0...255, using: &generator), at: Int.random(in: 0...bytes.count, using: &generator))
+                case 0:
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+                        in: 0...255, using: &generator)
+                case 1:
+                    bytes.insert(
+                        UInt8.random(in: 0...255, using: &generator),
+                        at: Int.random(in: 0...bytes.count, using: &generator))
                 default: if bytes.count > 1 { bytes.remove(at: Int.random(in: 0..<bytes.count, using: &generator)) }
                 }
             }

@@ -7,19 +7,22 @@ import Testing
     {
         var envelope = Envelope(sender: sender, recipients: recipients, account: account, arrivalTime: 0)
         envelope.nextAttempt = next
-        return QueueEntry(id: QueueID(id)!, envelope: envelope, envelopeFileSize: 100)
+        return QueueEntry(id: testQueueID(id), envelope: envelope, envelopeFileSize: 100)
     }
 
     var listing: QueueListing {
         QueueListing(
             entries: [
-                entry("0000000000A1", sender: "cron@host", recipients: [.init(address: "x@Mail.Example.COM")], next: 10),
+                entry(
+                    "0000000000A1", sender: "cron@host", recipients: [.init(address: "x@Mail.Example.COM")], next: 10),
                 entry(
                     "0000000000B2", sender: "alice@host",
                     recipients: [.init(address: "y@other.org"), .init(address: "z@example.com", state: .sent)],
                     next: 20, account: "b"),
                 entry("0000000000C3", sender: "", recipients: [.init(address: "w@example.com")], next: 30),
-                entry("0000000000D4", sender: "cron@host", recipients: [.init(address: "v@example.com", state: .failed)], next: 0),
+                entry(
+                    "0000000000D4", sender: "cron@host", recipients: [.init(address: "v@example.com", state: .failed)],
+                    next: 0),
             ], problems: [])
     }
 
@@ -70,11 +73,21 @@ import Testing
     }
 
     @Test func faultSpecifications() {
-        #expect(FaultInjection(specification: "queue.message.synced") == FaultInjection(point: .messageSynced, action: .kill))
+        #expect(
+            FaultInjection(specification: "queue.message.synced")
+                == FaultInjection(point: .messageSynced, action: .kill))
         #expect(
             FaultInjection(specification: "queue.data.write:ENOSPC")
                 == FaultInjection(point: .dataWrite, action: .fail(28)))
-        #expect(FaultInjection(specification: "queue.remove.data:5") == FaultInjection(point: .removeData, action: .fail(5)))
+        #expect(
+            FaultInjection(specification: "queue.remove.data:5") == FaultInjection(point: .removeData, action: .fail(5))
+        )
         #expect(FaultInjection(specification: "bogus") == .none)
     }
+}
+
+/// A queue id the test wrote by hand (a bad one is a bug in the test).
+private func testQueueID(_ text: String) -> QueueID {
+    guard let id = QueueID(text) else { preconditionFailure("not a queue id: \(text)") }
+    return id
 }

@@ -9,11 +9,11 @@ struct QueueTestDirectory {
     init() {
         var template = Array("/tmp/apus-queue-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
-            guard let result = mkdtemp(buffer.baseAddress!) else { return nil }
+            guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
             return String(cString: result)
         }
-        precondition(made != nil, "mkdtemp failed")
-        path = made!
+        guard let made else { preconditionFailure("mkdtemp failed") }
+        path = made
     }
 
     func names() -> [String] {

@@ -28,13 +28,14 @@ struct ExtensionsTests {
         #expect(Extensions(ehloLines: ["x", "SIZE 0"]).size)
     }
 
-    @Test(arguments: [
-        (["PLAIN", "LOGIN", "SCRAM-SHA-256", "CRAM-MD5"], "SCRAM-SHA-256"),
-        (["LOGIN", "PLAIN"], "PLAIN"),
-        (["LOGIN", "CRAM-MD5"], "CRAM-MD5"),
-        (["XOAUTH2"], nil),
-        ([], nil),
-    ] as [([String], String?)])
+    @Test(
+        arguments: [
+            (["PLAIN", "LOGIN", "SCRAM-SHA-256", "CRAM-MD5"], "SCRAM-SHA-256"),
+            (["LOGIN", "PLAIN"], "PLAIN"),
+            (["LOGIN", "CRAM-MD5"], "CRAM-MD5"),
+            (["XOAUTH2"], nil),
+            ([], nil),
+        ] as [([String], String?)])
     func strongestMechanism(offered: [String], expected: String?) {
         let e = Extensions(ehloLines: ["x", "AUTH " + offered.joined(separator: " ")])
         #expect(e.strongestMechanism() == expected)

@@ -96,7 +96,8 @@ import Testing
     }
 
     @Test func headerBlockFromTextIntoFieldsAndAddresses() throws {
-        let text = "From: Ann Example <ann@example.org>\r\nTo: bob@example.net,\n  \"c d\"@example.com\nSubject: hi\n\nbody\n"
+        let text =
+            "From: Ann Example <ann@example.org>\r\nTo: bob@example.net,\n  \"c d\"@example.com\nSubject: hi\n\nbody\n"
         let headers = try Headers(parsing: text)
         #expect(headers.map(\.nameString) == ["From", "To", "Subject"])
         #expect(headers.first(named: "subject")?.valueString == "hi")

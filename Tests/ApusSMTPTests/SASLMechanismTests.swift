@@ -44,7 +44,8 @@ struct SASLMechanismTests {
     }
 
     // RFC 7677 §3.
-    static let scramServerFirst = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+    static let scramServerFirst =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
     static let scramClientFinal =
         "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
     static let scramServerFinal = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
@@ -124,11 +125,13 @@ struct SASLMechanismTests {
 
     // Google's XOAUTH2 documentation example.
     @Test func xoauth2() throws {
-        var xoauth = try SASLXOAuth2(user: "someuser@example.com", token: "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")
+        var xoauth = try SASLXOAuth2(
+            user: "someuser@example.com", token: "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")
         let initial = try #require(try xoauth.initialResponse())
         #expect(
             Base64.encodeString(initial)
-                == "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ==")
+                == "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ=="
+        )
         #expect(try xoauth.respond(to: bytes("{\"status\":\"401\"}")) == [])
         #expect(xoauth.sendsSecretInClear)
     }
@@ -141,7 +144,8 @@ struct SASLMechanismTests {
         let initial = try #require(try bearer.initialResponse())
         #expect(
             Base64.encodeString(initial)
-                == "bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbGUuY29tAXBvcnQ9MTQzAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2c9PQEB")
+                == "bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbGUuY29tAXBvcnQ9MTQzAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2c9PQEB"
+        )
         #expect(try bearer.respond(to: bytes("{\"status\":\"invalid_token\"}")) == [0x01])
         #expect(bearer.sendsSecretInClear)
     }
@@ -181,9 +185,12 @@ struct SASLChoiceTests {
         } throws: { error in
             "\(error)".contains("XOAUTH2 GSSAPI") && !"\(error)".contains("token")
         }
-        #expect(try SASLMechanism.client(for: "xoauth2", offered: ["XOAUTH2"], user: "u", secret: "t").mechanism == "XOAUTH2")
         #expect(
-            try SASLMechanism.client(for: "oauthbearer", offered: [], user: "u", secret: "t").mechanism == "OAUTHBEARER")
+            try SASLMechanism.client(for: "xoauth2", offered: ["XOAUTH2"], user: "u", secret: "t").mechanism
+                == "XOAUTH2")
+        #expect(
+            try SASLMechanism.client(for: "oauthbearer", offered: [], user: "u", secret: "t").mechanism == "OAUTHBEARER"
+        )
     }
 
     @Test func namesAreCaseInsensitiveAndUnknownNamesFail() throws {

@@ -247,7 +247,10 @@ struct SMTPSessionTests {
             try s.ehlo("me")
             var wrapped = false
             defer { #expect(!wrapped) }
-            try s.startTLS { wrapped = true; return FakeTLSStream($0) }
+            try s.startTLS {
+                wrapped = true
+                return FakeTLSStream($0)
+            }
         }
         #expect(smtpError(result)?.kind == .protocolViolation)
     }
@@ -309,7 +312,10 @@ struct SMTPSessionTests {
         #expect(log.lines.contains("S: 334 VXNlcm5hbWU6"))
     }
 
-    @Test(arguments: [(534, SMTPError.Kind.mechanismTooWeak), (454, .authenticationTemporary), (421, .authenticationTemporary), (504, .authenticationFailed)])
+    @Test(arguments: [
+        (534, SMTPError.Kind.mechanismTooWeak), (454, .authenticationTemporary), (421, .authenticationTemporary),
+        (504, .authenticationFailed),
+    ])
     func authFailureKinds(code: Int, kind: SMTPError.Kind) {
         let (result, _) = withPeer({ peer in
             try greet(peer, extensions: ["AUTH PLAIN"])
@@ -324,10 +330,13 @@ struct SMTPSessionTests {
     }
 
     @Test func clearTextSecretRefusedOffLoopback() {
-        let (result, peer) = withPeer(isLoopback: false, { peer in
-            try greet(peer, extensions: ["AUTH PLAIN"])
-            _ = peer.drainUntilClosed()
-        }) { stream in
+        let (result, peer) = withPeer(
+            isLoopback: false,
+            { peer in
+                try greet(peer, extensions: ["AUTH PLAIN"])
+                _ = peer.drainUntilClosed()
+            }
+        ) { stream in
             let s = try SMTPSession.connect(stream: stream)
             try s.ehlo("me")
             try s.authenticate(FakeMechanism())

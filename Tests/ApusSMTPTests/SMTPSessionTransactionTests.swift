@@ -175,7 +175,8 @@ struct SMTPSessionTransactionTests {
             }
             peer.saved.append(data)
             // Every chunk arrived before a single reply was sent.
-            try peer.sendRaw((["250 ok", "250 ok"] + Array(repeating: "250 chunk ok", count: 4)).map { $0 + "\r\n" }.joined())
+            try peer.sendRaw(
+                (["250 ok", "250 ok"] + Array(repeating: "250 chunk ok", count: 4)).map { $0 + "\r\n" }.joined())
         }) { stream in
             let s = try SMTPSession.connect(stream: stream)
             try s.ehlo("me")
@@ -185,9 +186,10 @@ struct SMTPSessionTransactionTests {
         }
         _ = try result.get()
         #expect(peer.finish() == nil)
-        #expect(peer.saved.prefix(4).map { String(decoding: $0, as: UTF8.self) } == [
-            "BDAT 500", "BDAT 500", "BDAT 500", "BDAT 300 LAST",
-        ])
+        #expect(
+            peer.saved.prefix(4).map { String(decoding: $0, as: UTF8.self) } == [
+                "BDAT 500", "BDAT 500", "BDAT 500", "BDAT 300 LAST",
+            ])
         #expect(peer.saved.last == WireEncoder.encode(Array(body.utf8), dotStuffing: false))
     }
 
@@ -409,7 +411,8 @@ struct SMTPSessionTransactionTests {
             try s.ehlo("me")
             var options = SendOptions()
             options.quitAfter = true
-            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x", "old@x"]), message: Self.message, options: options)
+            return try s.send(
+                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "old@x"]), message: Self.message, options: options)
         }
         let sent = try result.get()
         #expect(peer.finish() == nil)

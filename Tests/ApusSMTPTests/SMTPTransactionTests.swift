@@ -33,7 +33,8 @@ import Testing
             case .note(let text): return "note \(text)"
             case .reset: return "reset"
             case .close: return "close"
-            case .fail(let error): return "fail \(error.kind) \(error.stage.map { "\($0)" } ?? "-") \(error.reply?.code ?? 0)"
+            case .fail(let error):
+                return "fail \(error.kind) \(error.stage.map { "\($0)" } ?? "-") \(error.reply?.code ?? 0)"
             case .ready(let mail, let outcomes): return "ready \(mail.code) \(outcomes.map(\.finalReply.code))"
             case .flush: return "flush"
             case .messageSent: return "sent"
@@ -53,9 +54,11 @@ import Testing
 
     @Test func pipelinedFlightThenGoAhead() throws {
         var m = Self.machine(["b@y", "c@y"], pipelined: true)
-        #expect(Self.describe(m.start()) == [
-            "send MAIL FROM:<a@x>", "send RCPT TO:<b@y>", "send RCPT TO:<c@y>", "send DATA", "await MAIL FROM:<a@x> mail",
-        ])
+        #expect(
+            Self.describe(m.start()) == [
+                "send MAIL FROM:<a@x>", "send RCPT TO:<b@y>", "send RCPT TO:<c@y>", "send DATA",
+                "await MAIL FROM:<a@x> mail",
+            ])
         #expect(m.state == .mail)
         #expect(try Self.feed(&m, "250 2.1.0 ok\r\n250 2.1.5 ok\r\n") == ["await RCPT TO:<c@y> rcpt"])
         #expect(try Self.feed(&m, "550 5.1.1 no\r\n") == ["await DATA data"])
@@ -77,7 +80,8 @@ import Testing
     @Test func pipelinedMailRefused() throws {
         var m = Self.machine(["b@y"], pipelined: true)
         _ = m.start()
-        #expect(try Self.feed(&m, "451 4.3.0 later\r\n503 no\r\n503 no\r\n") == ["reset", "fail transientReply mail 451"])
+        #expect(
+            try Self.feed(&m, "451 4.3.0 later\r\n503 no\r\n503 no\r\n") == ["reset", "fail transientReply mail 451"])
         var n = Self.machine(["b@y"], pipelined: true)
         _ = n.start()
         #expect(try Self.feed(&n, "550 no\r\n250 ok\r\n354 go\r\n") == ["close", "fail permanentReply mail 550"])
@@ -89,16 +93,18 @@ import Testing
         _ = m.start()
         #expect(
             try Self.feed(&m, "250 ok\r\n551 5.1.6 try <new@z>\r\n554 5.5.1 no valid recipients\r\n") == [
-                "note 551 for <old@y>: trying forward path <new@z>", "send RCPT TO:<new@z>", "await RCPT TO:<new@z> rcpt",
+                "note 551 for <old@y>: trying forward path <new@z>", "send RCPT TO:<new@z>",
+                "await RCPT TO:<new@z> rcpt",
             ])
         #expect(m.state == .forwarding)
         #expect(try Self.feed(&m, "250 ok\r\n") == ["send DATA", "await DATA data"])
         #expect(try Self.feed(&m, "354 go\r\n") == ["ready 250 [250]"])
         var n = Self.machine(["b@y"], pipelined: true)
         _ = n.start()
-        #expect(try Self.feed(&n, "250 ok\r\n550 no\r\n554 no valid recipients\r\n") == [
-            "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
-        ])
+        #expect(
+            try Self.feed(&n, "250 ok\r\n550 no\r\n554 no valid recipients\r\n") == [
+                "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
+            ])
     }
 
     @Test func lockStepOneCommandAtATime() throws {
@@ -126,9 +132,10 @@ import Testing
         var c = Self.machine(["b@y"], pipelined: false, policy: .abortIfAnyPermanent, sendsData: false)
         _ = c.start()
         _ = try Self.feed(&c, "250 ok\r\n")
-        #expect(try Self.feed(&c, "550 no\r\n") == [
-            "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
-        ])
+        #expect(
+            try Self.feed(&c, "550 no\r\n") == [
+                "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
+            ])
     }
 }
 
@@ -141,7 +148,10 @@ extension SMTPTransactionTests {
         _ = try Self.feed(&m, "250 ok\r\n250 ok\r\n354 go\r\n")
         let actions = m.messageWritten(quitAfter: true)
         #expect(actions.count == 5)
-        #expect(Self.describe([actions[0], actions[1], actions[4]]) == ["send .", "send QUIT", "await end of data endOfData"])
+        #expect(
+            Self.describe([actions[0], actions[1], actions[4]]) == [
+                "send .", "send QUIT", "await end of data endOfData",
+            ])
         #expect(m.state == .endOfData)
         #expect(try Self.feed(&m, "250 2.0.0 queued as X\r\n") == ["delivered"])
         #expect(m.state == .delivered)
@@ -161,9 +171,10 @@ extension SMTPTransactionTests {
         #expect(Self.describe(m.chunk(size: 10, last: false)) == ["send BDAT 10", "chunk", "await BDAT 10 bdat"])
         #expect(m.state == .bdat)
         #expect(try Self.feed(&m, "250 2.0.0 10 octets\r\n") == ["next chunk"])
-        #expect(Self.describe(m.chunk(size: 3, last: true)) == [
-            "send BDAT 3 LAST", "chunk", "flush", "sent", "await BDAT 3 LAST endOfData",
-        ])
+        #expect(
+            Self.describe(m.chunk(size: 3, last: true)) == [
+                "send BDAT 3 LAST", "chunk", "flush", "sent", "await BDAT 3 LAST endOfData",
+            ])
         #expect(try Self.feed(&m, "250 2.0.0 queued\r\n") == ["delivered"])
         var n = Self.machine(["b@y"], pipelined: false, sendsData: false)
         _ = n.start()
@@ -177,14 +188,16 @@ extension SMTPTransactionTests {
     /// Pipelined CHUNKING: envelope and chunks in one flight, replies after.
     @Test func chunkingFlight() throws {
         var m = Self.machine(["b@y", "c@y"], pipelined: true, sendsData: false)
-        #expect(Self.describe(m.startFlight(lastInFlight: true)) == [
-            "send MAIL FROM:<a@x>", "send RCPT TO:<b@y>", "send RCPT TO:<c@y>",
-        ])
+        #expect(
+            Self.describe(m.startFlight(lastInFlight: true)) == [
+                "send MAIL FROM:<a@x>", "send RCPT TO:<b@y>", "send RCPT TO:<c@y>",
+            ])
         #expect(Self.describe(m.flightChunk(size: 4, last: false)) == ["send BDAT 4", "chunk"])
         #expect(Self.describe(m.flightChunk(size: 2, last: true)) == ["send BDAT 2 LAST", "chunk"])
-        #expect(Self.describe(m.endFlight(quit: true)) == [
-            "send QUIT", "flush", "sent", "await MAIL FROM:<a@x> mail",
-        ])
+        #expect(
+            Self.describe(m.endFlight(quit: true)) == [
+                "send QUIT", "flush", "sent", "await MAIL FROM:<a@x> mail",
+            ])
         #expect(try Self.feed(&m, "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n250 2.0.0 queued\r\n") == ["delivered"])
         #expect(m.envelopeResult.outcomes.map(\.reply.code) == [250, 550])
 
@@ -193,18 +206,20 @@ extension SMTPTransactionTests {
         _ = a.startFlight(lastInFlight: false)
         _ = a.flightChunk(size: 3, last: true)
         _ = a.endFlight(quit: false)
-        #expect(try Self.feed(&a, "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n") == [
-            "reset", "note 1 recipient(s) refused; nothing delivered (RSET instead of BDAT 0 LAST)",
-            "fail recipientsRejected rcpt 550",
-        ])
+        #expect(
+            try Self.feed(&a, "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n") == [
+                "reset", "note 1 recipient(s) refused; nothing delivered (RSET instead of BDAT 0 LAST)",
+                "fail recipientsRejected rcpt 550",
+            ])
         var b = Self.machine(["b@y"], pipelined: true, policy: .abortIfAnyPermanent, sendsData: false)
         _ = b.startFlight(lastInFlight: false)
         _ = b.flightChunk(size: 3, last: true)
         _ = b.endFlight(quit: false)
         #expect(try Self.feed(&b, "250 ok\r\n250 ok\r\n250 ok\r\n") == ["next chunk"])
-        #expect(Self.describe(b.finalChunk(quit: true)) == [
-            "send BDAT 0 LAST", "send QUIT", "flush", "sent", "await BDAT 0 LAST endOfData",
-        ])
+        #expect(
+            Self.describe(b.finalChunk(quit: true)) == [
+                "send BDAT 0 LAST", "send QUIT", "flush", "sent", "await BDAT 0 LAST endOfData",
+            ])
         #expect(try Self.feed(&b, "554 5.7.1 no\r\n") == ["fail permanentReply endOfData 554"])
 
         // A refused chunk with QUIT in the flight: no RSET.

@@ -142,4 +142,3 @@ func greet(_ peer: ScriptedPeer, extensions: [String]) throws {
     let replies = lines.enumerated().map { i, l in "250\(i == lines.count - 1 ? " " : "-")\(l)" }
     try peer.stream.write(Array(replies.map { $0 + "\r\n" }.joined().utf8))
 }
-

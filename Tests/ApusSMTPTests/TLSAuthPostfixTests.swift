@@ -100,7 +100,9 @@ struct TLSAuthPostfixTests {
                 && !error.isTransient
         }
         let afterAuth = trace.sent.drop { !$0.hasPrefix("AUTH") }.dropFirst()
-        #expect(!afterAuth.contains { $0.hasPrefix("MAIL") || $0.hasPrefix("RCPT") || $0.hasPrefix("DATA") }, "\(trace.all)")
+        #expect(
+            !afterAuth.contains { $0.hasPrefix("MAIL") || $0.hasPrefix("RCPT") || $0.hasPrefix("DATA") }, "\(trace.all)"
+        )
         #expect(!trace.all.contains(wrong))
         // Postfix's own account of the session, once it is over: one failed AUTH, no MAIL, no DATA.
         let session = try postfix.waitForLogLine { $0.contains("disconnect from") && $0.contains("ehlo=") }
@@ -151,11 +153,11 @@ struct TLSAuthPostfixTests {
 
     @Test func tls13MinimumAgainstA12OnlyPostfix() throws {
         var options = PostfixServer.Options()
-        options.maximumTLSVersion = .v1_2
+        options.maximumTLSVersion = .tls12
         let postfix = try PostfixServer.start(options)
         defer { postfix.stop() }
         var configuration = postfixTLS(postfix)
-        configuration.minimumVersion = .v1_3
+        configuration.minimumVersion = .tls13
         let tcp = try TCPStream.connect(host: postfix.host, port: postfix.implicitTLSPort, timeout: 20)
         defer { tcp.close() }
         #expect {

@@ -6,7 +6,8 @@ struct TransactionPlanTests {
     static func ext(_ keywords: String...) -> Extensions { Extensions(ehloLines: ["x"] + keywords) }
 
     @Test func modes() {
-        #expect(TransactionPlan.mode(extensions: Self.ext(), recipientCount: 2, policy: .deliverToAccepted) == .lockStep)
+        #expect(
+            TransactionPlan.mode(extensions: Self.ext(), recipientCount: 2, policy: .deliverToAccepted) == .lockStep)
         #expect(
             TransactionPlan.mode(extensions: Self.ext("PIPELINING"), recipientCount: 2, policy: .abortIfAnyPermanent)
                 == .pipelinedData)
@@ -36,7 +37,9 @@ struct TransactionPlanTests {
     }
 
     @Test func decisions() {
-        let ok = Self.outcome(250), hard = Self.outcome(550), soft = Self.outcome(450)
+        let ok = Self.outcome(250)
+        let hard = Self.outcome(550)
+        let soft = Self.outcome(450)
         #expect(TransactionPlan.decide([ok, hard], policy: .deliverToAccepted) == .proceed)
         #expect(TransactionPlan.decide([ok, hard], policy: .abortIfAnyPermanent) == .abort)
         #expect(TransactionPlan.decide([ok, soft], policy: .abortIfAnyPermanent) == .proceed)

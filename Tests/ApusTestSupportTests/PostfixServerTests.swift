@@ -25,7 +25,9 @@ struct PostfixServerTests {
         #expect(try readSMTPReply(tcp).hasPrefix("220 "))
         let ehlo = try smtpCommand(tcp, "EHLO client.example")
         #expect(ehlo.contains("STARTTLS"))
-        #expect(ehlo.contains("AUTH PLAIN LOGIN CRAM-MD5") || ehlo.contains("AUTH LOGIN PLAIN CRAM-MD5") || ehlo.contains("AUTH"))
+        #expect(
+            ehlo.contains("AUTH PLAIN LOGIN CRAM-MD5") || ehlo.contains("AUTH LOGIN PLAIN CRAM-MD5")
+                || ehlo.contains("AUTH"))
         #expect(try smtpCommand(tcp, "MAIL FROM:<sender@example.org>").hasPrefix("250"))
         #expect(try smtpCommand(tcp, "RCPT TO:<bob@example.com>").hasPrefix("250"))
         #expect(try smtpCommand(tcp, "DATA").hasPrefix("354"))

@@ -25,7 +25,8 @@ import Testing
             _ = try feedEveryWay(input, generator: generator) { pieces in pieces.flatMap { $0.dropFirst() } }
         } throws: { error in
             let text = "\(error)"
-            return error is FeedingDisagreement && text.contains("byte by byte") && text.contains("APUS_TEST_SEED=0x5eed")
+            return error is FeedingDisagreement && text.contains("byte by byte")
+                && text.contains("APUS_TEST_SEED=0x5eed")
         }
     }
 

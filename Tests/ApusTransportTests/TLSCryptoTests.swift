@@ -35,7 +35,8 @@ struct TLSCryptoTests {
 
     @Test func pbkdf2RFC7914() throws {
         #expect(
-            try Crypto.pbkdf2(.sha256, password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1, length: 64)
+            try Crypto.pbkdf2(
+                .sha256, password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1, length: 64)
                 == hexBytes(
                     "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
                         + "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"))

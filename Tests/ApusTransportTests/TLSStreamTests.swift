@@ -160,7 +160,8 @@ struct TLSStreamTests {
     }
 
     @Test func addressLiteralIsCheckedAgainstIPNames() throws {
-        #expect(try handshakeFailureKind(certificates.server, trustingTestCA(certificates, serverName: "127.0.0.1")) == nil)
+        #expect(
+            try handshakeFailureKind(certificates.server, trustingTestCA(certificates, serverName: "127.0.0.1")) == nil)
         let failure = try #require(
             try handshakeFailureKind(certificates.otherName, trustingTestCA(certificates, serverName: "127.0.0.1")))
         #expect(failure.0 == .nameMismatch)
@@ -215,16 +216,16 @@ struct TLSStreamTests {
 
     @Test func tls13MinimumAgainstA12OnlyServer() throws {
         var configuration = trustingTestCA(certificates)
-        configuration.minimumVersion = .v1_3
+        configuration.minimumVersion = .tls13
         let failure = try #require(
-            try handshakeFailureKind(certificates.server, configuration, maximumVersion: .v1_2))
+            try handshakeFailureKind(certificates.server, configuration, maximumVersion: .tls12))
         #expect(failure.0 == .protocolVersion)
         #expect(failure.1.contains("no TLS version in common"))
     }
 
     @Test func tls12ServerIsAcceptedByDefault() throws {
         let (client, server) = MemoryStream.pair(timeout: 5)
-        let peer = TLSTestServer(server, identity: certificates.server, maximumVersion: .v1_2)
+        let peer = TLSTestServer(server, identity: certificates.server, maximumVersion: .tls12)
         let tls = try TLSStream(wrapping: client, configuration: trustingTestCA(certificates))
         #expect(tls.tlsSession?.protocolVersion == "TLSv1.2")
         tls.close()

@@ -1,5 +1,5 @@
-import FuzzDriver
 import ApusMessage
+import FuzzDriver
 
 /// The address parsers must never crash; whatever parses must format without
 /// CR, LF or NUL and parse back to the same addresses.
@@ -7,7 +7,9 @@ func fuzzOne(_ bytes: [UInt8]) {
     if let list = try? AddressList.parse(bytes) {
         let formatted = list.formatted
         precondition(!formatted.contains(13) && !formatted.contains(10) && !formatted.contains(0))
-        guard let again = try? AddressList.parse(formatted) else { preconditionFailure("formatted list does not parse") }
+        guard let again = try? AddressList.parse(formatted) else {
+            preconditionFailure("formatted list does not parse")
+        }
         precondition(again.mailboxes.map(\.addrSpec) == list.mailboxes.map(\.addrSpec))
         precondition(again.mailboxes.map(\.localPart) == list.mailboxes.map(\.localPart))
     }

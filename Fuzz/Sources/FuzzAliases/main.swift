@@ -1,5 +1,5 @@
-import FuzzDriver
 import ApusConfig
+import FuzzDriver
 
 /// Aliases.parse must never crash on any bytes; expanding every name it
 /// accepted must end, give no more addresses than the table holds targets

@@ -1,5 +1,5 @@
-import FuzzDriver
 import ApusMessage
+import FuzzDriver
 
 /// Base64.decode must never crash; what it decodes must re-encode and decode the same.
 func fuzzOne(_ bytes: [UInt8]) {

@@ -14,7 +14,9 @@ func events(_ parts: [ArraySlice<UInt8>]) -> [SMTPCommandReader.Event] {
             switch (out.last, event) {
             case (.data(let a)?, .data(let b)): out[out.count - 1] = .data(a + b)
             case (.chunk(let a)?, .chunk(let b)): out[out.count - 1] = .chunk(a + b)
-            case (_, .data(let b)): precondition(b.count <= SMTPCommandReader.maximumDataPiece); out.append(event)
+            case (_, .data(let b)):
+                precondition(b.count <= SMTPCommandReader.maximumDataPiece)
+                out.append(event)
             default: out.append(event)
             }
         }

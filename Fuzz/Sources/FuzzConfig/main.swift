@@ -1,5 +1,5 @@
-import FuzzDriver
 import ApusConfig
+import FuzzDriver
 
 /// Configuration.parse must never crash on any bytes; what it accepts must be
 /// self-consistent: ports in range, the default account one of the accounts,

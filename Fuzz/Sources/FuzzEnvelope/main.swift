@@ -1,5 +1,5 @@
-import FuzzDriver
 import ApusQueue
+import FuzzDriver
 
 /// Envelope.decode must never crash on any bytes; what it accepts must encode
 /// and decode to the same envelope, and the encoding must be accepted again.

@@ -1,12 +1,13 @@
-import FuzzDriver
 import ApusMessage
+import FuzzDriver
 
 /// MessageReader must never crash or grow past its limits; fed whole and in
 /// chunks it must give the same headers and body; header changes and recipient
 /// extraction on what it read must not crash.
 func read(_ bytes: [UInt8], chunk: Int) -> (Headers, [UInt8], Bool)? {
-    var reader = MessageReader(dotTerminates: bytes.first.map { $0 & 1 == 0 } ?? true,
-                               limits: .init(maximumHeaderOctets: 4096, maximumHeaderLines: 100, maximumBodyPiece: 64))
+    var reader = MessageReader(
+        dotTerminates: bytes.first.map { $0 & 1 == 0 } ?? true,
+        limits: .init(maximumHeaderOctets: 4096, maximumHeaderLines: 100, maximumBodyPiece: 64))
     var headers = Headers()
     var body: [UInt8] = []
     var ended = false
@@ -54,7 +55,8 @@ func fuzzOne(_ bytes: [UInt8]) {
     _ = try? Recipients.extract(from: headers)
     var changed = headers
     let sender = (try? EnvelopeAddress.parse("a@b.example")) ?? .null
-    try? HeaderChanges(sender: sender, fullName: "F", date: "Thu, 1 Jan 1970 00:00:00 +0000", messageID: "<x@y>").apply(to: &changed)
+    try? HeaderChanges(sender: sender, fullName: "F", date: "Thu, 1 Jan 1970 00:00:00 +0000", messageID: "<x@y>").apply(
+        to: &changed)
     precondition(!changed.contains(named: "Bcc"))
     var qp: [UInt8] = []
     var encoder = QuotedPrintableEncoder()

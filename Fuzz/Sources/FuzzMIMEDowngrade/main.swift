@@ -1,5 +1,5 @@
-import FuzzDriver
 import ApusMessage
+import FuzzDriver
 
 /// MIMEDowngrade must never crash; the first pass writes nothing; a body
 /// without 8-bit bytes gets none; a leaf-only (non-multipart) 8-bit body
@@ -27,7 +27,8 @@ func fuzzOne(_ bytes: [UInt8]) {
     pass.finish(into: &out)
     let inputHasEightBit = lines.contains { $0.contains { $0 >= 0x80 } }
     if !inputHasEightBit { precondition(!out.contains { $0 >= 0x80 }, "8-bit bytes out of a 7-bit body") }
-    if !typeValue.contains(where: { $0 >= 0x80 }), !String(decoding: typeValue, as: UTF8.self).lowercased().contains("multipart"),
+    if !typeValue.contains(where: { $0 >= 0x80 }),
+        !String(decoding: typeValue, as: UTF8.self).lowercased().contains("multipart"),
         !String(decoding: typeValue, as: UTF8.self).lowercased().contains("message/")
     {
         precondition(!out.contains { $0 >= 0x80 }, "a single 8-bit leaf was not converted")

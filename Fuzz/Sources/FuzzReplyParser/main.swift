@@ -1,5 +1,5 @@
-import FuzzDriver
 import ApusSMTP
+import FuzzDriver
 
 /// ReplyParser must never crash or grow without bound, and feeding the input
 /// whole or split in two must give the same replies (or both fail).

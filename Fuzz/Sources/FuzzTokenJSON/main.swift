@@ -8,7 +8,8 @@ func fuzzOne(_ bytes: [UInt8]) {
     let first = try? JSONReader.parse(bytes)
     let second = try? JSONReader.parse(bytes)
     precondition(first == second)
-    let response = HTTPResponse(status: bytes.first.map { $0 & 1 == 0 ? 200 : 400 } ?? 200, reason: "", headers: [], body: bytes)
+    let response = HTTPResponse(
+        status: bytes.first.map { $0 & 1 == 0 ? 200 : 400 } ?? 200, reason: "", headers: [], body: bytes)
     let answer: TokenResponse?
     do { answer = try TokenResponse.read(response) } catch { answer = nil }
     switch answer {

@@ -24,7 +24,9 @@ var domains: [String] = []
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     guard argument == "--user" || argument == "--domain" else {
-        fail("unknown argument \(argument) (usage: private-postfix [--user NAME:PASSWORD]... [--domain DOMAIN]...)", status: 2)
+        fail(
+            "unknown argument \(argument) (usage: private-postfix [--user NAME:PASSWORD]... [--domain DOMAIN]...)",
+            status: 2)
     }
     guard let value = arguments.popFirst() else { fail("\(argument) needs a value", status: 2) }
     if argument == "--domain" {
