@@ -692,7 +692,7 @@ do_uninstall() {
         real=$(R "$path")
         [ -d "$real" ] || continue
         local count
-        count=$(find "$real" -maxdepth 1 -name '*.env' | wc -l)
+        count=$(find "$real" -maxdepth 1 \( -name '*.msg' -o -name '*.env' \) | wc -l)
         if [ -z "$(ls -A "$real")" ]; then
             rmdir "$real"
             say "removed $real (empty)"
