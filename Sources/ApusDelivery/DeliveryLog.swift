@@ -158,7 +158,8 @@ public struct DeliveryLog: Sendable {
     /// returned for the caller to print under `-v`.
     @discardableResult
     public func record(_ entries: [Entry]) -> Errno? {
-        guard !entries.isEmpty else { return nil }
+        // Off: no line is formatted (a queue run records one entry per recipient).
+        guard !entries.isEmpty, destination != .off else { return nil }
         return write(entries.map { ($0.line, DeliveryLog.level($0.status)) })
     }
 

@@ -376,7 +376,7 @@ public struct QueueRunner {
             defer { lock.release() }
             var envelope: Envelope
             do {
-                envelope = try store.loadEnvelope(id)
+                envelope = try store.loadEnvelope(for: lock)
             } catch let error as Errno where error.code == ENOENT {
                 return
             } catch let error as Errno where error.code != EFBIG {
@@ -418,7 +418,7 @@ public struct QueueRunner {
             used = true
             let message: ReceivedMessage
             do {
-                let content = try store.openContent(id)
+                let content = try store.openContent(for: lock)
                 defer { content.close() }
                 message = try MessageIntake.read(
                     dotTerminates: false, spoolDirectory: runner.configuration.host.queueDirectory

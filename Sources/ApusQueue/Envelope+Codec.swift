@@ -180,6 +180,10 @@ enum EnvelopeEscaping {
     /// Decodes `%XX`; nil when a `%` is not followed by two hex digits, when a raw
     /// control byte appears, or when the result is not UTF-8.
     static func unescape(_ bytes: ArraySlice<UInt8>) -> String? {
+        // Most values (addresses, numbers) have nothing escaped: no copy.
+        if !bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 < 0x20 || $0 == 0x7F }) {
+            return String(validating: bytes, as: UTF8.self)
+        }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var index = bytes.startIndex

@@ -71,11 +71,14 @@ public final class QueueContent {
     private var file: FileDescriptor?
     private var offset: Int64
     private let end: Int64?
+    /// Whether ``close()`` closes the descriptor (not when it is a lock's).
+    private let owned: Bool
 
-    init(file: FileDescriptor, start: Int64, length: Int64?) {
+    init(file: FileDescriptor, start: Int64, length: Int64?, owned: Bool = true) {
         self.file = file
         self.offset = start
         self.end = length.map { start + $0 }
+        self.owned = owned
     }
 
     deinit { close() }
@@ -95,9 +98,10 @@ public final class QueueContent {
         return n
     }
 
-    /// Closes the file. Calling it again does nothing.
+    /// Closes the file (a lock's descriptor stays open: its lock owns it).
+    /// Calling it again does nothing.
     public func close() {
-        file?.close()
+        if owned { file?.close() }
         file = nil
     }
 }

@@ -340,6 +340,14 @@ public struct QueueStore: Sendable {
         try loadEnvelopeFile(id).envelope
     }
 
+    /// Reads and parses a locked message's envelope through the lock's
+    /// descriptor (version 2; no second `open`, and it is the locked file).
+    /// - Throws: ``Errno`` or ``EnvelopeFormatError``, as ``loadEnvelope(_:)``.
+    public func loadEnvelope(for lock: MessageLock) throws -> Envelope {
+        guard lock.format == .version2, let fd = lock.descriptor else { return try loadEnvelope(lock.id) }
+        return try scanMessage(fd, path: messagePath(lock.id)).envelope
+    }
+
     /// Every visible message with its envelope, oldest first (arrival, then id).
     /// A message removed while listing is skipped; a malformed or unreadable
     /// envelope goes to ``QueueListing/problems``.
@@ -419,6 +427,19 @@ public struct QueueStore: Sendable {
             fd.close()
             throw error
         }
+    }
+
+    /// Opens a locked message's content for reading through the lock's
+    /// descriptor (version 2; ``QueueContent/close()`` leaves it to the lock).
+    /// - Throws: as ``openContent(_:)``.
+    public func openContent(for lock: MessageLock) throws -> QueueContent {
+        guard lock.format == .version2, let fd = lock.descriptor else { return try openContent(lock.id) }
+        let header = try fd.read(count: QueueFile.headerSize, at: 0)
+        guard let length = QueueFile.contentLength(header: header[...]) else {
+            throw EnvelopeFormatError(
+                path: messagePath(lock.id), line: 0, reason: "not a version-2 queue file (bad header)")
+        }
+        return QueueContent(file: fd, start: Int64(QueueFile.headerSize), length: length, owned: false)
     }
 
     // MARK: Locking, update, removal

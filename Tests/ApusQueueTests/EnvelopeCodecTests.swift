@@ -47,6 +47,17 @@ import Testing
         #expect(String(decoding: decoded.encode(), as: UTF8.self).hasPrefix("version: 1\n"))
     }
 
+    /// A value without `%` is taken as it is (no copy), yet a raw control
+    /// byte or invalid UTF-8 in it is still refused, as in an escaped one.
+    @Test func unescapedValuesStillChecked() throws {
+        let plain = "version: 3\narrival: 5\nsender: a@b.example\nrcpt: pending c@d\nend\n"
+        #expect(try Envelope.decode(Array(plain.utf8), path: "t").sender == "a@b.example")
+        for bad: [UInt8] in [[0x61, 0x09, 0x62], [0x61, 0x7F], [0x61, 0xFF, 0x62], [0x61, 0x0D]] {
+            let bytes = Array("version: 3\narrival: 5\nsender: ".utf8) + bad + Array("\nrcpt: pending c@d\nend\n".utf8)
+            #expect(throws: EnvelopeFormatError.self) { try Envelope.decode(bytes, path: "t") }
+        }
+    }
+
     /// Reply codes and statuses are typed fields (version 3); a failed
     /// recipient of an older file gets them from its bare reply, once, when read.
     @Test func typedRepliesAndOldFilesMigrated() throws {

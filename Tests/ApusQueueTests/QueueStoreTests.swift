@@ -37,6 +37,35 @@ import Testing
 
     func fileBytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
 
+    /// Under its lock a message is read through the lock's descriptor (no
+    /// second open); closing the content leaves the lock's descriptor open.
+    @Test func readThroughTheLock() throws {
+        let dir = QueueTestDirectory()
+        defer { dir.remove() }
+        let store = try dir.store()
+        let content = Array("Subject: x\n\nbody\n".utf8)
+        let id = try write(store, content)
+        guard case .locked(let lock) = try store.lock(id) else {
+            Issue.record("not locked")
+            return
+        }
+        defer { lock.release() }
+        #expect(try store.loadEnvelope(for: lock) == store.loadEnvelope(id))
+        for _ in 0..<2 {
+            let reader = try store.openContent(for: lock)
+            var bytes: [UInt8] = []
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 7, alignment: 1)
+            defer { chunk.deallocate() }
+            while case let n = try reader.read(into: chunk), n > 0 { bytes += chunk[0..<n] }
+            reader.close()
+            #expect(bytes == content)
+        }
+        #expect(lock.isHeld)
+        #expect(try store.loadEnvelope(for: lock).recipients.count == 2)
+        try store.remove(lock)
+        #expect(dir.names().isEmpty)
+    }
+
     @Test func writeAndReadBack() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
