@@ -70,6 +70,16 @@ struct ChildProcess {
         return poll()
     }
 
+    /// Stops the child: SIGTERM, then SIGKILL when it has not ended within
+    /// `grace` seconds; reaps it either way.
+    func terminate(grace: Double = 2) {
+        signal(SIGTERM)
+        if wait(seconds: grace) == nil {
+            signal(SIGKILL)
+            _ = wait()
+        }
+    }
+
     /// Sends `signal` to the child.
     func signal(_ number: Int32) { _ = kill(pid, number) }
 }

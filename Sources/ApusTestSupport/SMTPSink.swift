@@ -115,11 +115,7 @@ public final class SMTPSink: @unchecked Sendable {
             return !stopped
         }
         guard first else { return }
-        child.signal(SIGTERM)
-        if child.wait(seconds: 2) == nil {
-            child.signal(SIGKILL)
-            _ = child.wait()
-        }
+        child.terminate()
     }
 
     /// A message smtp-sink dumped: its generated headers and what the client sent.

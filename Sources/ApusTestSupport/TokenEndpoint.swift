@@ -103,11 +103,7 @@ public final class TokenEndpoint: @unchecked Sendable {
             return !stopped
         }
         guard first else { return }
-        child.signal(SIGTERM)
-        if child.wait(seconds: 2) == nil {
-            child.signal(SIGKILL)
-            _ = child.wait()
-        }
+        child.terminate()
     }
 
     static let script = #"""
