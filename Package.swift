@@ -10,8 +10,6 @@ let package = Package(
     products: [
         .library(name: "ApusSMTP", targets: ["ApusSMTP", "ApusMessage", "ApusTransport", "ApusPOSIX"]),
         .executable(name: "apus", targets: ["apus"]),
-        // For the Fuzz/ and Benchmarks/ packages only: the parsers that are not in the library product.
-        .library(name: "ApusInternals", targets: ["ApusConfig", "ApusQueue", "ApusOAuth", "ApusCommand"]),
     ],
     targets: [
         // OpenSSL's headers; every call resolved from libssl.so.3 / libcrypto.so.3 on first use.
@@ -54,3 +52,22 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The fuzz targets, one per parser, each with the module it fuzzes (sources in
+// Fuzz/Sources/<name>). They exist only when APUS_FUZZ=1: Fuzz/run sets it and
+// builds them in .build/fuzz with -sanitize=fuzzer,address, so a plain
+// `swift build` or `swift test` never sees them. They are in this package so
+// they reach the `package` declarations of the modules outside the library product.
+let fuzzTargets: KeyValuePairs<String, Target.Dependency> = [
+    "FuzzBase64": "ApusMessage", "FuzzEnvelope": "ApusQueue", "FuzzHeaders": "ApusMessage",
+    "FuzzAddresses": "ApusMessage", "FuzzReplyParser": "ApusSMTP", "FuzzConfig": "ApusConfig",
+    "FuzzAliases": "ApusConfig", "FuzzMIMEDowngrade": "ApusMessage", "FuzzTokenJSON": "ApusOAuth",
+    "FuzzHTTPResponse": "ApusOAuth", "FuzzCommandReader": "ApusCommand",
+]
+if Context.environment["APUS_FUZZ"] == "1" {
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Sources/FuzzDriver"))
+    for (name, fuzzed) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(name: name, dependencies: ["FuzzDriver", fuzzed], path: "Fuzz/Sources/\(name)"))
+    }
+}

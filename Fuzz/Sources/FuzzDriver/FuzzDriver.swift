@@ -13,7 +13,7 @@ nonisolated(unsafe) private var harness: ([UInt8]) -> Void = { _ in }
 
 /// Hands every input libFuzzer generates to `body` as bytes, with the
 /// command line's libFuzzer options, and exits with libFuzzer's status.
-public func runFuzzer(_ body: @escaping ([UInt8]) -> Void) -> Never {
+package func runFuzzer(_ body: @escaping ([UInt8]) -> Void) -> Never {
     harness = body
     var argc = CommandLine.argc
     var argv = CommandLine.unsafeArgv
