@@ -16,6 +16,7 @@ packages=(
     python3 python3-cryptography mandoc time hyperfine   # python3-cryptography: the OAuth2 tests verify RS256
     dpkg-dev lintian debootstrap            # CI's package stage: build-deb, lintian, test-deb's throwaway root
     strace                                  # the fault-injection stage (strace -e inject=)
+    iproute2 util-linux                     # ip, unshare, nsenter: a network namespace for the non-loopback relay test
 )
 
 install_packages() {
