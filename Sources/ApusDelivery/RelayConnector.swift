@@ -291,12 +291,12 @@ public struct RelayConnector {
     }
 
     /// A token for the account, as a ``RelayFailure`` when none can be had.
-    private func oauthToken(refresh: Bool) throws(RelayFailure) -> OAuth2Token {
+    private func oauthToken(refresh: Bool, refused: String? = nil) throws(RelayFailure) -> OAuth2Token {
         guard let settings = account.oauth2 else {
             throw RelayFailure(.oauth2, message: "no OAuth2 settings", relay: nil, isLocal: true)
         }
         do {
-            return try oauthClient(settings).token(refresh: refresh)
+            return try oauthClient(settings).token(refresh: refresh, refused: refused)
         } catch {
             throw RelayFailure(.oauth2, message: error.message, relay: nil, isLocal: error.isLocal, oauth2: error)
         }
@@ -317,7 +317,7 @@ public struct RelayConnector {
         } catch let error as SMTPError where error.kind == .authenticationFailed && !oauth.refreshed {
             oauth.refreshed = true
             trace?.record(.note, "oauth2: the server refused the token; getting a new one and trying AUTH once more")
-            let fresh = try oauthToken(refresh: true)
+            let fresh = try oauthToken(refresh: true, refused: token.accessToken)
             oauth.token = fresh
             _ = try session.authenticate(
                 try mechanism.client(user: user, secret: fresh.accessToken, host: host, port: port))

@@ -94,37 +94,70 @@ public struct OAuth2Client {
         return try? TokenCache(directory: cacheDirectory, key: cacheKey, group: cacheGroup)
     }
 
-    /// A token: the cached one unless `refresh` (the server refused it) or it
-    /// expires within ``expiryMargin`` seconds, else a new one from the endpoint.
+    /// A token: the cached one unless `refresh` (the server refused it, or
+    /// `-bv`) or it expires within ``expiryMargin`` seconds, else a new one
+    /// from the endpoint.
+    ///
+    /// Only one process at a time asks the endpoint for an account: the one
+    /// that does holds the ``TokenLock`` beside the cache file while it asks
+    /// and stores the answer. A process that finds the lock held waits for it
+    /// (at most ``timeout`` seconds, then a temporary failure naming the
+    /// lock) and reads the cache again: a token the other process just got is
+    /// used without a request of its own, unless it is `refused` (the token
+    /// the server refused, when `refresh`). When the lock file cannot be made
+    /// (a queue directory apus cannot write), the request goes out without
+    /// the lock, as the `-v` trace says.
     ///
     /// - Throws: ``OAuth2Failure``.
-    public func token(refresh: Bool = false) throws(OAuth2Failure) -> OAuth2Token {
-        let cache = self.cache()
-        if let cache {
-            if refresh {
-                do { try cache.remove() } catch {
-                    note?("oauth2: cannot remove the refused cached token: \(error.reason)")
-                }
-            } else {
-                do {
-                    if let cached = try cache.load(), cached.expiresAt - Self.expiryMargin > now() {
-                        note?("oauth2: using the cached token (expires in \(cached.expiresAt - now()) s)")
-                        return OAuth2Token(accessToken: cached.token, expiresAt: cached.expiresAt, fromCache: true)
-                    }
-                } catch {
-                    note?("oauth2: cannot read the token cache \(cache.path): \(error.reason)")
-                }
+    public func token(refresh: Bool = false, refused: String? = nil) throws(OAuth2Failure) -> OAuth2Token {
+        guard let cache = self.cache() else { return try fetch() }
+        if !refresh, let cached = usableToken(in: cache, refused: nil) { return cached }
+        let lockPath = cache.lockPath
+        let outcome = TokenLock.acquire(
+            lockPath, group: cacheGroup, until: Deadline.after(seconds: max(timeout, 1)),
+            waiting: { note?("oauth2: waiting for another apus process to get the token (lock \(lockPath))") })
+        let lock: TokenLock?
+        switch outcome {
+        case .held(let held): lock = held
+        case .unavailable(let error):
+            note?("oauth2: cannot lock \(lockPath): \(error.reason); asking the endpoint without the lock")
+            lock = nil
+        case .timedOut:
+            throw OAuth2Failure(
+                message:
+                    "OAuth2 token lock \(lockPath) still held by another apus process after \(Int(max(timeout, 1))) s",
+                isLocal: false)
+        }
+        defer { lock?.release() }
+        // Another process may have got a token while this one waited.
+        if !refresh || refused != nil, let cached = usableToken(in: cache, refused: refused) { return cached }
+        if refresh {
+            do { try cache.remove() } catch {
+                note?("oauth2: cannot remove the refused cached token: \(error.reason)")
             }
         }
         let token = try fetch()
-        if let cache {
-            do {
-                try cache.store(token: token.accessToken, expiresAt: token.expiresAt)
-            } catch {
-                note?("oauth2: cannot cache the token in \(cache.path): \(error.reason)")
-            }
+        do {
+            try cache.store(token: token.accessToken, expiresAt: token.expiresAt)
+        } catch {
+            note?("oauth2: cannot cache the token in \(cache.path): \(error.reason)")
         }
         return token
+    }
+
+    /// The cached token when it has more than ``expiryMargin`` seconds left
+    /// and is not `refused`, else `nil` (a cache that cannot be read is noted).
+    private func usableToken(in cache: TokenCache, refused: String?) -> OAuth2Token? {
+        do {
+            guard let cached = try cache.load(), cached.expiresAt - Self.expiryMargin > now(),
+                cached.token != refused
+            else { return nil }
+            note?("oauth2: using the cached token (expires in \(cached.expiresAt - now()) s)")
+            return OAuth2Token(accessToken: cached.token, expiresAt: cached.expiresAt, fromCache: true)
+        } catch {
+            note?("oauth2: cannot read the token cache \(cache.path): \(error.reason)")
+            return nil
+        }
     }
 
     /// Asks the endpoint for a new token (no cache).

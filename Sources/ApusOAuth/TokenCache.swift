@@ -22,6 +22,8 @@ import Glibc
 package struct TokenCache {
     /// The file.
     package var path: String
+    /// The ``TokenLock`` file beside it: `QUEUE_DIR/oauth2-HASH.lock`.
+    package var lockPath: String
     /// The group new files get (the apus group when setgid), or `nil` to keep the process's.
     package var group: gid_t?
 
@@ -30,6 +32,7 @@ package struct TokenCache {
         let digest = try Crypto.sha256(Array(key.utf8))
         let hex = digest.prefix(16).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         path = "\(directory)/oauth2-\(hex).token"
+        lockPath = "\(directory)/oauth2-\(hex).lock"
         self.group = group
     }
 

@@ -16,6 +16,8 @@ import Foundation
 /// | `refresh_token` | a rotated refresh token to send back |
 /// | `chunked` | send the body with `Transfer-Encoding: chunked` |
 /// | `public_key` | a PEM public key: RS256 assertions are verified with it (`cryptography`) |
+/// | `hold` | `true`: each answer waits (after the request is logged) until ``release()``, a second held request, or 10 s |
+/// | `rotate` | a refresh token: refresh-token rotation. Only the current refresh token is accepted (else `invalid_grant`); each answer carries `rt-N` for the N-th request, which becomes the current one |
 ///
 /// Each request is appended to ``requestsFile`` as one JSON line: the form
 /// fields, `host` and `content_type` headers, and for an assertion its
@@ -29,6 +31,8 @@ public final class TokenEndpoint: @unchecked Sendable {
     public let behaviourFile: String
     /// The request log.
     public let requestsFile: String
+    /// The file whose creation (``release()``) lets held answers go (`hold`).
+    public let releaseFile: String
     private let child: ChildProcess
     private let directory: TemporaryDirectory
     private let lock = NSLock()
@@ -40,6 +44,7 @@ public final class TokenEndpoint: @unchecked Sendable {
         directory = try TemporaryDirectory(prefix: "apus-token-endpoint")
         behaviourFile = directory.file("behaviour.json")
         requestsFile = directory.file("requests.jsonl")
+        releaseFile = directory.file("release")
         let script = try directory.write("endpoint.py", Self.script)
         let ready = directory.file("ready")
         let chosen = try port ?? freeLoopbackPort()
@@ -56,7 +61,7 @@ public final class TokenEndpoint: @unchecked Sendable {
             "/usr/bin/python3",
             arguments: [
                 script, String(chosen), certificates.server.certificateFile, certificates.server.keyFile,
-                behaviourFile, requestsFile, ready,
+                behaviourFile, requestsFile, ready, releaseFile,
             ], environment: nil, workingDirectory: nil, input: nullFD, output: logFD, error: logFD, closing: [])
         let end = Date(timeIntervalSinceNow: 10)
         while !FileManager.default.fileExists(atPath: ready) {
@@ -74,6 +79,11 @@ public final class TokenEndpoint: @unchecked Sendable {
     /// Replaces the behaviour (see the table above).
     public func setBehaviour(_ behaviour: [String: Any]) throws {
         try Self.writeBehaviour(behaviour, to: behaviourFile)
+    }
+
+    /// Lets the answers held by `hold` go (and every later one at once).
+    public func release() throws {
+        try Data().write(to: URL(fileURLWithPath: releaseFile))
     }
 
     private static func writeBehaviour(_ behaviour: [String: Any], to path: String) throws {
@@ -107,12 +117,14 @@ public final class TokenEndpoint: @unchecked Sendable {
     }
 
     static let script = #"""
-        import base64, json, ssl, sys, threading, urllib.parse
+        import base64, json, os, ssl, sys, threading, time, urllib.parse
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        port, cert, key, behaviour_file, requests_file, ready = sys.argv[1:7]
+        port, cert, key, behaviour_file, requests_file, ready, release_file = sys.argv[1:8]
         lock = threading.Lock()
         count = [0]
+        current_refresh = [None]
+        held = [0]
 
         def b64url(text):
             return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -154,6 +166,22 @@ public final class TokenEndpoint: @unchecked Sendable {
                 with lock:
                     with open(requests_file, "a") as f:
                         f.write(json.dumps(record) + "\n")
+                if behaviour.get("hold"):
+                    with lock:
+                        held[0] += 1
+                    end = time.monotonic() + 10
+                    while not os.path.exists(release_file) and held[0] < 2 and time.monotonic() < end:
+                        time.sleep(0.01)
+                rotated = None
+                if "rotate" in behaviour:
+                    with lock:
+                        if current_refresh[0] is None:
+                            current_refresh[0] = behaviour["rotate"]
+                        if form.get("refresh_token") == current_refresh[0]:
+                            rotated = current_refresh[0] = "rt-%d" % n
+                        else:
+                            behaviour = dict(behaviour, error="invalid_grant",
+                                             error_description="the refresh token was revoked")
                 if "error" in behaviour:
                     status = behaviour.get("status", 400)
                     answer = {"error": behaviour["error"]}
@@ -168,6 +196,8 @@ public final class TokenEndpoint: @unchecked Sendable {
                               "expires_in": behaviour.get("expires_in", 3600)}
                     if "refresh_token" in behaviour:
                         answer["refresh_token"] = behaviour["refresh_token"]
+                    if rotated:
+                        answer["refresh_token"] = rotated
                 body = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

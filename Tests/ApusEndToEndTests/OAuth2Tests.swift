@@ -466,13 +466,16 @@ struct OAuth2SetgidTests {
         #expect(server.waitForMessages(1).count == 1)
         #expect(!(sent.stdout + sent.stderr).contains(OAuthWorld.clientSecret))
 
+        // The cache and the refresh lock beside it, both for the group only.
         let names = try FileManager.default.contentsOfDirectory(atPath: queue).filter { $0.hasPrefix("oauth2-") }
-        #expect(names.count == 1)
-        let cacheFile = queue + "/" + (try #require(names.first))
-        var status = stat()
-        #expect(stat(cacheFile, &status) == 0)
-        #expect(status.st_mode & 0o7777 == 0o660)
-        #expect(status.st_gid == fixture.groupID)
+        #expect(names.count == 2 && names.filter { $0.hasSuffix(".lock") }.count == 1, "\(names)")
+        let cacheFile = queue + "/" + (try #require(names.first { $0.hasSuffix(".token") }))
+        for name in names {
+            var status = stat()
+            #expect(stat(queue + "/" + name, &status) == 0)
+            #expect(status.st_mode & 0o7777 == 0o660, "\(name)")
+            #expect(status.st_gid == fixture.groupID, "\(name)")
+        }
         // The user cannot read the cache or the secret without apus.
         for path in [cacheFile, secretFile] {
             let peek = try Subprocess.run(
