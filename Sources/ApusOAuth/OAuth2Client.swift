@@ -60,13 +60,16 @@ public struct OAuth2Client {
     public var cacheGroup: gid_t?
     /// Where progress notes go (`-v`, `-X`), or `nil`.
     public var note: (@Sendable (String) -> Void)?
+    /// Fetches the client secret (`oauth2_client_secret`, `_file`; `nil` when
+    /// none is set) when a token is fetched, not when the cache serves one.
+    public var readClientSecret: () throws -> String?
     /// The clock (Unix seconds).
     public var now: @Sendable () -> Int64 = { Int64(time(nil)) }
 
     /// A client for one account.
     public init(
         settings: OAuth2Settings, user: String, trustFile: String?, timeout: Double, cacheDirectory: String?,
-        cacheGroup: gid_t?, note: (@Sendable (String) -> Void)?
+        cacheGroup: gid_t?, note: (@Sendable (String) -> Void)?, readClientSecret: @escaping () throws -> String?
     ) {
         self.settings = settings
         self.user = user
@@ -75,6 +78,7 @@ public struct OAuth2Client {
         self.cacheDirectory = cacheDirectory
         self.cacheGroup = cacheGroup
         self.note = note
+        self.readClientSecret = readClientSecret
     }
 
     /// "OAuth2 token endpoint https://login.example.com/token".
@@ -141,7 +145,7 @@ public struct OAuth2Client {
         if settings.grant != .jwtBearer, let clientID = settings.clientID { fields.append(("client_id", clientID)) }
         let secret: String?
         do {
-            secret = try settings.clientSecret.retrieve(timeout: timeout)
+            secret = try readClientSecret()
         } catch {
             let text = "\(error)".replacingPrefix("password_file", with: "oauth2_client_secret_file")
             throw OAuth2Failure(message: "cannot read the OAuth2 client secret: \(text)", isLocal: true)
