@@ -161,16 +161,10 @@ public struct OAuth2Client {
             if let scope = settings.scope { fields.append(("scope", scope)) }
         case .refreshToken:
             let path = settings.refreshTokenFile ?? ""
-            let read: (bytes: [UInt8], status: FileStatus)?
-            do { read = try AtomicFile.read(path, limit: 65536) } catch {
-                let reason = error.code == EINVAL ? "not a regular file" : error.reason
-                throw OAuth2Failure(message: "oauth2_refresh_token_file \(path): \(reason)", isLocal: true)
-            }
-            guard let read, let line = Self.firstLine(read.bytes) else {
+            let read = try Self.readFile(path, setting: "oauth2_refresh_token_file")
+            guard let line = Self.firstLine(read.bytes) else {
                 throw OAuth2Failure(
-                    message:
-                        "oauth2_refresh_token_file \(path): \(read == nil ? "No such file or directory" : "no refresh token in its first line")",
-                    isLocal: true)
+                    message: "oauth2_refresh_token_file \(path): no refresh token in its first line", isLocal: true)
             }
             refreshToken = line
             refreshStatus = read.status
@@ -179,15 +173,7 @@ public struct OAuth2Client {
             if let scope = settings.scope { fields.append(("scope", scope)) }
         case .jwtBearer:
             let path = settings.privateKeyFile ?? ""
-            let read: (bytes: [UInt8], status: FileStatus)?
-            do { read = try AtomicFile.read(path, limit: 65536) } catch {
-                let reason = error.code == EINVAL ? "not a regular file" : error.reason
-                throw OAuth2Failure(message: "oauth2_private_key_file \(path): \(reason)", isLocal: true)
-            }
-            guard let pem = read?.bytes else {
-                throw OAuth2Failure(
-                    message: "oauth2_private_key_file \(path): No such file or directory", isLocal: true)
-            }
+            let pem = try Self.readFile(path, setting: "oauth2_private_key_file").bytes
             let assertion: String
             do {
                 assertion = try JWTAssertion.make(
@@ -238,6 +224,21 @@ public struct OAuth2Client {
             }
             return OAuth2Token(accessToken: accessToken, expiresAt: issued + expiresIn, fromCache: false)
         }
+    }
+
+    /// The file `setting` names (at most 64 KiB); one that is missing, not a
+    /// regular file or unreadable is a local failure naming the setting.
+    static func readFile(_ path: String, setting: String) throws(OAuth2Failure) -> (bytes: [UInt8], status: FileStatus)
+    {
+        let read: (bytes: [UInt8], status: FileStatus)?
+        do { read = try AtomicFile.read(path, limit: 65536) } catch {
+            let reason = error.code == EINVAL ? "not a regular file" : error.reason
+            throw OAuth2Failure(message: "\(setting) \(path): \(reason)", isLocal: true)
+        }
+        guard let read else {
+            throw OAuth2Failure(message: "\(setting) \(path): No such file or directory", isLocal: true)
+        }
+        return read
     }
 
     /// The first line of `bytes` without CR, or nil when empty or not printable.

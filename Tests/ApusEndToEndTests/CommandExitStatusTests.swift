@@ -12,6 +12,14 @@ func scriptedServer(
     return try ScriptableSMTPServer(configuration)
 }
 
+/// A scriptable server that also offers AUTH PLAIN LOGIN and accepts `user` with `password`.
+func authServer(user: String, password: String) throws -> ScriptableSMTPServer {
+    try scriptedServer {
+        $0.extensions += ["AUTH PLAIN LOGIN"]
+        $0.authenticate = AuthExchange.accepting(user: user, password: password)
+    }
+}
+
 /// Every row of cli.md's exit-status table, against the scriptable server.
 @Suite struct CommandExitStatusTests {
     /// What the scriptable server offers, without CHUNKING (so DATA and its `.` reply are used).
