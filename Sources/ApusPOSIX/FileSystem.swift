@@ -14,6 +14,10 @@ public struct FileStatus: Equatable, Sendable {
     public var groupID: gid_t
     /// Last modification, Unix seconds (`st_mtim.tv_sec`).
     public var modificationTime: Int64
+    /// The device holding the file (`st_dev`).
+    public var device: UInt64
+    /// The file's inode number on that device (`st_ino`).
+    public var inode: UInt64
 
     /// Builds the value from a C `stat` structure.
     public init(_ raw: stat) {
@@ -22,6 +26,8 @@ public struct FileStatus: Equatable, Sendable {
         userID = raw.st_uid
         groupID = raw.st_gid
         modificationTime = Int64(raw.st_mtim.tv_sec)
+        device = UInt64(raw.st_dev)
+        inode = UInt64(raw.st_ino)
     }
 
     /// Whether this is a directory (`S_ISDIR`).
@@ -101,6 +107,14 @@ public enum FileSystem {
             FileDescriptor(rawValue: fd),
             String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         )
+    }
+
+    /// Status of `path` itself: a symbolic link is not followed. The C function is `lstat`.
+    public static func linkStatus(_ path: String) throws(Errno) -> FileStatus {
+        var raw = stat()
+        let call: (UnsafePointer<CChar>, UnsafeMutablePointer<stat>) -> Int32 = lstat
+        _ = try systemCall("lstat", path) { call(path, &raw) }
+        return FileStatus(raw)
     }
 
     /// Whether `path` exists (`stat` succeeds). Errors other than `ENOENT` throw.

@@ -32,6 +32,48 @@ import Testing
         }
     }
 
+    @Test func positionalWriteAndTruncate() throws {
+        let directory = try ScratchDirectory()
+        try directory.write("f", "0123456789")
+        let fd = try FileDescriptor.open(directory.path + "/f", O_RDWR)
+        try fd.closeAfter {
+            let written = try Array("ab".utf8).withUnsafeBytes { raw in try fd.write(raw, at: 4) }
+            #expect(written == 2)
+            try fd.truncate(8)
+            #expect(try fd.status().size == 8)
+            try fd.truncate(12)
+            #expect(try fd.status().size == 12)
+        }
+        #expect(try directory.read("f") == "0123ab67\0\0\0\0")
+        let readOnly = try FileDescriptor.open(directory.path + "/f", O_RDONLY)
+        defer { readOnly.close() }
+        #expect(throws: Errno(EBADF, operation: "pwrite")) {
+            _ = try Array("x".utf8).withUnsafeBytes { raw in try readOnly.write(raw, at: 0) }
+        }
+        #expect(throws: Errno(EINVAL, operation: "ftruncate")) { try readOnly.truncate(0) }
+    }
+
+    @Test func linkStatusDoesNotFollowTheLinkAndIdentityMatches() throws {
+        let directory = try ScratchDirectory()
+        try directory.write("target", "x")
+        let target = directory.path + "/target"
+        let link = directory.path + "/link"
+        #expect(symlink(target, link) == 0)
+        let followed = try FileSystem.status(link)
+        let own = try FileSystem.linkStatus(link)
+        #expect(followed.isRegularFile)
+        #expect(own.mode & S_IFMT == S_IFLNK)
+        #expect(own.inode != followed.inode)
+        let fd = try FileDescriptor.open(target, O_RDONLY)
+        try fd.closeAfter { () throws(Errno) in
+            let open = try fd.status()
+            #expect(open.device == followed.device && open.inode == followed.inode)
+        }
+        #expect(throws: Errno(ENOENT, operation: "lstat", object: link + "x")) {
+            _ = try FileSystem.linkStatus(link + "x")
+        }
+    }
+
     @Test func unnamedFileHasNoName() throws {
         let directory = try ScratchDirectory()
         let fd = try FileDescriptor.openUnnamed(in: directory.path)
