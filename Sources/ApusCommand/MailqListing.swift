@@ -118,32 +118,8 @@ public enum MailqListing {
         return out
     }
 
-    /// A JSON string literal for `text` (RFC 8259): quotes, backslash and control
-    /// characters escaped, U+2028/U+2029 too; other characters as UTF-8.
-    public static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\u{2028}": out += "\\u2028"
-            case "\u{2029}": out += "\\u2029"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16, uppercase: false)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal for `text` (``JSONText/literal(_:)``).
+    public static func jsonString(_ text: String) -> String { JSONText.literal(text) }
 
     /// `Sun Nov 22 14:03:11` plus one space: the first 20 characters of
     /// `asctime(localtime(t))`, English names whatever the locale. The C function

@@ -378,67 +378,90 @@ public struct SMTPCommandReader: Sendable {
         }
     }
 
-    static func mailParameters(_ words: [Substring]) -> Result<MailParameters, ParameterError> {
-        var parameters = MailParameters()
+    /// What a parameter reader made of one `KEY=VALUE`.
+    enum ParameterReading {
+        /// Taken into the parameters.
+        case taken
+        /// A keyword this command knows with a value it refuses.
+        case badValue
+        /// A keyword this command does not know.
+        case unknown
+    }
+
+    /// The `KEY[=VALUE]` words of a MAIL or RCPT command, each handed to `read`
+    /// with the upper-case key; a malformed keyword or one given twice is
+    /// `.bad`, as is a value `read` refuses; an unknown keyword is `.unsupported`.
+    static func parameters<Parameters>(
+        _ words: [Substring], into empty: Parameters,
+        _ read: (inout Parameters, String, Substring?) -> ParameterReading
+    ) -> Result<Parameters, ParameterError> {
+        var parameters = empty
         var seen: Set<String> = []
         for word in words {
             let (key, value) = keyValue(word)
             guard isKeyword(key), seen.insert(key).inserted else { return .failure(.bad(word)) }
-            switch key {
-            case "SIZE":
-                guard let value, !value.isEmpty, value.utf8.count <= 18,
-                    value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let size = Int(value)
-                else { return .failure(.bad(word)) }
-                parameters.size = size
-            case "BODY":
-                guard let value, ["7BIT", "8BITMIME"].contains(value.uppercased()) else { return .failure(.bad(word)) }
-                parameters.body = value.uppercased()
-            case "SMTPUTF8":
-                guard value == nil else { return .failure(.bad(word)) }
-                parameters.smtpUTF8 = true
-            case "RET":
-                guard let value, ["FULL", "HDRS"].contains(value.uppercased()) else { return .failure(.bad(word)) }
-                parameters.dsnReturn = value.uppercased()
-            case "ENVID":
-                guard let value, (1...100).contains(value.utf8.count), let decoded = decodeXtext(value) else {
-                    return .failure(.bad(word))
-                }
-                parameters.envelopeID = decoded
-            default:
-                return .failure(.unsupported(word))
+            switch read(&parameters, key, value) {
+            case .taken: continue
+            case .badValue: return .failure(.bad(word))
+            case .unknown: return .failure(.unsupported(word))
             }
         }
         return .success(parameters)
     }
 
+    static func mailParameters(_ words: [Substring]) -> Result<MailParameters, ParameterError> {
+        parameters(words, into: MailParameters()) { parameters, key, value in
+            switch key {
+            case "SIZE":
+                guard let value, !value.isEmpty, value.utf8.count <= 18,
+                    value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let size = Int(value)
+                else { return .badValue }
+                parameters.size = size
+            case "BODY":
+                guard let value, ["7BIT", "8BITMIME"].contains(value.uppercased()) else { return .badValue }
+                parameters.body = value.uppercased()
+            case "SMTPUTF8":
+                guard value == nil else { return .badValue }
+                parameters.smtpUTF8 = true
+            case "RET":
+                guard let value, ["FULL", "HDRS"].contains(value.uppercased()) else { return .badValue }
+                parameters.dsnReturn = value.uppercased()
+            case "ENVID":
+                guard let value, (1...100).contains(value.utf8.count), let decoded = decodeXtext(value) else {
+                    return .badValue
+                }
+                parameters.envelopeID = decoded
+            default:
+                return .unknown
+            }
+            return .taken
+        }
+    }
+
     static func recipientParameters(_ words: [Substring]) -> Result<RecipientParameters, ParameterError> {
-        var parameters = RecipientParameters()
-        var seen: Set<String> = []
-        for word in words {
-            let (key, value) = keyValue(word)
-            guard isKeyword(key), seen.insert(key).inserted else { return .failure(.bad(word)) }
+        parameters(words, into: RecipientParameters()) { parameters, key, value in
             switch key {
             case "NOTIFY":
-                guard let value, !value.isEmpty else { return .failure(.bad(word)) }
+                guard let value, !value.isEmpty else { return .badValue }
                 let items = value.uppercased().split(separator: ",", omittingEmptySubsequences: false)
                 let valid =
                     items == ["NEVER"]
                     || (Set(items).count == items.count
                         && items.allSatisfy { ["SUCCESS", "FAILURE", "DELAY"].contains($0) })
-                guard valid else { return .failure(.bad(word)) }
+                guard valid else { return .badValue }
                 parameters.notify = items.joined(separator: ",")
             case "ORCPT":
                 guard let value, let semicolon = value.firstIndex(of: ";"), semicolon > value.startIndex,
                     value.index(after: semicolon) < value.endIndex, value.utf8.count <= 500,
                     value[..<semicolon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }),
                     decodeXtext(value[value.index(after: semicolon)...]) != nil
-                else { return .failure(.bad(word)) }
+                else { return .badValue }
                 parameters.originalRecipient = String(value)
             default:
-                return .failure(.unsupported(word))
+                return .unknown
             }
+            return .taken
         }
-        return .success(parameters)
     }
 
     /// RFC 3461 xtext: printable ASCII but `+` and `=`, and `+XX` hex escapes

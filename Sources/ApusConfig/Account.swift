@@ -36,7 +36,7 @@ public struct Account: Equatable, Sendable {
     /// `user`, or `nil`.
     public var user: String?
     /// Where the password comes from (`password`, `password_file`, `passwordeval`);
-    /// read it with ``retrievePassword(timeout:)``.
+    /// ApusDelivery's `retrievePassword(timeout:)` reads it.
     public var password: PasswordSource
     /// `from`: an address or a pattern, or `nil`.
     public var from: String?
@@ -92,17 +92,6 @@ public struct Account: Equatable, Sendable {
         let address = sender.strippingAngleBrackets()
         if address.isEmpty { return false }
         return WildcardPattern(from).matches(address)
-    }
-
-    /// The password or token for this account, fetched now: `password` as
-    /// written, the first line of `password_file`, or the first line that
-    /// `passwordeval` prints. `nil` when none is configured.
-    ///
-    /// - Parameter timeout: how long `passwordeval` may run, in seconds.
-    /// - Throws: ``PasswordError`` (the command maps it to exit 71); its text
-    ///   never holds the secret.
-    public func retrievePassword(timeout: Double = 30) throws -> String? {
-        try password.retrieve(timeout: timeout)
     }
 }
 

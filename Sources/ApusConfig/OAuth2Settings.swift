@@ -12,7 +12,7 @@ public struct OAuth2Settings: Equatable, Sendable {
     /// `oauth2_client_id`, or `nil`.
     public var clientID: String?
     /// `oauth2_client_secret` (`.literal`) or `oauth2_client_secret_file`
-    /// (`.file`), or `.none`; read with ``PasswordSource/retrieve(timeout:)``.
+    /// (`.file`), or `.none`; ApusDelivery's `PasswordSource.retrieve(timeout:)` reads it.
     public var clientSecret: PasswordSource
     /// `oauth2_scope`: space-separated scopes, or `nil`.
     public var scope: String?

@@ -287,7 +287,10 @@ public struct RelayConnector {
         return OAuth2Client(
             settings: settings, user: account.user ?? "", trustFile: account.tlsTrustFile,
             timeout: Double(account.timeout), cacheDirectory: tokenCacheDirectory, cacheGroup: tokenCacheGroup,
-            note: trace.map { trace in { @Sendable text in trace.record(.note, text) } })
+            note: trace.map { trace in { @Sendable text in trace.record(.note, text) } },
+            readClientSecret: { [timeout = Double(account.timeout)] in
+                try settings.clientSecret.retrieve(timeout: timeout)
+            })
     }
 
     /// A token for the account, as a ``RelayFailure`` when none can be had.

@@ -1,6 +1,4 @@
 import ApusPOSIX
-import CApusSystem
-import Glibc
 
 /// Holds a message being submitted: in memory up to ``memoryLimit`` bytes,
 /// then in an unnamed temporary file (`O_TMPFILE`, so nothing is left behind
@@ -85,7 +83,7 @@ public final class Spool {
         let n = min(buffer.count, count - offset)
         if let file {
             try writePending(file)
-            return try systemCall("pread") { pread(file.rawValue, buffer.baseAddress, n, off_t(offset)) }
+            return try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]), at: Int64(offset))
         }
         memory.withUnsafeBytes { raw in
             buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + n]))
@@ -113,16 +111,19 @@ public final class Spool {
     /// An unnamed file in `directory` (`O_TMPFILE`), or — where the file system
     /// lacks it — a named one (`.apus-spool-XXXXXX`) removed at once; one left by
     /// a process killed in between is swept by a queue run after a day.
-    static func openTemporary(in directory: String) throws -> FileDescriptor {
-        let unnamed = apus_open_tmpfile(directory, O_RDWR | O_CLOEXEC, 0o600)
-        if unnamed >= 0 { return FileDescriptor(rawValue: unnamed) }
-        var template = Array((directory + "/.apus-spool-XXXXXX").utf8CString)
-        let fd = try template.withUnsafeMutableBufferPointer { p in
-            try systemCall("mkstemp", directory) { p.baseAddress.map { mkstemp($0) } ?? -1 }
+    static func openTemporary(in directory: String) throws(Errno) -> FileDescriptor {
+        do {
+            return try FileDescriptor.openUnnamed(in: directory)
+        } catch {
+            // No O_TMPFILE here (or another failure, which mkstemp then reports).
         }
-        // A failed unlink leaves a named file nobody reads: queue runs sweep
-        // `.apus-spool-*` files after a day (QueueStore.sweep), so go on.
-        template.withUnsafeBufferPointer { if let path = $0.baseAddress { _ = unlink(path) } }
-        return FileDescriptor(rawValue: fd)
+        let (fd, path) = try FileSystem.makeTemporaryFile(prefix: directory + "/.apus-spool-")
+        do {
+            try FileSystem.unlink(path)
+        } catch {
+            // A failed unlink leaves a named file nobody reads: queue runs sweep
+            // `.apus-spool-*` files after a day (QueueStore.sweep), so go on.
+        }
+        return fd
     }
 }

@@ -615,8 +615,8 @@ public struct Submission {
             return
         }
         if let group {
-            _ = try systemCall("chown", path) { chown(path, uid_t.max, group) }
-            _ = try systemCall("chmod", path) { chmod(path, 0o2770) }
+            try FileSystem.changeGroup(path, to: group)
+            try FileSystem.changeMode(path, to: 0o2770)
         }
         try FileSystem.syncDirectory(parentDirectory(of: path))
     }

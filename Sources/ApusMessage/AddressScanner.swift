@@ -24,7 +24,12 @@ struct AddressScanner {
         var tokenIndex: Int
     }
 
-    private enum State { case normal, quoted, quotedEscape, comment, commentEscape, literal }
+    /// Where the scanner is; `escaped` is just after a backslash in a quoted
+    /// string or comment (the next byte is taken as it is).
+    private enum State {
+        case normal, quoted, comment, literal
+        case escaped(inComment: Bool)
+    }
 
     /// Scans `input` into tokens and comments.
     static func scan(_ input: some Collection<UInt8>) throws(AddressError) -> (tokens: [Token], comments: [Comment]) {
@@ -80,18 +85,18 @@ struct AddressScanner {
                 }
             case .quoted:
                 switch b {
-                case ASCII.backslash: state = .quotedEscape
+                case ASCII.backslash: state = .escaped(inComment: false)
                 case ASCII.quote:
                     tokens.append(Token(kind: .quoted, bytes: current, offset: start))
                     state = .normal
                 default: current.append(b)
                 }
-            case .quotedEscape:
+            case .escaped(let inComment):
                 current.append(b)
-                state = .quoted
+                state = inComment ? .comment : .quoted
             case .comment:
                 switch b {
-                case ASCII.backslash: state = .commentEscape
+                case ASCII.backslash: state = .escaped(inComment: true)
                 case UInt8(ascii: "("):
                     depth += 1
                     current.append(b)
@@ -105,9 +110,6 @@ struct AddressScanner {
                     }
                 default: current.append(b)
                 }
-            case .commentEscape:
-                current.append(b)
-                state = .comment
             case .literal:
                 switch b {
                 case UInt8(ascii: "]"):
@@ -125,8 +127,8 @@ struct AddressScanner {
         }
         switch state {
         case .normal: endAtom()
-        case .quoted, .quotedEscape: throw AddressError(offset: start, reason: .unterminatedQuotedString)
-        case .comment, .commentEscape: throw AddressError(offset: start, reason: .unterminatedComment)
+        case .quoted, .escaped(inComment: false): throw AddressError(offset: start, reason: .unterminatedQuotedString)
+        case .comment, .escaped(inComment: true): throw AddressError(offset: start, reason: .unterminatedComment)
         case .literal: throw AddressError(offset: start, reason: .unterminatedDomainLiteral)
         }
         return (tokens, comments)

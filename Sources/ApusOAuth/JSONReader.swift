@@ -78,47 +78,49 @@ public enum JSONReader {
         }
 
         mutating func object(depth: Int) throws(JSONError) -> JSONValue {
-            guard depth <= JSONReader.maximumDepth else { throw fail("nested deeper than \(JSONReader.maximumDepth)") }
-            index += 1
             var members: [(String, JSONValue)] = []
-            skipBlanks()
-            if peek == 0x7D {
-                index += 1
-                return .object(members)
+            try container(depth: depth, closing: 0x7D, named: "an object") { (reader) throws(JSONError) in
+                guard reader.peek == 0x22 else { throw reader.fail("expected a member name") }
+                let name = try reader.string()
+                reader.skipBlanks()
+                try reader.expect(0x3A)
+                reader.skipBlanks()
+                members.append((name, try reader.value(depth: depth)))
             }
-            while true {
-                skipBlanks()
-                guard peek == 0x22 else { throw fail("expected a member name") }
-                let name = try string()
-                skipBlanks()
-                try expect(0x3A)
-                skipBlanks()
-                members.append((name, try value(depth: depth)))
-                skipBlanks()
-                guard let next = peek else { throw fail("unexpected end of input in an object") }
-                index += 1
-                if next == 0x7D { return .object(members) }
-                guard next == 0x2C else { throw JSONError("expected ',' or '}'", offset: index - 1) }
-            }
+            return .object(members)
         }
 
         mutating func array(depth: Int) throws(JSONError) -> JSONValue {
+            var elements: [JSONValue] = []
+            try container(depth: depth, closing: 0x5D, named: "an array") { (reader) throws(JSONError) in
+                elements.append(try reader.value(depth: depth))
+            }
+            return .array(elements)
+        }
+
+        /// Reads an object's or array's items, from its opening byte to
+        /// `close`: `item` reads one (blanks before it skipped), then a comma
+        /// or `close` must follow.
+        mutating func container(
+            depth: Int, closing close: UInt8, named name: String, _ item: (inout Scanner) throws(JSONError) -> Void
+        ) throws(JSONError) {
             guard depth <= JSONReader.maximumDepth else { throw fail("nested deeper than \(JSONReader.maximumDepth)") }
             index += 1
-            var elements: [JSONValue] = []
             skipBlanks()
-            if peek == 0x5D {
+            if peek == close {
                 index += 1
-                return .array(elements)
+                return
             }
             while true {
                 skipBlanks()
-                elements.append(try value(depth: depth))
+                try item(&self)
                 skipBlanks()
-                guard let next = peek else { throw fail("unexpected end of input in an array") }
+                guard let next = peek else { throw fail("unexpected end of input in \(name)") }
                 index += 1
-                if next == 0x5D { return .array(elements) }
-                guard next == 0x2C else { throw JSONError("expected ',' or ']'", offset: index - 1) }
+                if next == close { return }
+                guard next == 0x2C else {
+                    throw JSONError("expected ',' or '\(Character(Unicode.Scalar(close)))'", offset: index - 1)
+                }
             }
         }
 

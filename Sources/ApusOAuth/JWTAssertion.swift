@@ -1,3 +1,4 @@
+import ApusBase
 import ApusMessage
 import ApusTransport
 
@@ -10,10 +11,10 @@ package enum JWTAssertion {
     package static func claims(issuer: String, subject: String?, audience: String, scope: String?, issuedAt: Int64)
         -> String
     {
-        var members = ["\"iss\":\(jsonString(issuer))"]
-        if let subject { members.append("\"sub\":\(jsonString(subject))") }
-        members.append("\"aud\":\(jsonString(audience))")
-        if let scope { members.append("\"scope\":\(jsonString(scope))") }
+        var members = ["\"iss\":\(JSONText.literal(issuer))"]
+        if let subject { members.append("\"sub\":\(JSONText.literal(subject))") }
+        members.append("\"aud\":\(JSONText.literal(audience))")
+        if let scope { members.append("\"scope\":\(JSONText.literal(scope))") }
         members.append("\"iat\":\(issuedAt)")
         members.append("\"exp\":\(issuedAt + 3600)")
         return "{" + members.joined(separator: ",") + "}"
@@ -46,21 +47,5 @@ package enum JWTAssertion {
             }
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// A JSON string literal for `text` (quotes, backslash and control characters escaped).
-    package static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

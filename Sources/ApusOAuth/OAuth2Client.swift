@@ -60,13 +60,16 @@ public struct OAuth2Client {
     public var cacheGroup: gid_t?
     /// Where progress notes go (`-v`, `-X`), or `nil`.
     public var note: (@Sendable (String) -> Void)?
+    /// Fetches the client secret (`oauth2_client_secret`, `_file`; `nil` when
+    /// none is set) when a token is fetched, not when the cache serves one.
+    public var readClientSecret: () throws -> String?
     /// The clock (Unix seconds).
     public var now: @Sendable () -> Int64 = { Int64(time(nil)) }
 
     /// A client for one account.
     public init(
         settings: OAuth2Settings, user: String, trustFile: String?, timeout: Double, cacheDirectory: String?,
-        cacheGroup: gid_t?, note: (@Sendable (String) -> Void)?
+        cacheGroup: gid_t?, note: (@Sendable (String) -> Void)?, readClientSecret: @escaping () throws -> String?
     ) {
         self.settings = settings
         self.user = user
@@ -75,6 +78,7 @@ public struct OAuth2Client {
         self.cacheDirectory = cacheDirectory
         self.cacheGroup = cacheGroup
         self.note = note
+        self.readClientSecret = readClientSecret
     }
 
     /// "OAuth2 token endpoint https://login.example.com/token".
@@ -174,7 +178,7 @@ public struct OAuth2Client {
         if settings.grant != .jwtBearer, let clientID = settings.clientID { fields.append(("client_id", clientID)) }
         let secret: String?
         do {
-            secret = try settings.clientSecret.retrieve(timeout: timeout)
+            secret = try readClientSecret()
         } catch {
             let text = "\(error)".replacingPrefix("password_file", with: "oauth2_client_secret_file")
             throw OAuth2Failure(message: "cannot read the OAuth2 client secret: \(text)", isLocal: true)
@@ -190,16 +194,10 @@ public struct OAuth2Client {
             if let scope = settings.scope { fields.append(("scope", scope)) }
         case .refreshToken:
             let path = settings.refreshTokenFile ?? ""
-            let read: (bytes: [UInt8], status: FileStatus)?
-            do { read = try AtomicFile.read(path, limit: 65536) } catch {
-                let reason = error.code == EINVAL ? "not a regular file" : error.reason
-                throw OAuth2Failure(message: "oauth2_refresh_token_file \(path): \(reason)", isLocal: true)
-            }
-            guard let read, let line = Self.firstLine(read.bytes) else {
+            let read = try Self.readFile(path, setting: "oauth2_refresh_token_file")
+            guard let line = Self.firstLine(read.bytes) else {
                 throw OAuth2Failure(
-                    message:
-                        "oauth2_refresh_token_file \(path): \(read == nil ? "No such file or directory" : "no refresh token in its first line")",
-                    isLocal: true)
+                    message: "oauth2_refresh_token_file \(path): no refresh token in its first line", isLocal: true)
             }
             refreshToken = line
             refreshStatus = read.status
@@ -208,15 +206,7 @@ public struct OAuth2Client {
             if let scope = settings.scope { fields.append(("scope", scope)) }
         case .jwtBearer:
             let path = settings.privateKeyFile ?? ""
-            let read: (bytes: [UInt8], status: FileStatus)?
-            do { read = try AtomicFile.read(path, limit: 65536) } catch {
-                let reason = error.code == EINVAL ? "not a regular file" : error.reason
-                throw OAuth2Failure(message: "oauth2_private_key_file \(path): \(reason)", isLocal: true)
-            }
-            guard let pem = read?.bytes else {
-                throw OAuth2Failure(
-                    message: "oauth2_private_key_file \(path): No such file or directory", isLocal: true)
-            }
+            let pem = try Self.readFile(path, setting: "oauth2_private_key_file").bytes
             let assertion: String
             do {
                 assertion = try JWTAssertion.make(
@@ -267,6 +257,21 @@ public struct OAuth2Client {
             }
             return OAuth2Token(accessToken: accessToken, expiresAt: issued + expiresIn, fromCache: false)
         }
+    }
+
+    /// The file `setting` names (at most 64 KiB); one that is missing, not a
+    /// regular file or unreadable is a local failure naming the setting.
+    static func readFile(_ path: String, setting: String) throws(OAuth2Failure) -> (bytes: [UInt8], status: FileStatus)
+    {
+        let read: (bytes: [UInt8], status: FileStatus)?
+        do { read = try AtomicFile.read(path, limit: 65536) } catch {
+            let reason = error.code == EINVAL ? "not a regular file" : error.reason
+            throw OAuth2Failure(message: "\(setting) \(path): \(reason)", isLocal: true)
+        }
+        guard let read else {
+            throw OAuth2Failure(message: "\(setting) \(path): No such file or directory", isLocal: true)
+        }
+        return read
     }
 
     /// The first line of `bytes` without CR, or nil when empty or not printable.

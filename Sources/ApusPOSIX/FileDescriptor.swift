@@ -29,6 +29,23 @@ public struct FileDescriptor: Hashable, Sendable {
         try systemCall("read") { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
+    /// Reads up to `buffer.count` bytes at `offset`, leaving the file offset
+    /// alone; 0 means end of file. The C function is `pread`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(Errno) -> Int {
+        try systemCall("pread") { Glibc.pread(rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
+    /// Writes some of `buffer` at `offset`, leaving the file offset alone;
+    /// returns how many bytes went. The C function is `pwrite`.
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(Errno) -> Int {
+        try systemCall("pwrite") { Glibc.pwrite(rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
+    /// Cuts (or extends with zeros) the file to `length` bytes. The C function is `ftruncate`.
+    public func truncate(_ length: Int64) throws(Errno) {
+        _ = try systemCall("ftruncate") { Glibc.ftruncate(rawValue, off_t(length)) }
+    }
+
     /// Writes some of `buffer`, returning how many bytes went. The C function is `write`.
     public func write(_ buffer: UnsafeRawBufferPointer) throws(Errno) -> Int {
         try systemCall("write") { Glibc.write(rawValue, buffer.baseAddress, buffer.count) }

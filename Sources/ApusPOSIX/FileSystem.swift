@@ -1,4 +1,5 @@
 import ApusBase
+import CApusSystem
 import Glibc
 
 /// What `stat` reports about a file, reduced to the fields apus uses.
@@ -13,6 +14,10 @@ public struct FileStatus: Equatable, Sendable {
     public var groupID: gid_t
     /// Last modification, Unix seconds (`st_mtim.tv_sec`).
     public var modificationTime: Int64
+    /// The device holding the file (`st_dev`).
+    public var device: UInt64
+    /// The file's inode number on that device (`st_ino`).
+    public var inode: UInt64
 
     /// Builds the value from a C `stat` structure.
     public init(_ raw: stat) {
@@ -21,6 +26,8 @@ public struct FileStatus: Equatable, Sendable {
         userID = raw.st_uid
         groupID = raw.st_gid
         modificationTime = Int64(raw.st_mtim.tv_sec)
+        device = UInt64(raw.st_dev)
+        inode = UInt64(raw.st_ino)
     }
 
     /// Whether this is a directory (`S_ISDIR`).
@@ -68,6 +75,45 @@ public enum FileSystem {
     public static func status(_ path: String) throws(Errno) -> FileStatus {
         var raw = stat()
         _ = try systemCall("stat", path) { cStat(path, &raw) }
+        return FileStatus(raw)
+    }
+
+    /// Sets the group of `path` (the owner is left alone), following
+    /// symbolic links. The C function is `chown`.
+    public static func changeGroup(_ path: String, to group: gid_t) throws(Errno) {
+        _ = try systemCall("chown", path) { Glibc.chown(path, uid_t.max, group) }
+    }
+
+    /// Sets the permission bits of `path`, whatever the umask, following
+    /// symbolic links. The C function is `chmod`.
+    public static func changeMode(_ path: String, to mode: mode_t) throws(Errno) {
+        _ = try systemCall("chmod", path) { Glibc.chmod(path, mode) }
+    }
+
+    /// Creates and opens a new file named `prefix` followed by six random
+    /// characters (`prefix` names its directory too), mode 0600, for reading
+    /// and writing, close-on-exec. The C functions are `mkstemp` and `fcntl`.
+    ///
+    /// - Returns: the descriptor and the file's path.
+    /// - Throws: ``Errno`` with the operation `mkstemp` and `prefix` + `XXXXXX`.
+    public static func makeTemporaryFile(prefix: String) throws(Errno) -> (file: FileDescriptor, path: String) {
+        let pattern = prefix + "XXXXXX"
+        var template = Array(pattern.utf8CString)
+        let fd = try template.withUnsafeMutableBufferPointer { buffer throws(Errno) in
+            try systemCall("mkstemp", pattern) { buffer.baseAddress.map { mkstemp($0) } ?? -1 }
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return (
+            FileDescriptor(rawValue: fd),
+            String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        )
+    }
+
+    /// Status of `path` itself: a symbolic link is not followed. The C function is `lstat`.
+    public static func linkStatus(_ path: String) throws(Errno) -> FileStatus {
+        var raw = stat()
+        let call: (UnsafePointer<CChar>, UnsafeMutablePointer<stat>) -> Int32 = lstat
+        _ = try systemCall("lstat", path) { call(path, &raw) }
         return FileStatus(raw)
     }
 
@@ -145,6 +191,17 @@ extension FileDescriptor {
         var raw = stat()
         _ = try systemCall("fstat") { cFstat(rawValue, &raw) }
         return FileStatus(raw)
+    }
+
+    /// Opens an unnamed regular file in `directory` for reading and writing:
+    /// it has no name, so it goes when the last descriptor closes, even if the
+    /// process dies. The C function is `open` with `O_TMPFILE` (and
+    /// `O_CLOEXEC`); a file system without it fails with `EOPNOTSUPP`.
+    ///
+    /// - Throws: ``Errno`` with the operation `open` and `directory`.
+    public static func openUnnamed(in directory: String, mode: mode_t = 0o600) throws(Errno) -> FileDescriptor {
+        let fd = try systemCall("open", directory) { apus_open_tmpfile(directory, O_RDWR | O_CLOEXEC, mode) }
+        return FileDescriptor(rawValue: fd)
     }
 
     /// Sets the file's group (the owner is left alone). The C function is `fchown`.

@@ -32,20 +32,17 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// address with a port; nil when `text` is neither. The C function is `inet_pton`.
     public init?(numeric text: String, port: UInt16) {
         var v4 = sockaddr_in()
+        var v6 = sockaddr_in6()
         if inet_pton(AF_INET, text, &v4.sin_addr) == 1 {
             v4.sin_family = sa_family_t(AF_INET)
-            v4.sin_port = port.bigEndian
             storage = withUnsafeBytes(of: &v4) { Array($0) }
-            return
-        }
-        var v6 = sockaddr_in6()
-        if inet_pton(AF_INET6, text, &v6.sin6_addr) == 1 {
+        } else if inet_pton(AF_INET6, text, &v6.sin6_addr) == 1 {
             v6.sin6_family = sa_family_t(AF_INET6)
-            v6.sin6_port = port.bigEndian
             storage = withUnsafeBytes(of: &v6) { Array($0) }
-            return
+        } else {
+            return nil
         }
-        return nil
+        self.port = port
     }
 
     /// The family.

@@ -1,7 +1,7 @@
 import ApusPOSIX
 import Glibc
 
-// Positional I/O and identity checks the queue needs beyond ApusPOSIX.
+// Whole-buffer positional I/O and file identity for the queue, over ApusPOSIX's calls.
 
 extension FileDescriptor {
     /// Reads exactly `count` bytes at `offset` (fewer only at end of file). `pread`.
@@ -9,12 +9,11 @@ extension FileDescriptor {
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = try systemCall("pread") {
-                bytes.withUnsafeMutableBytes { raw in
-                    guard let base = raw.baseAddress else { return 0 }
-                    return pread(rawValue, base + done, count - done, off_t(offset) + off_t(done))
+            let n = try bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(Errno) in
+                    try read(into: UnsafeMutableRawBufferPointer(rebasing: raw[done...]), at: offset + Int64(done))
                 }
-            }
+            }.get()
             if n == 0 { break }
             done += n
         }
@@ -26,26 +25,18 @@ extension FileDescriptor {
     func write(_ bytes: [UInt8], at offset: Int64) throws(Errno) {
         var done = 0
         while done < bytes.count {
-            let n = try systemCall("pwrite") {
-                bytes.withUnsafeBytes { raw in
-                    guard let base = raw.baseAddress else { return 0 }
-                    return pwrite(rawValue, base + done, bytes.count - done, off_t(offset) + off_t(done))
+            done += try bytes.withUnsafeBytes { raw in
+                Result { () throws(Errno) in
+                    try write(UnsafeRawBufferPointer(rebasing: raw[done...]), at: offset + Int64(done))
                 }
-            }
-            done += n
+            }.get()
         }
-    }
-
-    /// Cuts the file to `length` bytes. `ftruncate`.
-    func truncate(_ length: Int64) throws(Errno) {
-        _ = try systemCall("ftruncate") { ftruncate(rawValue, off_t(length)) }
     }
 
     /// The file's device and inode (`fstat`).
     func identity() throws(Errno) -> FileIdentity {
-        var raw = stat()
-        _ = try systemCall("fstat") { fstat(rawValue, &raw) }
-        return FileIdentity(device: UInt64(raw.st_dev), inode: UInt64(raw.st_ino))
+        let status = try status()
+        return FileIdentity(device: status.device, inode: status.inode)
     }
 }
 
@@ -54,13 +45,11 @@ struct FileIdentity: Equatable {
     var device: UInt64
     var inode: UInt64
 
-    /// The identity of the file at `path` (`stat`, following no link: queue
+    /// The identity of the file at `path` (`lstat`, following no link: queue
     /// files are never links, and a link is not the message).
     static func of(_ path: String) throws(Errno) -> FileIdentity {
-        var raw = stat()
-        let call: (UnsafePointer<CChar>, UnsafeMutablePointer<stat>) -> Int32 = lstat
-        _ = try systemCall("lstat", path) { call(path, &raw) }
-        return FileIdentity(device: UInt64(raw.st_dev), inode: UInt64(raw.st_ino))
+        let status = try FileSystem.linkStatus(path)
+        return FileIdentity(device: status.device, inode: status.inode)
     }
 }
 
@@ -92,7 +81,7 @@ public final class QueueContent {
             count = Int(min(Int64(count), end - offset))
             if count == 0 { return 0 }
         }
-        let n = try systemCall("pread") { pread(file.rawValue, buffer.baseAddress, count, off_t(offset)) }
+        let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
         if n == 0, end != nil { throw Errno(EIO, operation: "read (queue file ends inside its content)") }
         offset += Int64(n)
         return n

@@ -46,6 +46,20 @@ struct ChildProcess {
         }
     }
 
+    /// Starts a test server: standard input from `/dev/null`, standard output
+    /// and error to the file `log` (created or emptied), the test's environment.
+    static func spawnServer(_ executable: String, arguments: [String], log: String) throws -> ChildProcess {
+        let logFD = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            close(logFD)
+            close(nullFD)
+        }
+        return try spawn(
+            executable, arguments: arguments, environment: nil, workingDirectory: nil, input: nullFD, output: logFD,
+            error: logFD, closing: [])
+    }
+
     /// Reaps the child if it has exited: nil while it runs, else the raw wait status.
     func poll() -> Int32? {
         var status: Int32 = 0
@@ -82,6 +96,22 @@ struct ChildProcess {
 
     /// Sends `signal` to the child.
     func signal(_ number: Int32) { _ = kill(pid, number) }
+}
+
+/// Runs a closure the first time only, whichever thread asks: what makes a
+/// test server's `stop()` idempotent (called by the test and again on release).
+final class Once: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+
+    /// Runs `body` unless an earlier call did.
+    func run(_ body: () -> Void) {
+        let first: Bool = lock.withLock {
+            defer { done = true }
+            return !done
+        }
+        if first { body() }
+    }
 }
 
 /// A program could not be started.

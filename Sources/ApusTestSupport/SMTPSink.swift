@@ -31,8 +31,7 @@ public final class SMTPSink: @unchecked Sendable {
     public let directory: TemporaryDirectory?
     private let child: ChildProcess
     private let log: TemporaryDirectory
-    private let lock = NSLock()
-    private var stopped = false
+    private let stopping = Once()
 
     /// Starts `smtp-sink` and waits (up to 5 s) until it accepts connections.
     ///
@@ -66,15 +65,7 @@ public final class SMTPSink: @unchecked Sendable {
             argv += arguments
             argv += ["\(host):\(port)", "64"]
             let logPath = log.file("smtp-sink.log")
-            let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            defer {
-                close(logFD)
-                close(nullFD)
-            }
-            let child = try ChildProcess.spawn(
-                Self.executable, arguments: argv, environment: nil, workingDirectory: nil,
-                input: nullFD, output: logFD, error: logFD, closing: [])
+            let child = try ChildProcess.spawnServer(Self.executable, arguments: argv, log: logPath)
             if Self.waitUntilListening(host: host, port: port, child: child) {
                 self.port = port
                 self.address = try ServerAddress(host: host, port: port)
@@ -110,12 +101,7 @@ public final class SMTPSink: @unchecked Sendable {
 
     /// Stops smtp-sink (SIGTERM, then SIGKILL after 2 s) and reaps it. Idempotent.
     public func stop() {
-        let first: Bool = lock.withLock {
-            defer { stopped = true }
-            return !stopped
-        }
-        guard first else { return }
-        child.terminate()
+        stopping.run { child.terminate() }
     }
 
     /// A message smtp-sink dumped: its generated headers and what the client sent.

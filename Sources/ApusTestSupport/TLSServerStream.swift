@@ -10,31 +10,14 @@ import ApusTransport
 /// let tls = try TLSServerStream(wrapping: server, certificateFile: certs.server.certificateFile,
 ///                               keyFile: certs.server.keyFile)
 /// ```
-public final class TLSServerStream: ByteStream {
-    private let connection: TLSConnection
+///
+/// The same class as the client's ``TLSStream`` (so `inner`, `timeout`,
+/// `tlsSession`, reading and writing are written once), made with the server
+/// initialisers below; `requestedServerName` is the SNI the client sent, and
+/// `tlsSession`'s peer fields describe the client certificate if one was required.
+public typealias TLSServerStream = TLSStream
 
-    /// The plain stream underneath.
-    public var inner: any ByteStream { connection.inner }
-
-    /// The inner stream's timeout (the handshake gets one such deadline).
-    public var timeout: Double {
-        get { connection.inner.timeout }
-        set { connection.inner.timeout = newValue }
-    }
-
-    /// What the handshake negotiated; `peerFingerprint` etc. describe the client
-    /// certificate if one was required, and are empty otherwise.
-    public var tlsSession: TLSSessionInfo? { connection.session }
-
-    /// The inner stream's description of the peer.
-    public var peerDescription: String { connection.inner.peerDescription }
-
-    /// Whether the inner stream's peer is on a loopback address.
-    public var isLoopback: Bool { connection.inner.isLoopback }
-
-    /// The name the client sent as SNI, or nil when it sent none.
-    public var requestedServerName: String? { connection.requestedServerName }
-
+extension TLSStream {
     /// Accepts a TLS client over `inner` and completes the handshake.
     ///
     /// - Parameters:
@@ -48,7 +31,7 @@ public final class TLSServerStream: ByteStream {
     ///     file is required.
     /// - Throws: ``TransportError`` (`.tls` with the handshake's failure, or the
     ///   inner stream's errors).
-    public init(
+    public convenience init(
         wrapping inner: any ByteStream, certificateFile: String, keyFile: String,
         minimumVersion: TLSVersion = .tls12, maximumVersion: TLSVersion? = nil, clientCAFile: String? = nil
     ) throws {
@@ -56,7 +39,7 @@ public final class TLSServerStream: ByteStream {
         configuration.minimumVersion = minimumVersion
         configuration.maximumVersion = maximumVersion
         configuration.clientCAFile = clientCAFile
-        connection = try TLSConnection(server: inner, configuration: configuration)
+        try self.init(serving: inner, configuration: configuration)
     }
 
     /// A wrapper for ``ScriptableSMTPServer/Configuration/startTLS``: each
@@ -74,17 +57,4 @@ public final class TLSServerStream: ByteStream {
                 maximumVersion: maximumVersion, clientCAFile: clientCAFile)
         }
     }
-
-    /// Reads decrypted bytes; 0 once the client has closed.
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        try connection.read(into: buffer)
-    }
-
-    /// Encrypts and writes every byte of `buffer`.
-    public func write(_ buffer: UnsafeRawBufferPointer) throws {
-        try connection.write(buffer)
-    }
-
-    /// Sends close_notify and closes the inner stream. Idempotent.
-    public func close() { connection.close() }
 }

@@ -155,24 +155,12 @@ public struct TestCertificates: Sendable {
         guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw TestCertificatesError("the openssl command is not installed (Debian package openssl)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let result = try Subprocess.run(executable, arguments: arguments, timeout: 120)
+        guard result.status == 0, !result.signaled, !result.timedOut else {
             throw TestCertificatesError(
-                "openssl \(arguments.prefix(2).joined(separator: " ")) failed: "
-                    + String(decoding: stderr, as: UTF8.self))
+                "openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(result.stderr)")
         }
-        return String(decoding: stdout, as: UTF8.self)
+        return result.stdout
     }
 }
 

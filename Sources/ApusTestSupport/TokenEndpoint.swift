@@ -35,8 +35,7 @@ public final class TokenEndpoint: @unchecked Sendable {
     public let releaseFile: String
     private let child: ChildProcess
     private let directory: TemporaryDirectory
-    private let lock = NSLock()
-    private var stopped = false
+    private let stopping = Once()
 
     /// Starts the endpoint on `port` (a free one when nil) with `behaviour`,
     /// serving `certificates.server`; waits up to 10 s until it listens.
@@ -51,18 +50,12 @@ public final class TokenEndpoint: @unchecked Sendable {
         self.port = chosen
         try Self.writeBehaviour(behaviour, to: behaviourFile)
         let logPath = directory.file("endpoint.log")
-        let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer {
-            close(logFD)
-            close(nullFD)
-        }
-        child = try ChildProcess.spawn(
+        child = try ChildProcess.spawnServer(
             "/usr/bin/python3",
             arguments: [
                 script, String(chosen), certificates.server.certificateFile, certificates.server.keyFile,
                 behaviourFile, requestsFile, ready, releaseFile,
-            ], environment: nil, workingDirectory: nil, input: nullFD, output: logFD, error: logFD, closing: [])
+            ], log: logPath)
         let end = Date(timeIntervalSinceNow: 10)
         while !FileManager.default.fileExists(atPath: ready) {
             if child.poll() != nil || Date() > end {
@@ -108,12 +101,7 @@ public final class TokenEndpoint: @unchecked Sendable {
 
     /// Stops the endpoint (SIGTERM, then SIGKILL) and reaps it. Idempotent.
     public func stop() {
-        let first: Bool = lock.withLock {
-            defer { stopped = true }
-            return !stopped
-        }
-        guard first else { return }
-        child.terminate()
+        stopping.run { child.terminate() }
     }
 
     static let script = #"""

@@ -69,16 +69,8 @@ package final class TLSConnection {
     ///   ``TransportError/tls(_:)`` with a classified ``TLSFailure``, or the
     ///   inner stream's own errors (timeout, connection reset).
     package convenience init(client inner: any ByteStream, configuration: TLSConfiguration) throws {
-        try TLSLibrary.load()
-        TLSLibrary.clearErrors()
-        guard let context = apus_SSL_CTX_new(apus_TLS_client_method()) else {
-            throw TransportError.tls(TLSConnection.failure(.configuration, "cannot create a TLS context"))
-        }
-        do {
-            try TLSConnection.configureClient(context, configuration)
-        } catch {
-            apus_SSL_CTX_free(context)
-            throw error
+        let context = try TLSConnection.makeContext(apus_TLS_client_method) {
+            try TLSConnection.configureClient($0, configuration)
         }
         try self.init(inner: inner, context: context, isClient: true)
         try setUpClient(configuration)
@@ -90,16 +82,8 @@ package final class TLSConnection {
     ///
     /// - Throws: as ``init(client:configuration:)``.
     package convenience init(server inner: any ByteStream, configuration: TLSServerConfiguration) throws {
-        try TLSLibrary.load()
-        TLSLibrary.clearErrors()
-        guard let context = apus_SSL_CTX_new(apus_TLS_server_method()) else {
-            throw TransportError.tls(TLSConnection.failure(.configuration, "cannot create a TLS context"))
-        }
-        do {
-            try TLSConnection.configureServer(context, configuration)
-        } catch {
-            apus_SSL_CTX_free(context)
-            throw error
+        let context = try TLSConnection.makeContext(apus_TLS_server_method) {
+            try TLSConnection.configureServer($0, configuration)
         }
         try self.init(inner: inner, context: context, isClient: false)
         apus_SSL_set_accept_state(ssl)
@@ -148,6 +132,25 @@ package final class TLSConnection {
         case .tls12: return 0x0303
         case .tls13: return 0x0304
         }
+    }
+
+    /// Loads OpenSSL and makes a context for `method` (called once loaded),
+    /// set up by `configure`; the context is freed again when that throws.
+    private static func makeContext(
+        _ method: () -> OpaquePointer?, configure: (OpaquePointer) throws -> Void
+    ) throws -> OpaquePointer {
+        try TLSLibrary.load()
+        TLSLibrary.clearErrors()
+        guard let context = apus_SSL_CTX_new(method()) else {
+            throw TransportError.tls(TLSConnection.failure(.configuration, "cannot create a TLS context"))
+        }
+        do {
+            try configure(context)
+        } catch {
+            apus_SSL_CTX_free(context)
+            throw error
+        }
+        return context
     }
 
     private static func configureClient(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {

@@ -58,7 +58,19 @@ public final class TLSStream: ByteStream {
         connection = try TLSConnection(client: inner, configuration: configuration)
     }
 
-    /// Reads decrypted bytes into `buffer`; returns 0 once the server has closed.
+    /// The server side, for the test support's TLS servers (its
+    /// `TLSServerStream`): accepts a client over `inner` and completes the
+    /// handshake with `configuration`.
+    ///
+    /// - Throws: as ``init(wrapping:configuration:)``.
+    package init(serving inner: any ByteStream, configuration: TLSServerConfiguration) throws {
+        connection = try TLSConnection(server: inner, configuration: configuration)
+    }
+
+    /// On the server side, the name the client sent as SNI, or nil when it sent none.
+    package var requestedServerName: String? { connection.requestedServerName }
+
+    /// Reads decrypted bytes into `buffer`; returns 0 once the peer has closed.
     /// Throws ``TransportError``.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         try connection.read(into: buffer)

@@ -1,3 +1,4 @@
+import ApusTestSupport
 import Foundation
 import Testing
 
@@ -39,19 +40,10 @@ private func sampleNotice() -> FailureNotice {
         print(status[0]['Reporting-MTA'], status[0]['Original-Envelope-Id'])
         print(parts[2].get_payload().count('Subject: backup'))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script]
-    let input = Pipe()
-    let output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    try process.run()
-    input.fileHandleForWriting.write(Data(sampleNotice().message))
-    try input.fileHandleForWriting.close()
-    let result = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
+    let python = try Subprocess.run(
+        "/usr/bin/env", arguments: ["python3", "-c", script], standardInput: sampleNotice().message)
+    #expect(python.status == 0, "\(python.stderr)")
+    let result = python.stdout
     #expect(
         result.split(separator: "\n") == [
             "3 message/delivery-status text/rfc822-headers",

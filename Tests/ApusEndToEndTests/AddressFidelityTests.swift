@@ -20,9 +20,7 @@ import Testing
         (["r@[300.1.1.1]"], "Subject: x\n\nx\n"),
     ])
     func addressesThatWouldChangeAreRefused(arguments: [String], input: String) throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(arguments, input: input)
         #expect(result.status == 65, "\(result.summary)")
         #expect(result.stderrLines.count >= 1 && result.stderrLines[0].hasPrefix("apus: "), "\(result.summary)")
@@ -37,9 +35,7 @@ import Testing
         ("r@[192.0.2.1]", "<r@[192.0.2.1]>"),
     ])
     func quotedLocalPartsAreSentAsParsed(argument: String, path: String) throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run([argument], input: "Subject: x\n\nx\n")
         #expect(result.status == 0, "\(result.summary)")
         #expect(server.commandLines.contains { $0.hasPrefix("RCPT TO:\(path)") }, "\(server.commandLines)")
@@ -47,9 +43,7 @@ import Testing
 
     /// The same rule for -f: a quoted local part is sent quoted.
     @Test func aQuotedSenderIsSentQuoted() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(["-f", "\"s t\"", "r@y.example"], input: "Subject: x\n\nx\n")
         #expect(result.status == 0, "\(result.summary)")
         #expect(

@@ -19,8 +19,7 @@ import Testing
 
     /// Debian's cron: `sendmail -FCronDaemon -i -B8BITMIME -oem root`.
     @Test func debianCron() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port, settings: "default_domain cron.example")
+        let (sink, sandbox) = try sinkSandbox(settings: "default_domain cron.example")
         let input = message(
             [
                 "To: root", "Subject: Cron <root@host> /usr/local/bin/backup", "MIME-Version: 1.0",
@@ -46,16 +45,13 @@ import Testing
     /// does, senders with `domain`, recipients with `default_domain`; the
     /// comment, display names and qualified addresses stay as written.
     @Test func cronHeaderAddressesAreQualified() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port, settings: "default_domain cron.example")
+        let (sink, sandbox) = try sinkSandbox(settings: "default_domain cron.example")
         let input = message([
             "From: root (Cron Daemon)", "To: root", "Cc: Ops <ops>, admin@elsewhere.example",
             "Reply-To: \"Back Up\" <backup>", "Subject: Cron <root@vm> run-parts", "X-Cron-Env: <USER=root>",
         ])
-        let result = try sandbox.run(
-            ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], input: input, program: "sendmail")
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+        let saved = try sandbox.sendOne(
+            ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"], input: input, program: "sendmail", to: sink)
         #expect(saved.header("From") == ["root@test.example (Cron Daemon)"], "\(saved.headerText)")
         #expect(saved.header("To") == ["root@cron.example"], "\(saved.headerText)")
         #expect(saved.header("Cc") == ["Ops <ops@cron.example>, admin@elsewhere.example"], "\(saved.headerText)")
@@ -66,24 +62,19 @@ import Testing
 
     /// mail(1): `sendmail -i -- ADDR…`.
     @Test func mailCommand() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(["To: a@y.example, b@y.example", "Subject: from mail"])
-        let result = try sandbox.run(["-i", "--", "a@y.example", "b@y.example"], input: input, program: "sendmail")
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+        let saved = try sandbox.sendOne(
+            ["-i", "--", "a@y.example", "b@y.example"], input: input, program: "sendmail", to: sink)
         #expect(saved.recipients == ["a@y.example", "b@y.example"])
     }
 
     /// s-nail: `sendmail -i -f FROM -- RCPT`.
     @Test func snailArgv() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(["From: me@src.example", "To: you@y.example", "Subject: s-nail"])
-        let result = try sandbox.run(
-            ["-i", "-f", "me@src.example", "--", "you@y.example"], input: input, program: "sendmail")
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+        let saved = try sandbox.sendOne(
+            ["-i", "-f", "me@src.example", "--", "you@y.example"], input: input, program: "sendmail", to: sink)
         #expect(saved.sender == "me@src.example")
         #expect(saved.recipients == ["you@y.example"])
         #expect(saved.header("From") == ["me@src.example"])
@@ -91,26 +82,20 @@ import Testing
 
     /// git send-email: `sendmail -i -f FROM a b`.
     @Test func gitSendEmailArgv() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(["From: Pat <pat@src.example>", "To: a@y.example", "Cc: b@y.example", "Subject: [PATCH] x"])
-        let result = try sandbox.run(
-            ["-i", "-f", "pat@src.example", "a@y.example", "b@y.example"], input: input, program: "sendmail")
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+        let saved = try sandbox.sendOne(
+            ["-i", "-f", "pat@src.example", "a@y.example", "b@y.example"], input: input, program: "sendmail", to: sink)
         #expect(saved.sender == "pat@src.example")
         #expect(saved.recipients == ["a@y.example", "b@y.example"])
     }
 
     /// PHP's mail(): `sendmail -t -i`, no Date or Message-ID (both added).
     @Test func phpMail() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input =
             "To: user@y.example\r\nSubject: Welcome\r\nFrom: webmaster@src.example\r\nX-Mailer: PHP/8.2\r\n\r\nHi there\r\n"
-        let result = try sandbox.run(["-t", "-i"], input: input, program: "sendmail")
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+        let saved = try sandbox.sendOne(["-t", "-i"], input: input, program: "sendmail", to: sink)
         #expect(saved.recipients == ["user@y.example"])
         #expect(saved.header("From") == ["webmaster@src.example"])
         let date = try #require(saved.header("Date").first)
@@ -125,8 +110,7 @@ import Testing
     /// The "done when": piped to a `sendmail` symlink with `-t`, the
     /// message reaches smtp-sink with the envelope, Bcc removed, From/Date/Message-ID added.
     @Test func sendmailSymlinkWithT() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(
             [
                 "To: \"Ann\" <ann@y.example>, bob@y.example", "Cc: carl@y.example", "Bcc: secret@z.example",
@@ -150,17 +134,14 @@ import Testing
 
     /// Resent- headers present: `-t` takes Resent-To/Cc/Bcc instead, and Resent-Bcc is removed.
     @Test func resentHeadersWithT() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(
             [
                 "From: a@src.example", "To: original@y.example", "Resent-From: b@src.example",
                 "Resent-To: new@y.example",
                 "Resent-Bcc: hidden@y.example", "Bcc: old-hidden@y.example", "Subject: fwd",
             ])
-        let result = try sandbox.run(["-t"], input: input)
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+        let saved = try sandbox.sendOne(["-t"], input: input, to: sink)
         #expect(saved.recipients == ["new@y.example", "hidden@y.example"])
         #expect(saved.header("Resent-Bcc").isEmpty && saved.header("Bcc").isEmpty, "\(saved.headerText)")
     }
@@ -169,8 +150,7 @@ import Testing
 
     @Test(.enabled(if: installed("s-nail"), "s-nail is not installed"))
     func realSnail() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let sendmail = try sandbox.wrapper()
         let result = try Subprocess.run(
             "/usr/bin/s-nail",
@@ -189,8 +169,7 @@ import Testing
 
     @Test(.enabled(if: installed("bsd-mailx"), "bsd-mailx is not installed"))
     func realMailx() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let sendmail = try sandbox.wrapper()
         let mailrc = try sandbox.directory.write("mailrc", "set sendmail=\(sendmail)\n")
         let result = try Subprocess.run(
@@ -210,8 +189,7 @@ import Testing
 
     @Test(.enabled(if: installed("git-send-email"), "git-email is not installed"))
     func realGitSendEmail() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let sendmail = try sandbox.wrapper()
         let repository = try sandbox.directory.makeDirectory("repo")
         let environment = Self.clientEnvironment(sandbox)

@@ -14,9 +14,9 @@ import Testing
 
     /// SIZE is declared for the re-encoded body and equals what is sent.
     @Test func sizeIsDeclaredForTheReEncodedBody() throws {
-        let server = try scriptedServer { $0.extensions = ["PIPELINING", "SIZE 100000", "ENHANCEDSTATUSCODES"] }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox {
+            $0.extensions = ["PIPELINING", "SIZE 100000", "ENHANCEDSTATUSCODES"]
+        }
         let result = try sandbox.run(["a@x.example"], input: Self.eightBitText)
         #expect(result.status == 0, "\(result.summary)")
         let received = try #require(server.messages.first)
@@ -29,11 +29,9 @@ import Testing
     /// is refused locally (exit 65) before any data is sent.
     @Test(arguments: [true, false])
     func reEncodedOverTheLimitIsDataError(chunking: Bool) throws {
-        let server = try scriptedServer {
+        let (server, sandbox) = try scriptedSandbox {
             $0.extensions = ["PIPELINING", "SIZE 5000", "ENHANCEDSTATUSCODES"] + (chunking ? ["CHUNKING"] : [])
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
         #expect(Self.eightBitText.utf8.count < 5000)
         let result = try sandbox.run(["a@x.example"], input: Self.eightBitText)
         #expect(result.status == 65, "\(result.summary)")
@@ -77,9 +75,9 @@ import Testing
 
     /// Sends `input` through a server without 8BITMIME and returns Python's verdict.
     func downgraded(_ input: [UInt8]) throws -> (report: String, received: ReceivedMessage) {
-        let server = try scriptedServer { $0.extensions = ["PIPELINING", "SIZE 10485760", "ENHANCEDSTATUSCODES"] }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox {
+            $0.extensions = ["PIPELINING", "SIZE 10485760", "ENHANCEDSTATUSCODES"]
+        }
         let result = try sandbox.run(["a@x.example"], bytes: input)
         #expect(result.status == 0, "\(result.summary)")
         let received = try #require(server.messages.first)

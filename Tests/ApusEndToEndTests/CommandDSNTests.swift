@@ -9,9 +9,7 @@ import Testing
     static let input = message(["From: s@src.example", "Subject: dsn"])
 
     @Test func orcptGoesWithEveryRecipientWhenDSNIsAsked() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(["-N", "failure", "a+b@x.example", "c=d@x.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
         let rcpts = server.commandLines.filter { $0.hasPrefix("RCPT") }
@@ -28,9 +26,7 @@ import Testing
     }
 
     @Test func noORCPTWithoutDSNOrWhenNotOffered() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         #expect(try sandbox.run(["a@x.example"], input: Self.input).status == 0)
         let plain = try scriptedServer { $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] }
         defer { plain.stop() }
@@ -42,9 +38,7 @@ import Testing
 
     /// The queue keeps ORCPT and a queue run sends it once (not `rfc822;rfc822;`).
     @Test func queuedMessageKeepsORCPT() throws {
-        let server = try scriptedServer { $0.on("MAIL", connection: 1, "451 4.3.0 later") }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox { $0.on("MAIL", connection: 1, "451 4.3.0 later") }
         let queued = try sandbox.run(["-N", "success", "a@x.example"], input: Self.input)
         #expect(queued.status == 0 && queued.stderr.contains("queued"), "\(queued.summary)")
         #expect(try sandbox.run(["-qf"]).status == 0)
@@ -54,9 +48,7 @@ import Testing
     }
 
     @Test func utf8OnlyInHeadersRequestsSMTPUTF8WhenOffered() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let input = message(["From: J\u{fc}rgen <s@src.example>", "Subject: Gr\u{fc}\u{df}e"])
         #expect(try sandbox.run(["a@x.example"], input: input).status == 0)
         #expect(

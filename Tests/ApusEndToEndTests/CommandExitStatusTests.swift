@@ -12,6 +12,14 @@ func scriptedServer(
     return try ScriptableSMTPServer(configuration)
 }
 
+/// A scriptable server that also offers AUTH PLAIN LOGIN and accepts `user` with `password`.
+func authServer(user: String, password: String) throws -> ScriptableSMTPServer {
+    try scriptedServer {
+        $0.extensions += ["AUTH PLAIN LOGIN"]
+        $0.authenticate = AuthExchange.accepting(user: user, password: password)
+    }
+}
+
 /// Every row of cli.md's exit-status table, against the scriptable server.
 @Suite struct CommandExitStatusTests {
     /// What the scriptable server offers, without CHUNKING (so DATA and its `.` reply are used).
@@ -22,9 +30,7 @@ func scriptedServer(
     // MARK: - 0
 
     @Test func sentExitsZeroSilently() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(["a@x.example", "b@x.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.isEmpty && result.stdout.isEmpty, "\(result.summary)")
@@ -50,12 +56,10 @@ func scriptedServer(
 
     @Test(arguments: ["CONNECT", "EHLO", "MAIL", "RCPT", "DATA", "."])
     func temporaryFailureIsQueued(verb: String) throws {
-        let server = try scriptedServer {
+        let (server, sandbox) = try scriptedSandbox {
             $0.extensions = Self.withoutChunking
             $0.on(verb, "451 4.3.0 Try again later")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
         let result = try sandbox.run(["a@x.example"], input: Self.input)
         expectQueued(result, sandbox, reason: "451")
         if verb == "." { #expect(server.messages.count == 1 && server.messages.allSatisfy { !$0.accepted }) }
@@ -69,9 +73,7 @@ func scriptedServer(
     }
 
     @Test func timeoutIsQueued() throws {
-        let server = try scriptedServer { $0.on("MAIL", .hang) }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "timeout 1")
+        let (_, sandbox) = try scriptedSandbox(settings: "timeout 1") { $0.on("MAIL", .hang) }
         try sandbox.writeConfig(sandbox.settings.replacingOccurrences(of: "timeout 3\n", with: ""))
         let started = Date()
         let result = try sandbox.run(["a@x.example"], input: Self.input)
@@ -81,9 +83,7 @@ func scriptedServer(
 
     /// 4xx to one RCPT, the others accepted: sent to them now, queued for the one.
     @Test func partlyDeferredRecipients() throws {
-        let server = try scriptedServer { $0.on("RCPT", occurrence: 2, "450 4.2.1 Mailbox busy") }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox { $0.on("RCPT", occurrence: 2, "450 4.2.1 Mailbox busy") }
         let result = try sandbox.run(["a@x.example", "b@x.example", "c@x.example"], input: Self.input)
         expectQueued(result, sandbox, reason: "b@x.example")
         #expect(!(result.stderrLines.first ?? "").contains("a@x.example"))
@@ -113,9 +113,7 @@ func scriptedServer(
 
     @Test(arguments: ["a<b@x.example", "a@x.example>", "bad@@x.example", "a\nb@x.example", "\"open@x.example"])
     func badAddressIsDataError(address: String) throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run([address], input: Self.input)
         #expect(result.status == 65, "\(result.summary)")
         #expect(result.stderrLines.count == 1, "\(result.summary)")
@@ -124,18 +122,14 @@ func scriptedServer(
     }
 
     @Test func badHeaderAddressWithTIsDataError() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(["-t"], input: message(["To: <unclosed@x.example"]))
         #expect(result.status == 65, "\(result.summary)")
         #expect(server.messages.isEmpty)
     }
 
     @Test func overlongHeaderLineIsDataError() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let long = "X-Long: " + String(repeating: "h", count: 1000)
         let result = try sandbox.run(["a@x.example"], input: message([long]))
         #expect(result.status == 65, "\(result.summary)")
@@ -144,9 +138,7 @@ func scriptedServer(
     }
 
     @Test func overlongLineInNonTextMultipartIsDataError() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let body = """
             --b1
             Content-Type: application/octet-stream
@@ -166,9 +158,7 @@ func scriptedServer(
 
     /// The same long line in single-part text is wrapped with quoted-printable and sent.
     @Test func overlongLineInPlainTextIsWrapped() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(
             ["a@x.example"], input: message(["Subject: long"], body: String(repeating: "w", count: 1500) + "\n"))
         #expect(result.status == 0, "\(result.summary)")
@@ -180,12 +170,10 @@ func scriptedServer(
 
     @Test(arguments: [true, false])
     func overTheServersSizeLimitIsDataError(chunking: Bool) throws {
-        let server = try scriptedServer {
+        let (server, sandbox) = try scriptedSandbox {
             $0.extensions =
                 ["PIPELINING", "SIZE 100", "8BITMIME", "ENHANCEDSTATUSCODES"] + (chunking ? ["CHUNKING"] : [])
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
         let result = try sandbox.run(
             ["a@x.example"], input: message(["Subject: big"], body: String(repeating: "b\n", count: 200)))
         #expect(result.status == 65, "\(result.summary)")
@@ -197,9 +185,9 @@ func scriptedServer(
     }
 
     @Test func utf8AddressWithoutSMTPUTF8IsDataError() throws {
-        let server = try scriptedServer { $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox {
+            $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"]
+        }
         let result = try sandbox.run(["jürgen@x.example"], input: Self.input)
         #expect(result.status == 65, "\(result.summary)")
         #expect(result.stderrLines.count == 1, "\(result.summary)")
@@ -208,9 +196,7 @@ func scriptedServer(
     }
 
     @Test func utf8AddressWithSMTPUTF8IsSent() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(["jürgen@x.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
         let received = try #require(server.messages.first)
@@ -222,12 +208,10 @@ func scriptedServer(
 
     @Test(arguments: [true, false])
     func permanentRefusalOfOneRecipientSendsNothing(chunking: Bool) throws {
-        let server = try scriptedServer {
+        let (server, sandbox) = try scriptedSandbox {
             $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] + (chunking ? ["CHUNKING"] : [])
             $0.on("RCPT", occurrence: 2, "550 5.1.1 <b@x.example>: Recipient address rejected")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
         let result = try sandbox.run(["a@x.example", "b@x.example", "c@x.example"], input: Self.input)
         #expect(result.status == 67, "\(result.summary)")
         let lines = result.stderrLines
@@ -247,12 +231,10 @@ func scriptedServer(
     }
 
     @Test func oneDetailLinePerRefusedRecipient() throws {
-        let server = try scriptedServer {
+        let (server, sandbox) = try scriptedSandbox {
             $0.on("RCPT", occurrence: 1, "550 5.1.1 No such user here")
             $0.on("RCPT", occurrence: 3, "553 5.1.3 Bad destination")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
         let result = try sandbox.run(["a@x.example", "b@x.example", "c@x.example"], input: Self.input)
         #expect(result.status == 67, "\(result.summary)")
         #expect(result.stderrLines.count == 3, "\(result.summary)")
@@ -266,12 +248,10 @@ func scriptedServer(
 
     @Test(arguments: [("MAIL", true), (".", false), ("BDAT", true)])
     func permanentRefusalOfTheMessageIsUnavailable(verb: String, chunking: Bool) throws {
-        let server = try scriptedServer {
+        let (_, sandbox) = try scriptedSandbox {
             $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] + (chunking ? ["CHUNKING"] : [])
             $0.on(verb, "554 5.7.1 Message refused")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
         let result = try sandbox.run(["a@x.example"], input: Self.input)
         #expect(result.status == 69, "\(result.summary)")
         #expect(result.stderrLines.count == 1, "\(result.summary)")
@@ -284,12 +264,10 @@ func scriptedServer(
 
     @Test(arguments: ["MAIL", "CONNECT", "."])
     func temporaryFailureWithQueueOffIsTempFail(verb: String) throws {
-        let server = try scriptedServer {
+        let (_, sandbox) = try scriptedSandbox(settings: "queue off") {
             $0.extensions = Self.withoutChunking
             $0.on(verb, "451 4.3.0 Try again later")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "queue off")
         let result = try sandbox.run(["a@x.example"], input: Self.input)
         #expect(result.status == 75, "\(result.summary)")
         #expect(result.stderrLines.count == 1, "\(result.summary)")
@@ -307,12 +285,10 @@ func scriptedServer(
 
     @Test(arguments: ["CONNECT", "MAIL", "."])
     func protocolGarbageWithQueueOffIsProtocolError(verb: String) throws {
-        let server = try scriptedServer {
+        let (_, sandbox) = try scriptedSandbox(settings: "queue off") {
             $0.extensions = Self.withoutChunking
             $0.on(verb, .garbage)
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "queue off")
         let result = try sandbox.run(["a@x.example"], input: Self.input)
         #expect(result.status == 76, "\(result.summary)")
         #expect(result.stderrLines.count == 1, "\(result.summary)")
@@ -320,9 +296,7 @@ func scriptedServer(
     }
 
     @Test func protocolGarbageWithTheQueueOnIsQueued() throws {
-        let server = try scriptedServer { $0.on("MAIL", .garbage) }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (_, sandbox) = try scriptedSandbox { $0.on("MAIL", .garbage) }
         expectQueued(try sandbox.run(["a@x.example"], input: Self.input), sandbox, reason: "")
     }
 

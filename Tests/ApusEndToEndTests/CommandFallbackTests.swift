@@ -9,15 +9,21 @@ import Testing
 @Suite struct CommandFallbackTests {
     static let input = message(["From: Sender <sender@src.example>", "Subject: fallback"])
 
-    @Test(arguments: ["MAIL", "RCPT", "."])
-    func temporaryRefusalAfterConnectTriesTheFallback(verb: String) throws {
+    /// A primary relay (without CHUNKING) answering `verb` with 451, and a fallback that accepts.
+    static func relays(primaryRefusing verb: String) throws -> (
+        primary: ScriptableSMTPServer, fallback: ScriptableSMTPServer
+    ) {
         let primary = try scriptedServer {
             $0.extensions = CommandExitStatusTests.withoutChunking
             $0.on(verb, "451 4.3.0 Try again later")
         }
-        defer { primary.stop() }
-        let fallback = try scriptedServer()
-        defer { fallback.stop() }
+        return (primary, try scriptedServer())
+    }
+
+    @Test(arguments: ["MAIL", "RCPT", "."])
+    func temporaryRefusalAfterConnectTriesTheFallback(verb: String) throws {
+        let (primary, fallback) = try Self.relays(primaryRefusing: verb)
+        defer { for server in [primary, fallback] { server.stop() } }
         let sandbox = try ApusSandbox(port: primary.port, settings: "fallback 127.0.0.1:\(fallback.port)")
         let result = try sandbox.run(["a@x.example", "b@x.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
@@ -63,13 +69,8 @@ import Testing
     /// A queue run (`-qf`) tries the fallback after a 4xx from the relay too.
     @Test(arguments: ["MAIL", "RCPT", "."])
     func queueRunTriesTheFallbackAfterConnect(verb: String) throws {
-        let primary = try scriptedServer {
-            $0.extensions = CommandExitStatusTests.withoutChunking
-            $0.on(verb, "451 4.3.0 Try again later")
-        }
-        defer { primary.stop() }
-        let fallback = try scriptedServer()
-        defer { fallback.stop() }
+        let (primary, fallback) = try Self.relays(primaryRefusing: verb)
+        defer { for server in [primary, fallback] { server.stop() } }
         let sandbox = try ApusSandbox(port: primary.port)
         let queued = try sandbox.run(["a@x.example"], input: Self.input)
         #expect(queued.status == 0 && queued.stderr.contains("queued"), "\(queued.summary)")

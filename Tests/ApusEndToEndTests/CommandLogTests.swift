@@ -51,9 +51,7 @@ import Testing
     }
 
     @Test func bouncedRecipient() throws {
-        let server = try scriptedServer { $0.on("RCPT", "550 5.1.1 No such user") }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (_, sandbox) = try scriptedSandbox { $0.on("RCPT", "550 5.1.1 No such user") }
         let result = try sandbox.run(["a@y.example"], input: Self.input)
         #expect(result.status == 67, "\(result.summary)")
         let line = try #require(sandbox.logLines().first)
@@ -65,9 +63,7 @@ import Testing
 
     /// A 4xx to RCPT in Postfix's words, in the log, the queued line and mailq.
     @Test func deferredInPostfixWords() throws {
-        let server = try scriptedServer { $0.on("RCPT", "451 4.3.0 Try again later") }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox { $0.on("RCPT", "451 4.3.0 Try again later") }
         let result = try sandbox.run(["a@y.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
         let words = "host 127.0.0.1[127.0.0.1] said: 451 4.3.0 Try again later (in reply to RCPT TO command)"
@@ -104,9 +100,7 @@ import Testing
     /// A 452 to one recipient and 250 to the other: the sent and the
     /// deferred line carry the same queue id (the one mailq shows).
     @Test func splitSubmissionHasOneQueueID() throws {
-        let server = try scriptedServer { $0.on("RCPT", occurrence: 2, "452 4.2.2 Mailbox full") }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (_, sandbox) = try scriptedSandbox { $0.on("RCPT", occurrence: 2, "452 4.2.2 Mailbox full") }
         let result = try sandbox.run(["a@y.example", "b@y.example"], input: Self.input)
         #expect(result.status == 0, "\(result.summary)")
         let queuedID = result.stderr.split(separator: " ").dropFirst(2).first?.dropLast() ?? ""
@@ -120,9 +114,9 @@ import Testing
 
     /// A local refusal (the server's SIZE) is logged, and the session ends with QUIT.
     @Test func localRefusalIsLoggedAndQuits() throws {
-        let server = try scriptedServer { $0.extensions = ["PIPELINING", "SIZE 100", "ENHANCEDSTATUSCODES"] }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox {
+            $0.extensions = ["PIPELINING", "SIZE 100", "ENHANCEDSTATUSCODES"]
+        }
         let result = try sandbox.run(
             ["a@y.example"], input: message(["Subject: big"], body: String(repeating: "b\n", count: 200)))
         #expect(result.status == 65, "\(result.summary)")
@@ -135,9 +129,9 @@ import Testing
 
     /// SMTPUTF8 refused locally: logged, and QUIT.
     @Test func utf8RefusalIsLoggedAndQuits() throws {
-        let server = try scriptedServer { $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox {
+            $0.extensions = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"]
+        }
         let result = try sandbox.run(["j\u{fc}rgen@y.example"], input: Self.input)
         #expect(result.status == 65, "\(result.summary)")
         let line = try #require(sandbox.logLines().first)

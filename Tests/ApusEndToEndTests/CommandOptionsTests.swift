@@ -55,8 +55,7 @@ import Testing
     /// Each value-taking option, attached and separate, reaches the wire the same way.
     @Test(arguments: [true, false])
     func valuesAttachedAndSeparate(attached: Bool) throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         func option(_ letter: String, _ value: String) -> [String] {
             attached ? ["-\(letter)\(value)"] : ["-\(letter)", value]
         }
@@ -73,8 +72,7 @@ import Testing
     }
 
     @Test func rIsLikeFAndNullSender() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         #expect(try sandbox.run(["-r", "rita@src.example", "a@x.example"], input: message(["From: r@x"])).status == 0)
         #expect(try sandbox.run(["-f", "<>", "b@x.example"], input: message(["From: r@x"])).status == 0)
         #expect(try sandbox.run(["-f", "", "c@x.example"], input: message(["From: r@x"])).status == 0)
@@ -85,20 +83,16 @@ import Testing
 
     /// `--` ends the options; recipient arguments may hold comma lists with display names.
     @Test func doubleDashAndCommaLists() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
-        let result = try sandbox.run(
+        let (sink, sandbox) = try sinkSandbox()
+        let saved = try sandbox.sendOne(
             ["-i", "--", "a@x.example,\"Last, First\" <b@x.example>", "c@x.example, (c, d) d@x.example"],
-            input: message(["Subject: lists"]))
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+            input: message(["Subject: lists"]), to: sink)
         #expect(saved.recipients == ["a@x.example", "b@x.example", "c@x.example", "d@x.example"])
     }
 
     /// Option parsing stops at the first argument that is not an option: `-i` after it is an address.
     @Test func optionsStopAtTheFirstRecipient() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let result = try sandbox.run(["a@x.example", "-v"], input: message(["Subject: stop"]))
         #expect(result.status == 0, "\(result.summary)")
         #expect(!result.stderr.contains("EHLO"), "-v after a recipient must not turn on the trace")
@@ -108,20 +102,16 @@ import Testing
 
     /// `-ti` grouped: recipients from the headers, and a lone dot is data.
     @Test func groupedFlags() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(["To: to@x.example", "Cc: cc@x.example", "Subject: grouped"], body: "one\n.\ntwo\n")
-        let result = try sandbox.run(["-ti"], input: input)
-        #expect(result.status == 0, "\(result.summary)")
-        let saved = try #require(try sink.waitForMessages(1).first)
+        let saved = try sandbox.sendOne(["-ti"], input: input, to: sink)
         #expect(saved.recipients == ["to@x.example", "cc@x.example"])
         #expect(saved.body.hasPrefix("one\n.\ntwo\n"), "\(saved.body)")
     }
 
     /// Without `-i` a lone dot ends the message; `-oi` is `-i`.
     @Test func dotEndsTheMessageUnlessIgnored() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(["Subject: dots"], body: "one\n.\ntwo\n")
         #expect(try sandbox.run(["a@x.example"], input: input).status == 0)
         #expect(try sandbox.run(["-oi", "b@x.example"], input: input).status == 0)
@@ -133,8 +123,7 @@ import Testing
 
     /// The options sendmail callers pass for their own purposes are accepted and ignored.
     @Test func compatibilityOptionsAreIgnored() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let arguments = [
             "-odb", "-odi", "-oem", "-oee", "-oep", "-o", "x", "-oXyz", "-O", "DeliveryMode=b", "-Oopt=val",
             "-h", "5", "-h5", "-L", "label", "-U", "-G", "-n", "-m", "-Ac", "-Am", "-ti",
@@ -154,8 +143,7 @@ import Testing
     /// delivered with its lone-dot line, not dropped by a queue run; `-ep -i`
     /// leaves `-i` in force too, and `-p -i` eats `-i` as -p's value.
     @Test func errorModeOptionTakesItsValue() throws {
-        let sink = try SMTPSink()
-        let sandbox = try ApusSandbox(port: sink.port)
+        let (sink, sandbox) = try sinkSandbox()
         let input = message(["Subject: e option"], body: "one\n.\ntwo\n")
         let eq = try sandbox.run(["-eq", "-i", "q@x.example"], input: input)
         #expect(eq.status == 0 && eq.stderr.isEmpty, "\(eq.summary)")

@@ -82,10 +82,7 @@ struct CommandPrivilegesTests {
     func systemConfigWithAnExposedPasswordIsRefused() throws {
         let fixture = try SetgidFixture()
         defer { fixture.remove() }
-        let server = try scriptedServer {
-            $0.extensions += ["AUTH PLAIN LOGIN"]
-            $0.authenticate = AuthExchange.accepting(user: "sys", password: "system-Pa55")
-        }
+        let server = try authServer(user: "sys", password: "system-Pa55")
         defer { server.stop() }
         let system = "host 127.0.0.1\nport \(server.port)\ntimeout 3\nuser sys\npassword system-Pa55\nlog off\n"
         let exposed = try fixture.runWithSystemConfig(system, mode: "0644", ["-bv"])
@@ -110,10 +107,7 @@ struct CommandPrivilegesTests {
     @Test func environmentIsCleaned() throws {
         let fixture = try SetgidFixture()
         defer { fixture.remove() }
-        let server = try scriptedServer {
-            $0.extensions += ["AUTH PLAIN LOGIN"]
-            $0.authenticate = AuthExchange.accepting(user: "u", password: "from-eval")
-        }
+        let server = try authServer(user: "u", password: "from-eval")
         defer { server.stop() }
         let output = fixture.home + "/env.out"
         let config = try fixture.writeUserFile(

@@ -121,9 +121,7 @@ import Testing
 
     @Test(.enabled(if: installed("swaks"), "swaks is not installed"))
     func refusedRecipientIsA5xxForTheClient() throws {
-        let server = try scriptedServer { $0.on("RCPT", "550 5.1.1 No such user") }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox { $0.on("RCPT", "550 5.1.1 No such user") }
         let result = try Subprocess.run(
             "/usr/bin/swaks",
             arguments: [

@@ -95,10 +95,7 @@ import Testing
 
     /// The wrong password: AUTH fails, which is temporary (queued), and nothing leaks either.
     @Test func refusedAuthenticationIsQueued() throws {
-        let server = try scriptedServer {
-            $0.extensions += ["AUTH PLAIN LOGIN"]
-            $0.authenticate = AuthExchange.accepting(user: "alice", password: "right")
-        }
+        let server = try authServer(user: "alice", password: "right")
         defer { server.stop() }
         let sandbox = try ApusSandbox(port: server.port, settings: "auth plain\nuser alice\npassword wrong-Pa55")
         let result = try sandbox.run(["-v", "a@y.example"], input: Self.input)

@@ -6,12 +6,10 @@ import Testing
 /// send nothing; name the setting to change when the relay points at one.
 @Suite struct CommandVerifyTests {
     @Test func printsTheOfferedExtensions() throws {
-        let server = try scriptedServer {
+        let (server, sandbox) = try scriptedSandbox(settings: "user u\npassword pw-verify") {
             $0.extensions = ["PIPELINING", "SIZE 2048000", "8BITMIME", "CHUNKING", "AUTH PLAIN LOGIN"]
             $0.authenticate = AuthExchange.accepting(user: "u", password: "pw-verify")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "user u\npassword pw-verify")
         let result = try sandbox.run(["-bv"])
         #expect(result.status == 0, "\(result.summary)")
         #expect(result.stderr.isEmpty, "\(result.summary)")
@@ -42,9 +40,7 @@ import Testing
 
     /// Implicit TLS configured, the port answers in plain SMTP: it wants `tls starttls`.
     @Test func plainPortWithImplicitTLSNamesStartTLS() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "tls on\ntls_verify off")
+        let (_, sandbox) = try scriptedSandbox(settings: "tls on\ntls_verify off")
         let result = try sandbox.run(["-bv"])
         #expect(result.status == 69, "\(result.summary)")
         #expect(result.stderrLines.first?.hasPrefix("apus: ") == true)
@@ -53,9 +49,9 @@ import Testing
 
     /// `auth on` in clear to a server offering no AUTH: AUTH comes after STARTTLS.
     @Test func noAuthOfferedInClearNamesStartTLS() throws {
-        let server = try scriptedServer { $0.extensions = ["PIPELINING", "8BITMIME", "STARTTLS"] }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "tls off\nauth on\nuser u\npassword p")
+        let (_, sandbox) = try scriptedSandbox(settings: "tls off\nauth on\nuser u\npassword p") {
+            $0.extensions = ["PIPELINING", "8BITMIME", "STARTTLS"]
+        }
         let result = try sandbox.run(["-bv"])
         #expect(result.status == 69, "\(result.summary)")
         #expect(result.stderr.contains("tls starttls"), "\(result.summary)")
@@ -71,9 +67,7 @@ import Testing
     }
 
     @Test func starttlsRequiredButNotOffered() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "tls starttls")
+        let (server, sandbox) = try scriptedSandbox(settings: "tls starttls")
         let result = try sandbox.run(["-bv"])
         #expect(result.status == 69, "\(result.summary)")
         #expect(result.stderr.contains("STARTTLS"), "\(result.summary)")
@@ -99,12 +93,10 @@ import Testing
 
     /// A 535 to AUTH names the settings to check, without the password.
     @Test func refusedCredentialsNameUserAndPassword() throws {
-        let server = try scriptedServer {
+        let (_, sandbox) = try scriptedSandbox(settings: "user u\npassword wrong-secret") {
             $0.extensions = ["PIPELINING", "AUTH PLAIN"]
             $0.authenticate = AuthExchange.accepting(user: "u", password: "right")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "user u\npassword wrong-secret")
         let result = try sandbox.run(["-bv"])
         #expect(result.status == 69, "\(result.summary)")
         #expect(result.stderr.contains("check user (u) and the password setting (password (set))"), "\(result.summary)")
@@ -113,9 +105,7 @@ import Testing
 
     /// A `domain` without a dot draws a warning (`root@vm` is refused by real relays).
     @Test func unqualifiedDomainIsWarned() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         try sandbox.writeConfig(sandbox.settings.replacingOccurrences(of: "domain test.example", with: "domain vm"))
         let result = try sandbox.run(["-bv"])
         #expect(result.status == 0, "\(result.summary)")
@@ -126,9 +116,7 @@ import Testing
 
     /// A bare `250 ` line at the end of the EHLO reply adds no empty item.
     @Test func bareEHLOLineAddsNothing() throws {
-        let server = try scriptedServer { $0.extensions = ["PIPELINING", "8BITMIME", ""] }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (_, sandbox) = try scriptedSandbox { $0.extensions = ["PIPELINING", "8BITMIME", ""] }
         let result = try sandbox.run(["-bv"])
         #expect(result.status == 0, "\(result.summary)")
         let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

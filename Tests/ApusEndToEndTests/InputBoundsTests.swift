@@ -6,9 +6,7 @@ import Testing
 @Suite struct InputBoundsTests {
     /// `sendmail rcpt </dev/zero` ends at once with 65 naming the limit, and leaves nothing.
     @Test func devZeroEndsAtTheSizeLimit() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "message_size_limit 8M")
+        let (server, sandbox) = try scriptedSandbox(settings: "message_size_limit 8M")
         let started = Date()
         let result = try Subprocess.run(
             "/bin/sh",
@@ -22,9 +20,7 @@ import Testing
     }
 
     @Test func aMessageJustUnderTheLimitGoes() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "message_size_limit 2k")
+        let (server, sandbox) = try scriptedSandbox(settings: "message_size_limit 2k")
         let small = try sandbox.run(
             ["r@y.example"], input: "Subject: s\n\n" + String(repeating: "x", count: 1000) + "\n")
         #expect(small.status == 0, "\(small.summary)")
@@ -42,9 +38,7 @@ import Testing
     }
 
     @Test func moreRecipientsThanTheLimitIsAUsageError() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "recipient_limit 3")
+        let (server, sandbox) = try scriptedSandbox(settings: "recipient_limit 3")
         let result = try sandbox.run(
             ["a@y.example", "b@y.example", "c@y.example", "d@y.example"], input: "Subject: x\n\nx\n")
         #expect(result.status == 64, "\(result.summary)")
@@ -68,12 +62,10 @@ import Testing
     /// is linear (was a search per recipient: 150,000 took 97 s a run).
     @Test func manyDeferredRecipientsAreHandledInLinearTime() throws {
         let count = 50_000
-        let server = try scriptedServer {
+        let (_, sandbox) = try scriptedSandbox(settings: "recipient_limit 0") {
             $0.extensions = CommandExitStatusTests.withoutChunking
             $0.on("RCPT", "452 4.5.3 Too many recipients")
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port, settings: "recipient_limit 0")
         let recipients = (0..<count).map { "user\($0)@y.example" }
         let started = Date()
         let submitted = try sandbox.run(recipients, input: "Subject: many\n\nx\n", timeout: 240)

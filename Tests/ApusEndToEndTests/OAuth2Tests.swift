@@ -97,6 +97,12 @@ final class OAuthWorld: @unchecked Sendable {
 
     var tokenURL: String { "https://127.0.0.1:\(endpointPort)/oauth2/token" }
 
+    /// Writes the default ``config(_:auth:oauth:extra:)`` and submits a message with `subject` through it.
+    func submit(subject: String) throws -> (config: String, result: SubprocessResult) {
+        let config = try config()
+        return (config, try harness.submit(config, subject: subject))
+    }
+
     /// A configuration for grant client_credentials (unless `oauth` replaces its lines).
     @discardableResult
     func config(_ name: String = "apus.conf", auth: String = "xoauth2", oauth: [String]? = nil, extra: [String] = [])
@@ -311,8 +317,7 @@ final class OAuthWorld: @unchecked Sendable {
     @Test func endpointDownThenUp() throws {
         let world = try OAuthWorld(startEndpoint: false)
         defer { world.stop() }
-        let config = try world.config()
-        let result = try world.harness.submit(config, subject: "down")
+        let (config, result) = try world.submit(subject: "down")
         #expect(result.status == 0, "\(result.stderr)")
         let queued = try #require(parseQueuedLine(result), "\(result.stderr)")
         #expect(queued.reason.contains("OAuth2 token endpoint \(world.tokenURL)"), "\(queued.reason)")
@@ -334,8 +339,7 @@ final class OAuthWorld: @unchecked Sendable {
             "error": "invalid_grant", "error_description": "AADSTS7000215: Invalid client secret provided.",
         ])
         defer { world.stop() }
-        let config = try world.config()
-        let result = try world.harness.submit(config, subject: "invalid-grant")
+        let (config, result) = try world.submit(subject: "invalid-grant")
         #expect(result.status == 0, "\(result.stderr)")
         let queued = try #require(parseQueuedLine(result), "\(result.stderr)")
         #expect(
@@ -362,8 +366,7 @@ final class OAuthWorld: @unchecked Sendable {
             "error": "invalid_client", "error_description": "secret \(OAuthWorld.clientSecret) is wrong",
         ])
         defer { world.stop() }
-        let config = try world.config()
-        let result = try world.harness.submit(config, subject: "echo")
+        let (_, result) = try world.submit(subject: "echo")
         let queued = try #require(parseQueuedLine(result), "\(result.stderr)")
         #expect(queued.reason.contains("invalid_client: secret (secret) is wrong"), "\(queued.reason)")
         #expect(!(try world.leakedText([result.stderr])).contains(OAuthWorld.clientSecret))

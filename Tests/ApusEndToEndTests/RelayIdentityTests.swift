@@ -13,13 +13,21 @@ struct RelayIdentityTests {
     static let input = message(["Subject: relay identity"], body: "for the real relay only\n")
     static let credentials = "auth plain\nuser alice\npassword s3cret-relay-password\n"
 
+    /// Root's relay (a scriptable server offering AUTH PLAIN, answered by `authenticate`).
+    static func relay(
+        authenticate: @escaping @Sendable (AuthExchange) throws -> ScriptedResponse
+    ) throws -> ScriptableSMTPServer {
+        var configuration = ScriptableSMTPServer.Configuration()
+        configuration.extensions.append("AUTH PLAIN")
+        configuration.authenticate = authenticate
+        return try ScriptableSMTPServer(configuration)
+    }
+
     /// An unprivileged user listens on 127.0.0.1:PORT while the relay is down.
     @Test func foreignListenerGetsNoAuthAndNoMail() throws {
-        let fixture = try SetgidFixture()
-        defer { fixture.remove() }
-        let port = try freeLoopbackPort()
-        let listener = try ForeignListener(fixture: fixture, host: "127.0.0.1", port: port)
+        let listener = try ForeignListener.ofNewUser()
         defer { listener.stop() }
+        let (fixture, port) = (listener.fixture, listener.port)
         let sandbox = try ApusSandbox(port: port, settings: Self.credentials)
 
         let result = try sandbox.run(["rcpt@test.example"], input: Self.input)
@@ -49,11 +57,9 @@ struct RelayIdentityTests {
 
     /// `relay_owner` as a uid works like the name.
     @Test func relayOwnerByUid() throws {
-        let fixture = try SetgidFixture()
-        defer { fixture.remove() }
-        let port = try freeLoopbackPort()
-        let listener = try ForeignListener(fixture: fixture, host: "127.0.0.1", port: port)
+        let listener = try ForeignListener.ofNewUser()
         defer { listener.stop() }
+        let (fixture, port) = (listener.fixture, listener.port)
         let sandbox = try ApusSandbox(port: port, settings: "relay_owner \(fixture.uid)\n")
         let result = try sandbox.run(["rcpt@test.example"], input: Self.input)
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result.summary)")
@@ -64,14 +70,10 @@ struct RelayIdentityTests {
     /// nothing; apus goes on to 127.0.0.1, where the real relay takes the message.
     @Test(.enabled(if: SetgidFixture.namespacesWork, "no private mount namespace for /etc/hosts here"))
     func foreignListenerOnIPv6LoopbackGetsNothing() throws {
-        let fixture = try SetgidFixture()
-        defer { fixture.remove() }
-        var configuration = ScriptableSMTPServer.Configuration()
-        configuration.extensions.append("AUTH PLAIN")
-        configuration.authenticate = AuthExchange.accepting(user: "alice", password: "s3cret-relay-password")
-        let relay = try ScriptableSMTPServer(configuration)
+        let relay = try Self.relay(
+            authenticate: AuthExchange.accepting(user: "alice", password: "s3cret-relay-password"))
         defer { relay.stop() }
-        let listener = try ForeignListener(fixture: fixture, host: "::1", port: relay.port)
+        let listener = try ForeignListener.ofNewUser(host: "::1", port: relay.port)
         defer { listener.stop() }
         let sandbox = try ApusSandbox(port: relay.port, host: "localhost", settings: "tls off\n" + Self.credentials)
         let hosts = try sandbox.directory.write("hosts", "::1 localhost\n127.0.0.1 localhost\n")
@@ -92,15 +94,10 @@ struct RelayIdentityTests {
 
     /// After a refused listener the fallback relay (root's) takes the message.
     @Test func fallbackIsTriedAfterARefusal() throws {
-        let fixture = try SetgidFixture()
-        defer { fixture.remove() }
-        let port = try freeLoopbackPort()
-        let listener = try ForeignListener(fixture: fixture, host: "127.0.0.1", port: port)
+        let listener = try ForeignListener.ofNewUser()
         defer { listener.stop() }
-        var configuration = ScriptableSMTPServer.Configuration()
-        configuration.extensions.append("AUTH PLAIN")
-        configuration.authenticate = { _ in "235 2.7.0 Authentication successful" }
-        let fallback = try ScriptableSMTPServer(configuration)
+        let port = listener.port
+        let fallback = try Self.relay(authenticate: { _ in "235 2.7.0 Authentication successful" })
         defer { fallback.stop() }
         let sandbox = try ApusSandbox(port: port, settings: Self.credentials + "fallback 127.0.0.1:\(fallback.port)\n")
         let result = try sandbox.run(["rcpt@test.example"], input: Self.input)
@@ -162,8 +159,26 @@ final class ForeignListener: @unchecked Sendable {
     let process = Process()
     let record: String
     let pid: pid_t
+    /// The user it runs as.
+    let fixture: SetgidFixture
+    /// The port it listens on.
+    let port: UInt16
 
-    init(fixture: SetgidFixture, host: String, port: UInt16) throws {
+    /// A listener run by a fresh unprivileged user (removed by ``stop()``) on
+    /// `host` at `port` (a free one by default).
+    static func ofNewUser(host: String = "127.0.0.1", port: UInt16? = nil) throws -> ForeignListener {
+        let fixture = try SetgidFixture()
+        do {
+            return try ForeignListener(fixture: fixture, host: host, port: port ?? freeLoopbackPort())
+        } catch {
+            fixture.remove()
+            throw error
+        }
+    }
+
+    private init(fixture: SetgidFixture, host: String, port: UInt16) throws {
+        self.fixture = fixture
+        self.port = port
         record = fixture.home + "/listener-\(port).bytes"
         let ready = fixture.home + "/listener-\(port).ready"
         let scriptPath = try fixture.writeUserFile("listener.py", Self.script, mode: 0o644)
@@ -206,9 +221,10 @@ final class ForeignListener: @unchecked Sendable {
     }
 
     /// Stops the listener (SIGKILL to its PID: the test runner may leave SIGTERM
-    /// blocked in its children) and waits for `runuser`.
+    /// blocked in its children), waits for `runuser` and removes the user.
     func stop() {
         if pid > 0 { kill(pid, SIGKILL) }
         process.waitUntilExit()
+        fixture.remove()
     }
 }

@@ -31,11 +31,9 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
     /// so the `.` line is stuffed and no second transaction reaches the relay.
     @Test(arguments: [false, true])
     func aBareCRBeforeADotIsNotTheEndOfData(chunking: Bool) throws {
-        let server = try scriptedServer {
+        let (server, sandbox) = try scriptedSandbox {
             if !chunking { $0.extensions = CommandExitStatusTests.withoutChunking }
         }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
         let result = try sandbox.run(["-i", "r@y.example"], input: Self.smuggledBody)
         #expect(result.status == 0, "\(result.summary)")
         let messages = server.waitForMessages(1)
@@ -49,9 +47,7 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
 
     /// A header line with a lone CR: two lines on the wire, inside the data.
     @Test func aBareCRInAHeaderEndsTheLine() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(
             ["-i", "r@y.example"], input: "Subject: hi\rRCPT TO:<evil@x>\nFrom: a@src.example\n\nbody\n")
         #expect(result.status == 0, "\(result.summary)")
@@ -64,9 +60,7 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
 
     /// A Bcc: hidden behind a lone CR is a header of its own, and removed.
     @Test func aBccBehindABareCRIsRemoved() throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(["-i", "r@y.example"], input: "Subject: hi\rBcc: secret@x.example\n\nbody\n")
         #expect(result.status == 0, "\(result.summary)")
         let message = try #require(server.waitForMessages(1).first)
@@ -76,9 +70,7 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
 
     @Test(arguments: ["Subject: a\n\nbo\0dy\n", "Subj\0ect: a\n\nbody\n", "\0"])
     func aNULIsRefusedAndNothingIsSentOrQueued(input: String) throws {
-        let server = try scriptedServer()
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox()
         let result = try sandbox.run(["-i", "r@y.example"], input: input)
         #expect(result.status == 65, "\(result.summary)")
         #expect(result.stderrLines.first?.contains("NUL") == true, "\(result.summary)")
@@ -139,9 +131,7 @@ func expectCleanWire(_ server: ScriptableSMTPServer, sourceLocation: SourceLocat
 
     /// The -bs path: a lone CR inside DATA is a line end on the relay's side too.
     @Test func theBsPathIsNormalisedToo() throws {
-        let server = try scriptedServer { $0.extensions = CommandExitStatusTests.withoutChunking }
-        defer { server.stop() }
-        let sandbox = try ApusSandbox(port: server.port)
+        let (server, sandbox) = try scriptedSandbox { $0.extensions = CommandExitStatusTests.withoutChunking }
         let session =
             "EHLO c\r\nMAIL FROM:<s@src.example>\r\nRCPT TO:<r@y.example>\r\nDATA\r\n"
             + "Subject: bs\r\n\r\na\r.\r\nMAIL FROM:<x@y>\r\n.\r\nQUIT\r\n"

@@ -2,6 +2,27 @@ import ApusTestSupport
 import Foundation
 import Testing
 
+/// A scriptable relay configured by `change` (see ``scriptedServer(_:)``) and a
+/// sandbox sending to it with `settings`. The sandbox keeps the relay, which
+/// stops when both are released.
+func scriptedSandbox(
+    settings: String = "", _ change: (inout ScriptableSMTPServer.Configuration) -> Void = { _ in }
+) throws -> (server: ScriptableSMTPServer, sandbox: ApusSandbox) {
+    let server = try scriptedServer(change)
+    let sandbox = try ApusSandbox(port: server.port, settings: settings)
+    sandbox.relay = server
+    return (server, sandbox)
+}
+
+/// An smtp-sink relay and a sandbox sending to it with `settings`. The
+/// sandbox keeps the sink, which stops when both are released.
+func sinkSandbox(settings: String = "") throws -> (sink: SMTPSink, sandbox: ApusSandbox) {
+    let sink = try SMTPSink()
+    let sandbox = try ApusSandbox(port: sink.port, settings: settings)
+    sandbox.relay = sink
+    return (sink, sandbox)
+}
+
 /// One test's private apus: a temporary directory holding `apus.conf` (relay,
 /// `queue_dir` and `log` inside it, `domain test.example`, `timeout 3`), and
 /// a way to run the built binary against it.
@@ -13,6 +34,10 @@ final class ApusSandbox: @unchecked Sendable {
     let executable: String
     /// The relay settings and whatever the test added.
     private(set) var settings: String
+
+    /// The relay the sandbox sends to, kept running while the sandbox is in
+    /// use (see ``scriptedSandbox(settings:_:)`` and ``sinkSandbox(settings:)``).
+    var relay: AnyObject?
 
     var configPath: String { directory.file("apus.conf") }
     var queueDirectory: String { directory.file("queue") }
@@ -99,6 +124,17 @@ final class ApusSandbox: @unchecked Sendable {
     func wrapperArguments(_ name: String = "sendmail") -> [String] {
         let text = (try? String(contentsOfFile: directory.file("\(name).argv"), encoding: .utf8)) ?? ""
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    }
+
+    /// Runs apus like ``run(_:input:program:config:environment:timeout:)``,
+    /// expects exit 0, and returns the one message `sink` then received.
+    func sendOne(
+        _ arguments: [String], input: String, program: String? = nil, to sink: SMTPSink,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> SMTPSink.SavedMessage {
+        let result = try run(arguments, input: input, program: program)
+        #expect(result.status == 0, "\(result.summary)", sourceLocation: sourceLocation)
+        return try #require(try sink.waitForMessages(1).first, sourceLocation: sourceLocation)
     }
 
     /// The lines of the delivery log.

@@ -1,4 +1,5 @@
 import ApusMessage
+import ApusTestSupport
 import Foundation
 import Testing
 
@@ -19,20 +20,9 @@ func parseWithPython(_ message: [UInt8]) throws -> [String: Any] {
         print(json.dumps({"subject": str(m["subject"]), "from": str(m["from"]), "to": str(m["to"]),
                           "top": m.get_content_type(), "defects": len(m.defects), "parts": parts}))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script]
-    let input = Pipe()
-    let output = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    try process.run()
-    input.fileHandleForWriting.write(Data(message))
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
-    return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    let python = try Subprocess.run("/usr/bin/env", arguments: ["python3", "-c", script], standardInput: message)
+    #expect(python.status == 0, "\(python.stderr)")
+    return try JSONSerialization.jsonObject(with: Data(python.standardOutput)) as? [String: Any] ?? [:]
 }
 
 @Suite struct MIMEMessageTests {

@@ -180,12 +180,8 @@ import Testing
         #expect(r.headers.first(named: "Subject")?.valueString.hasPrefix("Cron <root@build01> test -x") == true)
         #expect(r.stats.bodyHasEightBit)
         #expect(r.body.text.contains("\r\n.\r\nrun-parts:"))
-        #expect(
-            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: true)
-                == .quotedPrintable)
-        #expect(
-            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: true, convertEightBit: true)
-                == .asIs(needs8BITMIME: true))
+        #expect(r.transfer(serverHas8BITMIME: false, convertEightBit: true) == .quotedPrintable)
+        #expect(r.transfer(serverHas8BITMIME: true, convertEightBit: true) == .asIs(needs8BITMIME: true))
     }
 
     @Test func mailxMessageStopsAtTheLoneDotWithoutDashI() throws {

@@ -49,38 +49,21 @@ import Testing
     @Test func overLongSingleTextIsConvertedAndOtherwiseRefused() throws {
         let long = String(repeating: "a", count: 1200)
         let text = try readAllWays(bytes("Subject: x\n\n" + long + "\n"))
-        #expect(
-            BodyTransfer.decide(
-                headers: text.headers, stats: text.stats, serverHas8BITMIME: true, convertEightBit: false)
-                == .quotedPrintable)
+        #expect(text.transfer(serverHas8BITMIME: true, convertEightBit: false) == .quotedPrintable)
         let multi = try readAllWays(bytes("Content-Type: multipart/mixed; boundary=b\n\n" + long + "\n"))
-        #expect(
-            BodyTransfer.decide(
-                headers: multi.headers, stats: multi.stats, serverHas8BITMIME: true, convertEightBit: true)
-                == .refuse(.lineTooLong))
+        #expect(multi.transfer(serverHas8BITMIME: true, convertEightBit: true) == .refuse(.lineTooLong))
         let b64 = try readAllWays(
             bytes("Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + long + "\n"))
-        #expect(
-            BodyTransfer.decide(headers: b64.headers, stats: b64.stats, serverHas8BITMIME: true, convertEightBit: true)
-                == .refuse(.lineTooLong))
+        #expect(b64.transfer(serverHas8BITMIME: true, convertEightBit: true) == .refuse(.lineTooLong))
     }
 
     @Test func eightBitDecisions() throws {
         let r = try readAllWays(bytes("Subject: x\n\ncaf\u{e9}\n"))
-        #expect(
-            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: true, convertEightBit: true)
-                == .asIs(needs8BITMIME: true))
-        #expect(
-            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: true)
-                == .quotedPrintable)
-        #expect(
-            BodyTransfer.decide(headers: r.headers, stats: r.stats, serverHas8BITMIME: false, convertEightBit: false)
-                == .asIs(needs8BITMIME: false))
+        #expect(r.transfer(serverHas8BITMIME: true, convertEightBit: true) == .asIs(needs8BITMIME: true))
+        #expect(r.transfer(serverHas8BITMIME: false, convertEightBit: true) == .quotedPrintable)
+        #expect(r.transfer(serverHas8BITMIME: false, convertEightBit: false) == .asIs(needs8BITMIME: false))
         let ascii = try readAllWays(bytes("Subject: x\n\nplain\n"))
-        #expect(
-            BodyTransfer.decide(
-                headers: ascii.headers, stats: ascii.stats, serverHas8BITMIME: false, convertEightBit: true)
-                == .asIs(needs8BITMIME: false))
+        #expect(ascii.transfer(serverHas8BITMIME: false, convertEightBit: true) == .asIs(needs8BITMIME: false))
     }
 
     @Test func convertedHeadersReplaceTheEncodingAndAddMIMEVersion() throws {

@@ -104,3 +104,12 @@ extension Array {
         stride(from: 0, to: count, by: n).map { self[$0..<Swift.min($0 + n, count)] }
     }
 }
+
+extension ReadResult {
+    /// How the body would be sent: ``BodyTransfer/decide(headers:stats:serverHas8BITMIME:convertEightBit:)``
+    /// for what was read.
+    func transfer(serverHas8BITMIME: Bool, convertEightBit: Bool) -> BodyTransfer {
+        BodyTransfer.decide(
+            headers: headers, stats: stats, serverHas8BITMIME: serverHas8BITMIME, convertEightBit: convertEightBit)
+    }
+}

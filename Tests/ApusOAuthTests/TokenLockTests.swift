@@ -18,7 +18,7 @@ import Testing
             scope: nil, refreshTokenFile: nil, privateKeyFile: nil, subject: nil)
         return OAuth2Client(
             settings: settings, user: "user@example.com", trustFile: nil, timeout: timeout,
-            cacheDirectory: directory.path, cacheGroup: nil, note: nil)
+            cacheDirectory: directory.path, cacheGroup: nil, note: nil, readClientSecret: { "secret" })
     }
 
     static func cache(_ client: OAuth2Client, _ directory: TemporaryDirectory) throws -> TokenCache {

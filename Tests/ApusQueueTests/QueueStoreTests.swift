@@ -16,6 +16,35 @@ import Testing
         return try writer.commit(envelope)
     }
 
+    /// A store in `dir` holding one message with `content` (and `envelope`), and its id.
+    func storeWithMessage(
+        in dir: QueueTestDirectory, _ content: [UInt8], _ envelope: Envelope = sampleEnvelope()
+    ) throws -> (QueueStore, QueueID) {
+        let store = try dir.store()
+        return (store, try write(store, content, envelope))
+    }
+
+    /// Like ``storeWithMessage(in:_:_:)``, with the message locked.
+    func lockedMessage(in dir: QueueTestDirectory, _ content: [UInt8]) throws -> (QueueStore, QueueID, MessageLock) {
+        let (store, id) = try storeWithMessage(in: dir, content)
+        return (store, id, try #require(try store.tryLock(id)))
+    }
+
+    /// Takes the lock on `id` (it must be free) and lets it go.
+    func expectLockable(_ store: QueueStore, _ id: QueueID, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let lock = try #require(try store.tryLock(id), sourceLocation: sourceLocation)
+        lock.release()
+    }
+
+    /// While `lock` is held `store` cannot lock `id`; once `lock` is released, it can.
+    func expectHandOver(
+        _ lock: MessageLock, to store: QueueStore, _ id: QueueID, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        #expect(try store.tryLock(id) == nil, sourceLocation: sourceLocation)
+        lock.release()
+        try expectLockable(store, id, sourceLocation: sourceLocation)
+    }
+
     func readData(_ store: QueueStore, _ id: QueueID) throws -> [UInt8] {
         let content = try store.openContent(id)
         defer { content.close() }
@@ -42,9 +71,8 @@ import Testing
     @Test func readThroughTheLock() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
         let content = Array("Subject: x\n\nbody\n".utf8)
-        let id = try write(store, content)
+        let (store, id) = try storeWithMessage(in: dir, content)
         guard case .locked(let lock) = try store.lock(id) else {
             Issue.record("not locked")
             return
@@ -69,9 +97,8 @@ import Testing
     @Test func writeAndReadBack() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
         let content = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        let id = try write(store, content)
+        let (store, id) = try storeWithMessage(in: dir, content)
         #expect(id.rawValue.count == 12)
         #expect(dir.names() == ["\(id).msg"])
         var expected = sampleEnvelope()
@@ -94,8 +121,7 @@ import Testing
     @Test func aSmallMessageIsOneWriteAndOneFsync() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
-        let id = try write(store, Array("Subject: x\n\nshort\n".utf8))
+        let (store, id) = try storeWithMessage(in: dir, Array("Subject: x\n\nshort\n".utf8))
         #expect(try readData(store, id) == Array("Subject: x\n\nshort\n".utf8))
         #expect(try store.loadEnvelope(id).size == 18)
     }
@@ -184,20 +210,14 @@ import Testing
     @Test func secondLockAttemptFails() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
-        let id = try write(store, Array("x".utf8))
-        let lock = try #require(try store.tryLock(id))
-        #expect(try store.tryLock(id) == nil)
-        lock.release()
-        let again = try #require(try store.tryLock(id))
-        again.release()
+        let (store, id, lock) = try lockedMessage(in: dir, Array("x".utf8))
+        try expectHandOver(lock, to: store, id)
     }
 
     @Test func lockHeldByADeadProcessIsReleased() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
-        let id = try write(store, Array("x".utf8))
+        let (store, id) = try storeWithMessage(in: dir, Array("x".utf8))
         // The child takes the lock, then says so on a pipe: no polling.
         var ready: [Int32] = [-1, -1]
         #expect(pipe(&ready) == 0)
@@ -227,9 +247,7 @@ import Testing
     @Test func updateReplacesEnvelopeAndKeepsItOnFailure() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
-        let id = try write(store, Array("x".utf8))
-        let lock = try #require(try store.tryLock(id))
+        let (store, id, lock) = try lockedMessage(in: dir, Array("x".utf8))
         var envelope = try store.loadEnvelope(id)
         envelope.recipients[0].state = .sent
         envelope.recordDeferral(error: "451 later", now: 100, policy: RetryPolicy(intervals: [60], lifetime: 1000))
@@ -258,9 +276,7 @@ import Testing
     @Test func theReaderTakesTheLastWholeRecordWhateverFollows() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
-        let id = try write(store, Array("Subject: x\n\nbody\n".utf8))
-        let lock = try #require(try store.tryLock(id))
+        let (store, id, lock) = try lockedMessage(in: dir, Array("Subject: x\n\nbody\n".utf8))
         defer { lock.release() }
         var envelope = try store.loadEnvelope(id)
         envelope.attempts = 1
@@ -296,9 +312,8 @@ import Testing
     @Test func manyUpdatesCompactTheFileAndKeepTheContent() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
         let content = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-        let id = try write(store, content)
+        let (store, id) = try storeWithMessage(in: dir, content)
         let lock = try #require(try store.tryLock(id))
         var envelope = try store.loadEnvelope(id)
         var sizes: [Int64] = []
@@ -315,10 +330,7 @@ import Testing
         #expect(dir.names() == ["\(id).msg"])
         // The lock moved to the rewritten file: another process cannot take it.
         let other = try dir.store()
-        #expect(try other.tryLock(id) == nil)
-        lock.release()
-        let again = try #require(try other.tryLock(id))
-        again.release()
+        try expectHandOver(lock, to: other, id)
     }
 
     @Test func versionOneMessagesAreReadUpdatedAndRemovedAsTheyAre() throws {
@@ -349,9 +361,7 @@ import Testing
     @Test func removeUnderLock() throws {
         let dir = QueueTestDirectory()
         defer { dir.remove() }
-        let store = try dir.store()
-        let id = try write(store, Array("x".utf8))
-        let lock = try #require(try store.tryLock(id))
+        let (store, id, lock) = try lockedMessage(in: dir, Array("x".utf8))
         try store.remove(lock)
         #expect(!lock.isHeld)
         #expect(dir.names().isEmpty)

@@ -42,13 +42,12 @@ import Testing
     @Test func passwordAuthenticationPicksTheStrongestMechanism() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["AUTH LOGIN PLAIN CRAM-MD5"])
-            try peer.expect("AUTH CRAM-MD5")
-            try peer.send("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+")
-            try peer.expect("dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw")
-            try peer.send("235 2.7.0 ok")
+            try peer.answer([
+                "AUTH CRAM-MD5": "334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",
+                "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw": "235 2.7.0 ok",
+            ])
         }) { stream in
-            let session = try SMTPSession.connect(stream: stream)
-            try session.ehlo("me")
+            let session = try greetedSession(stream)
             try session.authenticate(user: "tim", password: "tanstaaftanstaaf")
             #expect(session.isAuthenticated)
         }
@@ -60,8 +59,7 @@ import Testing
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["AUTH XOAUTH2"])
         }) { stream in
-            let session = try SMTPSession.connect(stream: stream)
-            try session.ehlo("me")
+            let session = try greetedSession(stream)
             try session.authenticate(user: "tim", password: "pw")
         }
         let error = smtpError(result)

@@ -51,8 +51,7 @@ struct SMTPSessionTests {
     @Test func greetingEhloAndExtensions() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING", "SIZE 1000", "AUTH PLAIN"])
-            try peer.expect("QUIT")
-            try peer.send("221 bye")
+            try peer.answer(["QUIT": "221 bye"])
         }) { stream in
             let session = try SMTPSession.connect(stream: stream)
             let lines = try session.ehlo("client.example")
@@ -71,10 +70,7 @@ struct SMTPSessionTests {
     @Test func heloFallbackOn5xx() throws {
         let (result, peer) = withPeer({ peer in
             try peer.send("220 old server")
-            try peer.expect("EHLO")
-            try peer.send("502 what")
-            try peer.expect("HELO me")
-            try peer.send("250 old.example")
+            try peer.answer(["EHLO": "502 what", "HELO me": "250 old.example"])
         }) { stream in
             let session = try SMTPSession.connect(stream: stream)
             let lines = try session.ehlo("me")
@@ -88,8 +84,7 @@ struct SMTPSessionTests {
     @Test func ehlo4xxIsTransientError() {
         let (result, _) = withPeer({ peer in
             try peer.send("220 x")
-            try peer.expect("EHLO")
-            try peer.send("421 4.3.2 shutting down")
+            try peer.answer(["EHLO": "421 4.3.2 shutting down"])
         }) { stream in
             try SMTPSession.connect(stream: stream).ehlo("me")
         }
@@ -137,31 +132,18 @@ struct SMTPSessionTests {
     @Test func singleCommands() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: [])
-            try peer.expect("VRFY joe")
-            try peer.send("252 2.5.2 cannot verify")
+            try peer.answer(["VRFY joe": "252 2.5.2 cannot verify"])
             try peer.expect("EXPN staff")
             try peer.send("250-Joe <joe@x>", "250 Ann <ann@x>")
-            try peer.expect("EXPN secret")
-            try peer.send("252 not expandable")
+            try peer.answer(["EXPN secret": "252 not expandable"])
             try peer.expect("HELP DATA")
             try peer.send("214-DATA sends", "214 the message")
-            try peer.expect("HELP")
-            try peer.send("214 commands: ...")
-            try peer.expect("NOOP")
-            try peer.send("250 ok")
-            try peer.expect("SEND FROM:<a@x>")
-            try peer.send("250 ok")
-            try peer.expect("SOML FROM:<a@x>")
-            try peer.send("250 ok")
-            try peer.expect("SAML FROM:<a@x>")
-            try peer.send("250 ok")
-            try peer.expect("RSET")
-            try peer.send("250 ok")
-            try peer.expect("TURN")
-            try peer.send("502 5.5.1 no")
+            try peer.answer([
+                "HELP": "214 commands: ...", "NOOP": "250 ok", "SEND FROM:<a@x>": "250 ok", "SOML FROM:<a@x>": "250 ok",
+                "SAML FROM:<a@x>": "250 ok", "RSET": "250 ok", "TURN": "502 5.5.1 no",
+            ])
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             #expect(try s.verify("joe").code == 252)
             #expect(try s.expand("staff") == ["Joe <joe@x>", "Ann <ann@x>"])
             #expect(try s.expand("secret") == nil)
@@ -183,8 +165,7 @@ struct SMTPSessionTests {
             try greet(peer, extensions: [])
             _ = peer.drainUntilClosed()
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             #expect(throws: SMTPError.self) { try s.mail(from: "a@x>\r\nRCPT TO:<evil@x") }
             #expect(throws: SMTPError.self) { try s.recipient("b@x\nDATA") }
             #expect(throws: SMTPError.self) { try s.verify("x\r\nQUIT") }
@@ -196,15 +177,12 @@ struct SMTPSessionTests {
     @Test func rcptFollows551Once() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: [])
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.send("250 ok")
-            try peer.expect("RCPT TO:<old@x>")
-            try peer.send("551 5.1.6 User not local; please try <new@y>")
-            try peer.expect("RCPT TO:<new@y>")
-            try peer.send("250 ok")
+            try peer.answer([
+                "MAIL FROM:<a@x>": "250 ok", "RCPT TO:<old@x>": "551 5.1.6 User not local; please try <new@y>",
+                "RCPT TO:<new@y>": "250 ok",
+            ])
         }) { stream -> RecipientOutcome in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             try s.mail(from: "a@x")
             return try s.recipient("old@x")
         }
@@ -219,13 +197,11 @@ struct SMTPSessionTests {
         let log = TraceLog()
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["STARTTLS", "AUTH LOGIN"])
-            try peer.expect("STARTTLS")
-            try peer.send("220 go ahead")
+            try peer.answer(["STARTTLS": "220 go ahead"])
             try peer.expect("EHLO me")
             try peer.send("250-x", "250 AUTH PLAIN")
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream, trace: log.trace)
-            try s.ehlo("me")
+            let s = try greetedSession(stream, trace: log.trace)
             #expect(!s.isEncrypted)
             try s.startTLS { FakeTLSStream($0) }
             #expect(s.isEncrypted)
@@ -243,8 +219,7 @@ struct SMTPSessionTests {
             try peer.sendRaw("220 go ahead\r\n250 injected\r\n")
             _ = peer.drainUntilClosed()
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             var wrapped = false
             defer { #expect(!wrapped) }
             try s.startTLS {
@@ -260,8 +235,7 @@ struct SMTPSessionTests {
             try greet(peer, extensions: ["PIPELINING"])
             _ = peer.drainUntilClosed()
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             try s.startTLS(configuration: TLSConfiguration(serverName: "x"))
         }
         #expect(smtpError(result)?.kind == .missingExtension)
@@ -272,11 +246,9 @@ struct SMTPSessionTests {
         let log = TraceLog()
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["AUTH PLAIN LOGIN"])
-            try peer.expect("AUTH PLAIN AHVzZXIAc2VjcmV0")
-            try peer.send("235 2.7.0 ok")
+            try peer.answer(["AUTH PLAIN AHVzZXIAc2VjcmV0": "235 2.7.0 ok"])
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream, trace: log.trace)
-            try s.ehlo("me")
+            let s = try greetedSession(stream, trace: log.trace)
             try s.authenticate(FakeMechanism())
             #expect(s.isAuthenticated)
         }
@@ -290,15 +262,13 @@ struct SMTPSessionTests {
         let log = TraceLog()
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["AUTH LOGIN"])
-            try peer.expect("AUTH LOGIN =")
-            try peer.send("334 VXNlcm5hbWU6")
+            try peer.answer(["AUTH LOGIN =": "334 VXNlcm5hbWU6"])
             try peer.expect(Base64.encodeString(Array("user".utf8)))
             try peer.send("334 UGFzc3dvcmQ6")
             try peer.expect(Base64.encodeString(Array("pw".utf8)))
             try peer.send("535 5.7.8 bad credentials")
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream, trace: log.trace)
-            try s.ehlo("me")
+            let s = try greetedSession(stream, trace: log.trace)
             var m = FakeMechanism()
             m.mechanism = "LOGIN"
             m.initial = []
@@ -319,11 +289,9 @@ struct SMTPSessionTests {
     func authFailureKinds(code: Int, kind: SMTPError.Kind) {
         let (result, _) = withPeer({ peer in
             try greet(peer, extensions: ["AUTH PLAIN"])
-            try peer.expect("AUTH PLAIN")
-            try peer.send("\(code) no")
+            try peer.answer(["AUTH PLAIN": "\(code) no"])
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             try s.authenticate(FakeMechanism())
         }
         #expect(smtpError(result)?.kind == kind)
@@ -337,8 +305,7 @@ struct SMTPSessionTests {
                 _ = peer.drainUntilClosed()
             }
         ) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             try s.authenticate(FakeMechanism())
         }
         #expect(smtpError(result)?.kind == .authenticationRefused)
@@ -350,8 +317,7 @@ struct SMTPSessionTests {
             try greet(peer, extensions: ["AUTH LOGIN"])
             _ = peer.drainUntilClosed()
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             try s.authenticate(FakeMechanism())
         }
         #expect(smtpError(result)?.kind == .missingExtension)
@@ -360,14 +326,9 @@ struct SMTPSessionTests {
     @Test func transactionListsStopAtFirstFailure() throws {
         let (result, peer) = withPeer({ peer in
             try peer.send("220 x")
-            try peer.expect("HELO me")
-            try peer.send("250 x")
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.send("250 ok")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.send("550 no such user")
-            try peer.expect("RSET")
-            try peer.send("250 ok")
+            try peer.answer([
+                "HELO me": "250 x", "MAIL FROM:<a@x>": "250 ok", "RCPT TO:<b@x>": "550 no such user", "RSET": "250 ok",
+            ])
         }) { stream -> (SMTPReply, Bool) in
             let s = try SMTPSession.connect(stream: stream)
             let reply = try s.runTransactionsKeepingOpen([
@@ -387,14 +348,9 @@ struct SMTPSessionTests {
     @Test func transactionListWithDataClosesAfter() throws {
         let (result, peer) = withPeer({ peer in
             try peer.send("220 x")
-            try peer.expect("HELO me")
-            try peer.send("250 x")
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.send("250 ok")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.send("250 ok")
-            try peer.expect("DATA")
-            try peer.send("354 go")
+            try peer.answer([
+                "HELO me": "250 x", "MAIL FROM:<a@x>": "250 ok", "RCPT TO:<b@x>": "250 ok", "DATA": "354 go",
+            ])
             peer.saved.append(try peer.readData())
             try peer.send("250 queued")
         }) { stream -> (SMTPReply, Bool) in

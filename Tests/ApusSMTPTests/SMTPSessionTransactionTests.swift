@@ -15,16 +15,11 @@ struct SMTPSessionTransactionTests {
     @Test func pipelinedEnvelopeAndDataInOneWrite() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING", "SIZE 100000", "8BITMIME"])
-            try peer.expect("MAIL FROM:<a@x> SIZE=30 BODY=8BITMIME")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.expect("RCPT TO:<c@x>")
-            try peer.expect("DATA")
+            try peer.expectLines("MAIL FROM:<a@x> SIZE=30 BODY=8BITMIME", "RCPT TO:<b@x>", "RCPT TO:<c@x>", "DATA")
             try peer.send("250 2.1.0 ok", "250 2.1.5 ok", "550 5.1.1 no such user", "354 go")
-            peer.saved.append(try peer.readData())
-            try peer.send("250 2.0.0 queued as X")
+            peer.saved.append(try peer.receiveMessage("250 2.0.0 queued as X"))
         }) { stream -> (SMTPSendResult, Int) in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             let before = stream.writeCount
             let envelope = SMTPEnvelope(
                 sender: "a@x", recipients: ["b@x", "c@x"], parameters: MailParameters(body: .eightBitMIME))
@@ -43,12 +38,10 @@ struct SMTPSessionTransactionTests {
     @Test func pipelinedAbortClosesWithoutDot() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING"])
-            for _ in 0..<4 { try peer.readLine() }
-            try peer.send("250 ok", "250 ok", "550 no", "354 go")
+            try peer.answerPipelined(4, ["250 ok", "250 ok", "550 no", "354 go"])
             peer.saved.append(peer.drainUntilClosed())
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             defer { #expect(s.isClosed) }
             return try s.send(
                 SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
@@ -64,23 +57,14 @@ struct SMTPSessionTransactionTests {
     }
 
     @Test func lockStepAbortSendsRSETInsteadOfDATA() throws {
-        let (result, peer) = withPeer({ peer in
+        let (result, peer) = sendThroughPeer(to: ["b@x", "c@x"], options: SendOptions(policy: .abortIfAnyPermanent)) {
+            peer in
             try greet(peer, extensions: [])
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.send("250 ok")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.send("250 ok")
-            try peer.expect("RCPT TO:<c@x>")
-            try peer.send("553 5.1.3 bad address")
-            try peer.expect("RSET")
-            try peer.send("250 ok")
+            try peer.answer([
+                "MAIL FROM:<a@x>": "250 ok", "RCPT TO:<b@x>": "250 ok", "RCPT TO:<c@x>": "553 5.1.3 bad address",
+                "RSET": "250 ok",
+            ])
             _ = peer.drainUntilClosed()
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            return try s.send(
-                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
-                options: SendOptions(policy: .abortIfAnyPermanent))
         }
         #expect(smtpError(result)?.kind == .recipientsRejected)
         #expect(peer.finish() == nil)
@@ -88,24 +72,13 @@ struct SMTPSessionTransactionTests {
     }
 
     @Test func deferredRecipientIsNotAnAbortReason() throws {
-        let (result, peer) = withPeer({ peer in
+        let (result, peer) = sendThroughPeer(to: ["b@x", "c@x"], options: SendOptions(policy: .abortIfAnyPermanent)) {
+            peer in
             try greet(peer, extensions: [])
-            try peer.expect("MAIL")
-            try peer.send("250 ok")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.send("450 4.2.0 try later")
-            try peer.expect("RCPT TO:<c@x>")
-            try peer.send("250 ok")
-            try peer.expect("DATA")
-            try peer.send("354 go")
-            _ = try peer.readData()
-            try peer.send("250 ok")
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            return try s.send(
-                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
-                options: SendOptions(policy: .abortIfAnyPermanent))
+            try peer.answer([
+                "MAIL": "250 ok", "RCPT TO:<b@x>": "450 4.2.0 try later", "RCPT TO:<c@x>": "250 ok", "DATA": "354 go",
+            ])
+            try peer.receiveMessage("250 ok")
         }
         let sent = try result.get()
         #expect(sent.deferred.map(\.recipient) == ["b@x"])
@@ -114,16 +87,11 @@ struct SMTPSessionTransactionTests {
     }
 
     @Test func noRecipientAcceptedThrowsWithEveryRefusal() throws {
-        let (result, peer) = withPeer({ peer in
+        let (result, peer) = sendThroughPeer(to: ["b@x", "c@x"]) { peer in
             try greet(peer, extensions: ["PIPELINING"])
-            for _ in 0..<4 { try peer.readLine() }
-            try peer.send("250 ok", "550 5.1.1 no b", "451 4.3.0 later c", "554 5.5.1 no valid recipients")
-            try peer.expect("RSET")
-            try peer.send("250 ok")
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message)
+            try peer.answerPipelined(
+                4, ["250 ok", "550 5.1.1 no b", "451 4.3.0 later c", "554 5.5.1 no valid recipients"])
+            try peer.answer(["RSET": "250 ok"])
         }
         let error = smtpError(result)
         #expect(error?.kind == .recipientsRejected)
@@ -135,15 +103,13 @@ struct SMTPSessionTransactionTests {
     @Test func chunkingOneFlightWithLast() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING", "CHUNKING", "SIZE"])
-            try peer.expect("MAIL FROM:<a@x> SIZE=30")
-            try peer.expect("RCPT TO:<b@x>")
+            try peer.expectLines("MAIL FROM:<a@x> SIZE=30", "RCPT TO:<b@x>")
             let (line, chunk) = try peer.readBDAT()
             peer.saved.append(Array(line.utf8))
             peer.saved.append(chunk)
             try peer.send("250 ok", "250 ok", "250 2.0.0 queued")
         }) { stream -> (SMTPSendResult, Int, Int) in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             let before = stream.writeCount
             let hook = Counter()
             let r = try s.send(
@@ -162,10 +128,11 @@ struct SMTPSessionTransactionTests {
 
     @Test func chunkingLargeMessageWritesAllChunksBeforeReplies() throws {
         let body = String(repeating: "0123456789abcdef\n", count: 100)  // 1800 wire octets
-        let (result, peer) = withPeer({ peer in
+        let (result, peer) = sendThroughPeer(to: ["b@x"], message: .string(body), options: SendOptions(chunkSize: 500))
+        {
+            peer in
             try greet(peer, extensions: ["PIPELINING", "CHUNKING"])
-            try peer.expect("MAIL")
-            try peer.expect("RCPT")
+            try peer.expectLines("MAIL", "RCPT")
             var data: [UInt8] = []
             while true {
                 let (line, chunk) = try peer.readBDAT()
@@ -177,12 +144,6 @@ struct SMTPSessionTransactionTests {
             // Every chunk arrived before a single reply was sent.
             try peer.sendRaw(
                 (["250 ok", "250 ok"] + Array(repeating: "250 chunk ok", count: 4)).map { $0 + "\r\n" }.joined())
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            return try s.send(
-                SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: .string(body),
-                options: SendOptions(chunkSize: 500))
         }
         _ = try result.get()
         #expect(peer.finish() == nil)
@@ -195,27 +156,14 @@ struct SMTPSessionTransactionTests {
 
     @Test(arguments: [false, true])
     func chunkingAbortPolicyWithSeveralRecipients(refuseOne: Bool) throws {
-        let (result, peer) = withPeer({ peer in
+        let (result, peer) = sendThroughPeer(to: ["b@x", "c@x"], options: SendOptions(policy: .abortIfAnyPermanent)) {
+            peer in
             try greet(peer, extensions: ["PIPELINING", "CHUNKING"])
-            try peer.expect("MAIL")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.expect("RCPT TO:<c@x>")
+            try peer.expectLines("MAIL", "RCPT TO:<b@x>", "RCPT TO:<c@x>")
             let (line, _) = try peer.readBDAT()
             peer.saved.append(Array(line.utf8))
             try peer.send("250 ok", "250 ok", refuseOne ? "550 no" : "250 ok", "250 chunk ok")
-            if refuseOne {
-                try peer.expect("RSET")
-                try peer.send("250 reset")
-            } else {
-                try peer.expect("BDAT 0 LAST")
-                try peer.send("250 queued")
-            }
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            return try s.send(
-                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "c@x"]), message: Self.message,
-                options: SendOptions(policy: .abortIfAnyPermanent))
+            try peer.answer(refuseOne ? ["RSET": "250 reset"] : ["BDAT 0 LAST": "250 queued"])
         }
         #expect(peer.finish() == nil)
         #expect(peer.saved.first.map { String(decoding: $0, as: UTF8.self) } == "BDAT 34")
@@ -227,13 +175,9 @@ struct SMTPSessionTransactionTests {
     }
 
     @Test func tooLargeForServerSendsNothing() throws {
-        let (result, peer) = withPeer({ peer in
+        let (result, peer) = sendThroughPeer(to: ["b@x"]) { peer in
             try greet(peer, extensions: ["PIPELINING", "SIZE 10"])
             _ = peer.drainUntilClosed()
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message)
         }
         #expect(smtpError(result)?.kind == .messageTooLarge)
         #expect(smtpError(result)?.stage == .mail)
@@ -244,14 +188,12 @@ struct SMTPSessionTransactionTests {
     @Test func quitPipelinedAfterEndOfData() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING"])
-            for _ in 0..<3 { try peer.readLine() }
-            try peer.send("250 ok", "250 ok", "354 go")
+            try peer.answerPipelined(3, ["250 ok", "250 ok", "354 go"])
             _ = try peer.readData()
             try peer.expect("QUIT")  // arrived with the dot, before any reply
             try peer.send("250 queued", "221 bye")
         }) { stream -> (Bool, Int) in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             _ = try s.send(
                 SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message,
                 options: SendOptions(quitAfter: true))
@@ -267,22 +209,13 @@ struct SMTPSessionTransactionTests {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: [])
             for n in 0..<2 {
-                try peer.expect("MAIL FROM:<a\(n)@x>")
-                try peer.send("250 ok")
-                try peer.expect("RCPT")
-                try peer.send("250 ok")
-                try peer.expect("DATA")
-                try peer.send("354 go")
-                _ = try peer.readData()
-                try peer.send("250 queued \(n)")
-                try peer.expect("RSET")
-                try peer.send("250 ok")
+                try peer.answer(["MAIL FROM:<a\(n)@x>": "250 ok", "RCPT": "250 ok", "DATA": "354 go"])
+                try peer.receiveMessage("250 queued \(n)")
+                try peer.answer(["RSET": "250 ok"])
             }
-            try peer.expect("QUIT")
-            try peer.send("221 bye")
+            try peer.answer(["QUIT": "221 bye"])
         }) { stream -> [String] in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             var replies: [String] = []
             for n in 0..<2 {
                 let r = try s.send(SMTPEnvelope(sender: "a\(n)@x", recipients: ["b@x"]), message: Self.message)
@@ -299,13 +232,10 @@ struct SMTPSessionTransactionTests {
     @Test func messageWriterStreamsIntoData() throws {
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING"])
-            for _ in 0..<3 { try peer.readLine() }
-            try peer.send("250 ok", "250 ok", "354 go")
-            peer.saved.append(try peer.readData())
-            try peer.send("250 queued")
+            try peer.answerPipelined(3, ["250 ok", "250 ok", "354 go"])
+            peer.saved.append(try peer.receiveMessage("250 queued"))
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
+            let s = try greetedSession(stream)
             let writer = try s.openMessage(SMTPEnvelope(sender: "a@x", recipients: ["b@x"]))
             try writer.write("Subject: How are you?\r\n\r\nSo, how are you then?\n")
             try writer.write(Array(".\nno final newline".utf8))
@@ -320,24 +250,15 @@ struct SMTPSessionTransactionTests {
 
     @Test func forwardPathFollowedInLockStepTransaction() throws {
         let log = TraceLog()
-        let (result, peer) = withPeer({ peer in
+        let (result, peer) = sendThroughPeer(
+            to: ["old@x"], options: SendOptions(policy: .abortIfAnyPermanent), trace: log.trace
+        ) { peer in
             try greet(peer, extensions: [])
-            try peer.expect("MAIL")
-            try peer.send("250 ok")
-            try peer.expect("RCPT TO:<old@x>")
-            try peer.send("551 5.1.6 User not local; please try <new@y>")
-            try peer.expect("RCPT TO:<new@y>")
-            try peer.send("250 ok")
-            try peer.expect("DATA")
-            try peer.send("354 go")
-            _ = try peer.readData()
-            try peer.send("250 queued")
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream, trace: log.trace)
-            try s.ehlo("me")
-            return try s.send(
-                SMTPEnvelope(sender: "a@x", recipients: ["old@x"]), message: Self.message,
-                options: SendOptions(policy: .abortIfAnyPermanent))
+            try peer.answer([
+                "MAIL": "250 ok", "RCPT TO:<old@x>": "551 5.1.6 User not local; please try <new@y>",
+                "RCPT TO:<new@y>": "250 ok", "DATA": "354 go",
+            ])
+            try peer.receiveMessage("250 queued")
         }
         let sent = try result.get()
         #expect(sent.recipients.first?.forwardedTo == "new@y")
@@ -356,24 +277,15 @@ struct SMTPSessionTransactionTests {
         let log = TraceLog()
         let (result, peer) = withPeer({ peer in
             try greet(peer, extensions: ["PIPELINING"])
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.expect("RCPT TO:<old@x>")
-            try peer.expect("DATA")
+            try peer.expectLines("MAIL FROM:<a@x>", "RCPT TO:<b@x>", "RCPT TO:<old@x>", "DATA")
             try peer.send("250 ok", "250 ok", "551 5.1.6 User not local; please try <new@y>", "354 go")
-            peer.saved.append(try peer.readData())
-            try peer.send("250 queued as 1")
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.expect("RCPT TO:<new@y>")
-            try peer.expect("DATA")
+            peer.saved.append(try peer.receiveMessage("250 queued as 1"))
+            try peer.expectLines("MAIL FROM:<a@x>", "RCPT TO:<new@y>", "DATA")
             try peer.send("250 ok", "250 ok", "354 go")
-            peer.saved.append(try peer.readData())
-            try peer.send("250 queued as 2")
-            try peer.expect("QUIT")
-            try peer.send("221 bye")
+            peer.saved.append(try peer.receiveMessage("250 queued as 2"))
+            try peer.answer(["QUIT": "221 bye"])
         }) { stream in
-            let s = try SMTPSession.connect(stream: stream, trace: log.trace)
-            try s.ehlo("me")
+            let s = try greetedSession(stream, trace: log.trace)
             let sent = try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x", "old@x"]), message: Self.message)
             s.quit()
             return sent
@@ -390,29 +302,17 @@ struct SMTPSessionTransactionTests {
     /// With quitAfter the QUIT waits for the follow-up; a forward path that
     /// is refused too is reported, and the first delivery stands.
     @Test func refusedForwardPathIsReported() throws {
-        let (result, peer) = withPeer({ peer in
+        var options = SendOptions()
+        options.quitAfter = true
+        let (result, peer) = sendThroughPeer(to: ["b@x", "old@x"], options: options) { peer in
             try greet(peer, extensions: ["PIPELINING"])
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.expect("RCPT TO:<b@x>")
-            try peer.expect("RCPT TO:<old@x>")
-            try peer.expect("DATA")
+            try peer.expectLines("MAIL FROM:<a@x>", "RCPT TO:<b@x>", "RCPT TO:<old@x>", "DATA")
             try peer.send("250 ok", "250 ok", "551 User not local; please try <new@y>", "354 go")
-            _ = try peer.readData()
-            try peer.send("250 queued")
-            try peer.expect("MAIL FROM:<a@x>")
-            try peer.expect("RCPT TO:<new@y>")
-            try peer.expect("DATA")
+            try peer.receiveMessage("250 queued")
+            try peer.expectLines("MAIL FROM:<a@x>", "RCPT TO:<new@y>", "DATA")
             try peer.send("250 ok", "550 5.1.1 no such user", "554 no valid recipients")
-            try peer.expect("RSET")
-            try peer.send("250 ok")
+            try peer.answer(["RSET": "250 ok"])
             try peer.expect("QUIT")
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            var options = SendOptions()
-            options.quitAfter = true
-            return try s.send(
-                SMTPEnvelope(sender: "a@x", recipients: ["b@x", "old@x"]), message: Self.message, options: options)
         }
         let sent = try result.get()
         #expect(peer.finish() == nil)
@@ -422,16 +322,10 @@ struct SMTPSessionTransactionTests {
     }
 
     @Test func dataRefusedAfterMessage() throws {
-        let (result, _) = withPeer({ peer in
+        let (result, _) = sendThroughPeer(to: ["b@x"]) { peer in
             try greet(peer, extensions: ["PIPELINING"])
-            for _ in 0..<3 { try peer.readLine() }
-            try peer.send("250 ok", "250 ok", "354 go")
-            _ = try peer.readData()
-            try peer.send("554 5.7.1 spam")
-        }) { stream in
-            let s = try SMTPSession.connect(stream: stream)
-            try s.ehlo("me")
-            return try s.send(SMTPEnvelope(sender: "a@x", recipients: ["b@x"]), message: Self.message)
+            try peer.answerPipelined(3, ["250 ok", "250 ok", "354 go"])
+            try peer.receiveMessage("554 5.7.1 spam")
         }
         #expect(smtpError(result)?.kind == .permanentReply)
         #expect(smtpError(result)?.command == "end of data")

@@ -15,6 +15,15 @@ import Testing
         return result
     }
 
+    /// A ``machine(_:pipelined:policy:sendsData:)`` that has started (its first commands taken).
+    static func started(
+        _ recipients: [String], pipelined: Bool, policy: RejectionPolicy = .deliverToAccepted, sendsData: Bool = true
+    ) -> SMTPTransaction {
+        var m = machine(recipients, pipelined: pipelined, policy: policy, sendsData: sendsData)
+        _ = m.start()
+        return m
+    }
+
     static func machine(
         _ recipients: [String], pipelined: Bool, policy: RejectionPolicy = .deliverToAccepted, sendsData: Bool = true
     ) -> SMTPTransaction {
@@ -67,8 +76,7 @@ import Testing
     }
 
     @Test func pipelinedAbortAfter354ClosesWithoutTheDot() throws {
-        var m = Self.machine(["b@y", "c@y"], pipelined: true, policy: .abortIfAnyPermanent)
-        _ = m.start()
+        var m = Self.started(["b@y", "c@y"], pipelined: true, policy: .abortIfAnyPermanent)
         #expect(
             try Self.feed(&m, "250 ok\r\n250 ok\r\n550 5.1.1 no\r\n354 go\r\n") == [
                 "close", "note 1 recipient(s) refused; nothing delivered (connection closed before the end of data)",
@@ -78,19 +86,16 @@ import Testing
     }
 
     @Test func pipelinedMailRefused() throws {
-        var m = Self.machine(["b@y"], pipelined: true)
-        _ = m.start()
+        var m = Self.started(["b@y"], pipelined: true)
         #expect(
             try Self.feed(&m, "451 4.3.0 later\r\n503 no\r\n503 no\r\n") == ["reset", "fail transientReply mail 451"])
-        var n = Self.machine(["b@y"], pipelined: true)
-        _ = n.start()
+        var n = Self.started(["b@y"], pipelined: true)
         #expect(try Self.feed(&n, "550 no\r\n250 ok\r\n354 go\r\n") == ["close", "fail permanentReply mail 550"])
     }
 
     /// DATA refused after a 551: the forward path in lock-step, then DATA again.
     @Test func pipelinedRefusedDataFollowsForwardPaths() throws {
-        var m = Self.machine(["old@y"], pipelined: true)
-        _ = m.start()
+        var m = Self.started(["old@y"], pipelined: true)
         #expect(
             try Self.feed(&m, "250 ok\r\n551 5.1.6 try <new@z>\r\n554 5.5.1 no valid recipients\r\n") == [
                 "note 551 for <old@y>: trying forward path <new@z>", "send RCPT TO:<new@z>",
@@ -99,8 +104,7 @@ import Testing
         #expect(m.state == .forwarding)
         #expect(try Self.feed(&m, "250 ok\r\n") == ["send DATA", "await DATA data"])
         #expect(try Self.feed(&m, "354 go\r\n") == ["ready 250 [250]"])
-        var n = Self.machine(["b@y"], pipelined: true)
-        _ = n.start()
+        var n = Self.started(["b@y"], pipelined: true)
         #expect(
             try Self.feed(&n, "250 ok\r\n550 no\r\n554 no valid recipients\r\n") == [
                 "reset", "note no recipient was accepted (RSET sent)", "fail recipientsRejected rcpt 550",
@@ -122,15 +126,12 @@ import Testing
     }
 
     @Test func lockStepMailRefusedAndBDATEnvelope() throws {
-        var m = Self.machine(["b@y"], pipelined: false)
-        _ = m.start()
+        var m = Self.started(["b@y"], pipelined: false)
         #expect(try Self.feed(&m, "550 5.7.1 go away\r\n") == ["fail permanentReply mail 550"])
-        var b = Self.machine(["b@y"], pipelined: false, sendsData: false)
-        _ = b.start()
+        var b = Self.started(["b@y"], pipelined: false, sendsData: false)
         _ = try Self.feed(&b, "250 ok\r\n")
         #expect(try Self.feed(&b, "250 ok\r\n") == ["ready 250 [250]"])
-        var c = Self.machine(["b@y"], pipelined: false, policy: .abortIfAnyPermanent, sendsData: false)
-        _ = c.start()
+        var c = Self.started(["b@y"], pipelined: false, policy: .abortIfAnyPermanent, sendsData: false)
         _ = try Self.feed(&c, "250 ok\r\n")
         #expect(
             try Self.feed(&c, "550 no\r\n") == [
@@ -143,8 +144,7 @@ extension SMTPTransactionTests {
     /// After the 354: the dot (QUIT in the same flight when asked), the
     /// message-sent hook, then the verdict.
     @Test func endOfDataAndVerdict() throws {
-        var m = Self.machine(["b@y"], pipelined: true)
-        _ = m.start()
+        var m = Self.started(["b@y"], pipelined: true)
         _ = try Self.feed(&m, "250 ok\r\n250 ok\r\n354 go\r\n")
         let actions = m.messageWritten(quitAfter: true)
         #expect(actions.count == 5)
@@ -164,8 +164,7 @@ extension SMTPTransactionTests {
 extension SMTPTransactionTests {
     /// Lock-step CHUNKING: each BDAT line, its chunk, its reply; LAST ends the message.
     @Test func lockStepChunks() throws {
-        var m = Self.machine(["b@y"], pipelined: false, sendsData: false)
-        _ = m.start()
+        var m = Self.started(["b@y"], pipelined: false, sendsData: false)
         _ = try Self.feed(&m, "250 ok\r\n")
         #expect(try Self.feed(&m, "250 ok\r\n") == ["ready 250 [250]"])
         #expect(Self.describe(m.chunk(size: 10, last: false)) == ["send BDAT 10", "chunk", "await BDAT 10 bdat"])
@@ -176,8 +175,7 @@ extension SMTPTransactionTests {
                 "send BDAT 3 LAST", "chunk", "flush", "sent", "await BDAT 3 LAST endOfData",
             ])
         #expect(try Self.feed(&m, "250 2.0.0 queued\r\n") == ["delivered"])
-        var n = Self.machine(["b@y"], pipelined: false, sendsData: false)
-        _ = n.start()
+        var n = Self.started(["b@y"], pipelined: false, sendsData: false)
         _ = try Self.feed(&n, "250 ok\r\n250 ok\r\n")
         _ = n.chunk(size: 5, last: false)
         #expect(try Self.feed(&n, "552 5.3.4 too big\r\n") == ["reset", "fail permanentReply bdat 552"])

@@ -1,3 +1,4 @@
+import ApusSMTP
 import ApusTransport
 import Foundation
 
@@ -141,4 +142,53 @@ func greet(_ peer: ScriptedPeer, extensions: [String]) throws {
     let lines = ["test.example hello"] + extensions
     let replies = lines.enumerated().map { i, l in "250\(i == lines.count - 1 ? " " : "-")\(l)" }
     try peer.stream.write(Array(replies.map { $0 + "\r\n" }.joined().utf8))
+}
+
+extension ScriptedPeer {
+    /// Expects each command in turn and answers it with its reply (lock step).
+    func answer(_ exchanges: KeyValuePairs<String, String>) throws {
+        for (command, reply) in exchanges {
+            try expect(command)
+            try send(reply)
+        }
+    }
+
+    /// Reads and checks several lines (a pipelined group).
+    func expectLines(_ prefixes: String...) throws {
+        for prefix in prefixes { try expect(prefix) }
+    }
+
+    /// Reads `count` pipelined command lines unchecked, then sends `replies` in one write.
+    func answerPipelined(_ count: Int, _ replies: [String]) throws {
+        for _ in 0..<count { try readLine() }
+        try stream.write(Array(replies.map { $0 + "\r\n" }.joined().utf8))
+    }
+
+    /// Reads a message up to its dot line and answers `reply`; returns the message.
+    @discardableResult
+    func receiveMessage(_ reply: String) throws -> [UInt8] {
+        let data = try readData()
+        try send(reply)
+        return data
+    }
+}
+
+/// A session over `stream` that has been greeted and said `EHLO me`.
+func greetedSession(_ stream: any ByteStream, trace: SMTPTrace? = nil) throws -> SMTPSession {
+    let session = try SMTPSession.connect(stream: stream, trace: trace)
+    try session.ehlo("me")
+    return session
+}
+
+/// Runs `script` as the server while the client, greeted, sends `message`
+/// from a@x to `recipients` with `options`.
+func sendThroughPeer(
+    to recipients: [SMTPRecipient], message: MessageSource = .string("Subject: t\n\n.leading dot\nbody\n"),
+    options: SendOptions = SendOptions(), trace: SMTPTrace? = nil,
+    _ script: @escaping @Sendable (ScriptedPeer) throws -> Void
+) -> (Result<SMTPSendResult, any Error>, ScriptedPeer) {
+    withPeer(script) { stream in
+        try greetedSession(stream, trace: trace).send(
+            SMTPEnvelope(sender: "a@x", recipients: recipients), message: message, options: options)
+    }
 }

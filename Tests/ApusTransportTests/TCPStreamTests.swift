@@ -20,31 +20,32 @@ import Testing
         return thread
     }
 
+    /// A loopback connection: the listener, the client stream (with `timeout`) and the accepted end.
+    func loopbackConnection(timeout: Double) throws -> (TCPListener, TCPStream, TCPStream) {
+        let listener = try TCPListener()
+        let stream = try TCPStream.connect(host: "127.0.0.1", port: listener.port, timeout: timeout)
+        guard let peer = try listener.accept(timeout: 2) else {
+            stream.close()
+            throw TransportError.timedOut("accepting on \(listener.port)")
+        }
+        return (listener, stream, peer)
+    }
+
     func roundTrip(_ stream: TCPStream) throws {
         try stream.write(Array("hello\r\n".utf8))
         #expect(try readLine(stream) == "hello")
     }
 
-    @Test func connectsOverIPv4() throws {
-        let listener = try TCPListener(host: "127.0.0.1")
+    @Test(arguments: [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
+    func connectsOverIPv4AndIPv6(host: String, literal: String) throws {
+        let listener = try TCPListener(host: host)
         _ = echoOnce(listener)
-        let address = try ServerAddress(parsing: "127.0.0.1:\(listener.port)", defaultPort: 25)
+        let address = try ServerAddress(parsing: "\(literal):\(listener.port)", defaultPort: 25)
         let stream = try TCPStream.connect(to: address, timeout: 2)
         defer { stream.close() }
-        #expect(stream.peerDescription == "127.0.0.1[127.0.0.1]:\(listener.port)")
+        #expect(stream.peerDescription == "\(host)[\(host)]:\(listener.port)")
         #expect(stream.isLoopback)
         #expect(stream.tlsSession == nil)
-        try roundTrip(stream)
-    }
-
-    @Test func connectsOverIPv6() throws {
-        let listener = try TCPListener(host: "::1")
-        _ = echoOnce(listener)
-        let address = try ServerAddress(parsing: "[::1]:\(listener.port)", defaultPort: 25)
-        let stream = try TCPStream.connect(to: address, timeout: 2)
-        defer { stream.close() }
-        #expect(stream.peerDescription == "::1[::1]:\(listener.port)")
-        #expect(stream.isLoopback)
         try roundTrip(stream)
     }
 
@@ -107,10 +108,8 @@ import Testing
     }
 
     @Test func readTimesOutOnASilentPeer() throws {
-        let listener = try TCPListener()
-        let stream = try TCPStream.connect(host: "127.0.0.1", port: listener.port, timeout: 0.3)
+        let (listener, stream, peer) = try loopbackConnection(timeout: 0.3)
         defer { stream.close() }
-        let peer = try #require(try listener.accept(timeout: 2))
         defer { peer.close() }
         let start = Date()
         var buffer = [UInt8](repeating: 0, count: 10)
@@ -125,10 +124,8 @@ import Testing
     }
 
     @Test func endOfStreamAndClosedPeer() throws {
-        let listener = try TCPListener()
-        let stream = try TCPStream.connect(host: "127.0.0.1", port: listener.port, timeout: 2)
+        let (_, stream, peer) = try loopbackConnection(timeout: 2)
         defer { stream.close() }
-        let peer = try #require(try listener.accept(timeout: 2))
         peer.close()
         var buffer = [UInt8](repeating: 0, count: 10)
         #expect(try buffer.withUnsafeMutableBytes { try stream.read(into: $0) } == 0)
@@ -139,10 +136,8 @@ import Testing
     }
 
     @Test func writeTimesOutWhenThePeerDoesNotRead() throws {
-        let listener = try TCPListener()
-        let stream = try TCPStream.connect(host: "127.0.0.1", port: listener.port, timeout: 0.3)
+        let (_, stream, peer) = try loopbackConnection(timeout: 0.3)
         defer { stream.close() }
-        let peer = try #require(try listener.accept(timeout: 2))
         defer { peer.close() }
         #expect {
             for _ in 0..<10_000 { try stream.write([UInt8](repeating: 65, count: 65536)) }

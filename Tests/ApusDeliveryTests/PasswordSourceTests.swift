@@ -1,7 +1,8 @@
+import ApusConfig
+import ApusDelivery
+import ApusTestSupport
 import Foundation
 import Testing
-
-@testable import ApusConfig
 
 struct PasswordSourceTests {
     @Test(arguments: [
@@ -48,10 +49,9 @@ struct PasswordSourceTests {
 
     @Test func passwordFileFirstLine() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let path = try dir.write("pw", "s3cret\r\nignored\n")
+        let path = try dir.write("pw", "s3cret\r\nignored\n", mode: 0o600)
         #expect(try PasswordSource.file(path).retrieve() == "s3cret")
-        let empty = try dir.write("empty", "")
+        let empty = try dir.write("empty", "", mode: 0o600)
         #expect {
             _ = try PasswordSource.file(empty).retrieve()
         } throws: { error in (error as? PasswordError)?.kind == .empty }
@@ -74,7 +74,9 @@ struct PasswordSourceTests {
     }
 
     @Test func accountRetrievesThroughItsSource() throws {
-        let c = try parseConfig("user u\npasswordeval echo from-eval")
+        let c = try Configuration.parse(
+            Array("user u\npasswordeval echo from-eval".utf8), file: "/etc/apus.conf",
+            localDomain: { "host.example.net" })
         #expect(try c.defaultAccount.retrievePassword() == "from-eval")
     }
 }
