@@ -44,6 +44,12 @@ public final class SMTPSession {
     /// Set during the follow-up transaction for 551 forward paths, which
     /// follows no further forward paths.
     var isFollowingForwards = false
+    /// A transaction announced behind the last message's final dot
+    /// (``SendOptions/next``): its MAIL, RCPTs and DATA are on the wire and
+    /// its replies are the next to read. The next ``send(_:message:options:)``
+    /// for its envelope goes on with it; any other command first settles it
+    /// (``settleAnnounced()``).
+    var announced: SMTPTransaction?
 
     /// A session over `stream`. Nothing is read yet: call ``readGreeting()``
     /// (or use ``connect(stream:trace:)``).
@@ -111,6 +117,7 @@ public final class SMTPSession {
     /// Queues `line` + CRLF; `traced` replaces it in the trace (redaction).
     func sendLine(_ line: String, traced: String? = nil, stage: SMTPError.Stage) throws {
         precondition(!isClosed, "SMTP session used after close")
+        if announced != nil { try settleAnnounced() }
         trace?.record(.sent, traced ?? line)
         try io(command: traced ?? line, stage: stage) { try connection.write(Array((line + "\r\n").utf8)) }
     }
@@ -342,6 +349,7 @@ public final class SMTPSession {
     public func close() {
         if isClosed { return }
         isClosed = true
+        announced = nil
         connection.close()
     }
 }
