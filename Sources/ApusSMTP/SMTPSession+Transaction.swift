@@ -210,9 +210,10 @@ extension SMTPSession {
     }
 
     /// Ends a message whose bytes went after the 354: the dot (and QUIT, or
-    /// `next`'s commands in the same write), `onSent`, and the server's
-    /// verdict, through `transaction`. `next` is then ``announced`` (unless
-    /// the session closed), whatever the verdict.
+    /// RSET and `next`'s commands in the same write), `onSent`, and the
+    /// server's verdict, through `transaction`. `next` is then ``announced``
+    /// (unless the session closed), whatever the verdict, with RSET's reply
+    /// the next to read.
     func finishMessage(
         _ transaction: inout SMTPTransaction, quitAfter: Bool, onSent: (() -> Void)?, next: SMTPTransaction? = nil
     ) throws -> SMTPReply {
@@ -226,7 +227,11 @@ extension SMTPSession {
             actions = transaction.messageWritten(quitAfter: quitAfter)
         }
         defer {
-            if let upcoming, !isClosed { announced = upcoming }
+            if let upcoming, !isClosed {
+                announced = upcoming
+                // The RSET ahead of it is answered right after this verdict.
+                pendingResetReply = true
+            }
         }
         switch try perform(actions, on: &transaction, onSent: onSent) {
         case .delivered(let reply)?: return reply
@@ -269,8 +274,11 @@ extension SMTPSession {
         trace?.record(.note, "the announced transaction is not used: reading its replies")
         do {
             _ = try perform(transaction.resume(), on: &transaction, onSent: nil)
-        } catch let error as SMTPError where error.reply != nil && !isClosed {
-            return  // Refused: nothing of it is open any more.
+        } catch {
+            // Refused by the server: the machine did what ends it (RSET).
+            if transaction.state == .failed && !isClosed { return }
+            close()
+            throw error
         }
         close()
         throw SMTPError(

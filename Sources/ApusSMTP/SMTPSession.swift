@@ -140,7 +140,12 @@ public final class SMTPSession {
         if pendingResetReply {
             pendingResetReply = false
             let reset = try readReply(for: "RSET", stage: .other)
-            guard reset.isPositive else { throw SMTPError.unexpected(reset, command: "RSET", stage: .other) }
+            guard reset.isPositive else {
+                // Pipelined commands followed it, their replies unread: the
+                // connection cannot be used any more.
+                close()
+                throw SMTPError.unexpected(reset, command: "RSET", stage: .other)
+            }
         }
         let reply = try io(command: command, stage: stage) {
             try connection.decode { buffer in try parser.parse(&buffer) }

@@ -17,10 +17,11 @@
 ///     DATA refused → forwarding (551 forward paths, lock-step) → data → ready
 ///     any refusal → failed (RSET or close first, as the action says)
 ///
-/// Across messages (RFC 2920 §3.1, a queue run): the next transaction's
-/// MAIL, RCPTs and DATA can be announced behind this one's final dot
-/// (``messageWritten(announcing:)``), in the same write; its replies follow
-/// this message's verdict, and ``resume()`` awaits them in order.
+/// Across messages (RFC 2920 §3.1, a queue run): RSET and the next
+/// transaction's MAIL, RCPTs and DATA can be announced behind this one's
+/// final dot (``messageWritten(announcing:)``), in the same write; their
+/// replies follow this message's verdict, and ``resume()`` awaits the next
+/// transaction's in order.
 ///
 ///     idle ─announce→ announced ─resume→ mail …   (as pipelined above)
 ///
@@ -169,13 +170,15 @@ struct SMTPTransaction {
         return actions + [expect(.endOfData, "end of data", .endOfData)]
     }
 
-    /// The message went after the 354: the final dot, then `next`'s MAIL,
-    /// RCPTs and DATA in the same flush (RFC 2920 §3.1: the message's
+    /// The message went after the 354: the final dot, then RSET and `next`'s
+    /// MAIL, RCPTs and DATA in the same flush (RFC 2920 §3.1: the message's
     /// transfer may open a group and DATA closes it), then this message's
-    /// verdict. `next` stays announced: ``resume()`` reads its replies.
+    /// verdict. RSET's reply, which follows the verdict, is the driver's to
+    /// read (as for ``SendOptions/resetFirst``); `next` stays announced:
+    /// ``resume()`` reads its replies.
     mutating func messageWritten(announcing next: inout SMTPTransaction) -> [Action] {
         precondition(state == .ready && sendsData, "message written in state \(state.rawValue)")
-        var actions: [Action] = [.send(".", stage: .endOfData)]
+        var actions: [Action] = [.send(".", stage: .endOfData), .send("RSET", stage: .other)]
         actions += next.announce()
         actions += [.flush(stage: .endOfData), .messageSent]
         return actions + [expect(.endOfData, "end of data", .endOfData)]

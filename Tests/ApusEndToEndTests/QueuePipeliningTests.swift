@@ -2,9 +2,9 @@ import ApusTestSupport
 import Foundation
 import Testing
 
-/// Queue runs pipelined across messages (RFC 2920 §3.1): with PIPELINING the
-/// next message's MAIL, RCPT and DATA go in the same write as the current
-/// message's final dot. Each message still leaves the queue only after its
+/// Queue runs pipelined across messages (RFC 2920 §3.1): with PIPELINING
+/// RSET and the next message's MAIL, RCPT and DATA go in the same write as
+/// the current message's final dot. Each message still leaves the queue only after its
 /// own 250, and a failure stays with the message it belongs to.
 @Suite struct QueuePipeliningTests {
     /// Queues `count` messages (relay down) from `sender`; returns the ids by subject.
@@ -79,10 +79,13 @@ import Testing
         let connection = try #require(server.connections.first)
         let joined = connection.reads.filter { read in
             let text = String(decoding: read, as: UTF8.self)
-            return text.contains("\r\n.\r\nMAIL FROM:<me@test.example>") && text.hasSuffix("\r\nDATA\r\n")
+            return text.contains("\r\n.\r\nRSET\r\nMAIL FROM:<me@test.example>") && text.hasSuffix("\r\nDATA\r\n")
         }
-        #expect(joined.count == 2, "the dot of messages 1 and 2, each with the next envelope")
-        #expect(!connection.verbs.contains("RSET"), "a transaction after a 250 needs no RSET")
+        #expect(joined.count == 2, "the dot of messages 1 and 2, each with RSET and the next envelope")
+        #expect(
+            connection.verbs == [
+                "EHLO", "MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA", "QUIT",
+            ])
         #expect(try harness.queueFiles().isEmpty)
     }
 
@@ -152,7 +155,8 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         let first = try #require(server.connections.first)
         // The next envelope went behind the dot on the connection that dropped …
-        #expect(String(decoding: first.received, as: UTF8.self).contains("\r\n.\r\nMAIL FROM:<me@test.example>"))
+        #expect(
+            String(decoding: first.received, as: UTF8.self).contains("\r\n.\r\nRSET\r\nMAIL FROM:<me@test.example>"))
         #expect(first.messages.allSatisfy { !$0.accepted })
         // … it is not delivered there; it goes once, on the next connection,
         // and the message whose verdict never came stays queued.

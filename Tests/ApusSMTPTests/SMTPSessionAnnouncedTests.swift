@@ -58,25 +58,26 @@ final class CannedStream: ByteStream {
 
     @Test func twoMessagesTakeOneRoundTripEachAfterTheFirstEnvelope() throws {
         let (session, stream) = try Self.session(
-            "250 ok\r\n250 ok\r\n354 go\r\n" + "250 queued 1\r\n" + "250 ok\r\n250 ok\r\n354 go\r\n"
+            "250 ok\r\n250 ok\r\n354 go\r\n" + "250 queued 1\r\n" + "250 reset\r\n" + "250 ok\r\n250 ok\r\n354 go\r\n"
                 + "250 queued 2\r\n")
         let one = try session.send(Self.first, message: .string("one\n"), options: Self.options(next: Self.second))
         #expect(one.dataReply.text() == "queued 1")
-        // resetFirst is not needed (nor sent) for the announced transaction.
+        // The announced transaction's RSET went behind the dot: resetFirst sends no other.
         let two = try session.send(
             Self.second, message: .string("two\n"), options: Self.options(next: nil, resetFirst: true))
         #expect(two.dataReply.text() == "queued 2")
         #expect(
             stream.texts == [
                 "EHLO me\r\n", "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n",
-                "one\r\n.\r\nMAIL FROM:<n@x>\r\nRCPT TO:<c@y>\r\nDATA\r\n", "two\r\n.\r\n",
+                "one\r\n.\r\nRSET\r\nMAIL FROM:<n@x>\r\nRCPT TO:<c@y>\r\nDATA\r\n", "two\r\n.\r\n",
             ])
     }
 
     @Test(arguments: ["451 4.3.0 try again later", "554 5.6.0 content refused"])
     func aRefusedEndOfDataFailsThatMessageAndTheNextIsDelivered(verdict: String) throws {
         let (session, stream) = try Self.session(
-            "250 ok\r\n250 ok\r\n354 go\r\n" + verdict + "\r\n" + "250 ok\r\n250 ok\r\n354 go\r\n" + "250 queued 2\r\n")
+            "250 ok\r\n250 ok\r\n354 go\r\n" + verdict + "\r\n" + "250 reset\r\n" + "250 ok\r\n250 ok\r\n354 go\r\n"
+                + "250 queued 2\r\n")
         #expect {
             try session.send(Self.first, message: .string("one\n"), options: Self.options(next: Self.second))
         } throws: { error in
@@ -86,12 +87,12 @@ final class CannedStream: ByteStream {
         let two = try session.send(Self.second, message: .string("two\n"), options: Self.options(next: nil))
         #expect(two.dataReply.text() == "queued 2")
         #expect(stream.texts.last == "two\r\n.\r\n")
-        #expect(!stream.texts.joined().contains("RSET"))
+        #expect(stream.texts.joined().components(separatedBy: "RSET").count == 2, "one RSET, behind the dot")
     }
 
     @Test func theNextMessagesRefusedMailFailsItAfterTheFirstIsDelivered() throws {
         let (session, stream) = try Self.session(
-            "250 ok\r\n250 ok\r\n354 go\r\n" + "250 queued 1\r\n"
+            "250 ok\r\n250 ok\r\n354 go\r\n" + "250 queued 1\r\n" + "250 reset\r\n"
                 + "550 5.7.1 sender refused\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n" + "250 reset\r\n")
         let one = try session.send(Self.first, message: .string("one\n"), options: Self.options(next: Self.second))
         #expect(one.dataReply.text() == "queued 1")
@@ -107,7 +108,7 @@ final class CannedStream: ByteStream {
 
     @Test func theNextMessagesRecipientsAllRefused() throws {
         let (session, _) = try Self.session(
-            "250 ok\r\n250 ok\r\n354 go\r\n" + "250 queued 1\r\n"
+            "250 ok\r\n250 ok\r\n354 go\r\n" + "250 queued 1\r\n" + "250 reset\r\n"
                 + "250 ok\r\n550 5.1.1 unknown\r\n554 5.5.1 no valid recipients\r\n" + "250 reset\r\n")
         _ = try session.send(Self.first, message: .string("one\n"), options: Self.options(next: Self.second))
         #expect {
@@ -118,6 +119,21 @@ final class CannedStream: ByteStream {
         }
     }
 
+    @Test func aRefusedRSETAheadOfTheNextMessageClosesTheSession() throws {
+        // The replies to the pipelined MAIL, RCPT and DATA behind it are unread:
+        // the connection cannot be trusted any more.
+        let (session, stream) = try Self.session(
+            "250 ok\r\n250 ok\r\n354 go\r\n250 queued 1\r\n502 5.5.1 no RSET here\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+        _ = try session.send(Self.first, message: .string("one\n"), options: Self.options(next: Self.second))
+        #expect {
+            try session.send(Self.second, message: .string("two\n"), options: Self.options(next: nil))
+        } throws: { error in
+            (error as? SMTPError)?.reply?.code == 502
+        }
+        #expect(session.isClosed && stream.isClosed)
+        #expect(!stream.texts.joined().contains("two"))
+    }
+
     @Test func aConnectionLostAfterTheDotDeliversNeitherMessage() throws {
         let (session, stream) = try Self.session("250 ok\r\n250 ok\r\n354 go\r\n")
         #expect {
@@ -126,7 +142,7 @@ final class CannedStream: ByteStream {
             let error = error as? SMTPError
             return error?.kind == .connection && error?.stage == .endOfData
         }
-        #expect(stream.texts.last == "one\r\n.\r\nMAIL FROM:<n@x>\r\nRCPT TO:<c@y>\r\nDATA\r\n")
+        #expect(stream.texts.last == "one\r\n.\r\nRSET\r\nMAIL FROM:<n@x>\r\nRCPT TO:<c@y>\r\nDATA\r\n")
         #expect(throws: SMTPError.self) {
             try session.send(Self.second, message: .string("two\n"), options: Self.options(next: nil))
         }
@@ -149,14 +165,14 @@ final class CannedStream: ByteStream {
     @Test func anAnnouncedTransactionNotUsedIsSettledBeforeTheNextCommand() throws {
         // Its DATA refused: the session stays usable (RSET, then QUIT).
         let (session, stream) = try Self.session(
-            "250 ok\r\n250 ok\r\n354 go\r\n250 queued 1\r\n"
+            "250 ok\r\n250 ok\r\n354 go\r\n250 queued 1\r\n250 reset\r\n"
                 + "250 ok\r\n250 ok\r\n554 5.3.0 no\r\n250 reset\r\n221 bye\r\n")
         _ = try session.send(Self.first, message: .string("one\n"), options: Self.options(next: Self.second))
         session.quit()
         #expect(Array(stream.texts.suffix(2)) == ["RSET\r\n", "QUIT\r\n"])
         // Its DATA got 354: nothing may be delivered, so the connection is closed without the dot.
         let (other, otherStream) = try Self.session(
-            "250 ok\r\n250 ok\r\n354 go\r\n250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+            "250 ok\r\n250 ok\r\n354 go\r\n250 queued 1\r\n250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n")
         _ = try other.send(Self.first, message: .string("one\n"), options: Self.options(next: Self.second))
         #expect(throws: SMTPError.self) {
             try other.send(Self.first, message: .string("three\n"), options: Self.options(next: nil))
