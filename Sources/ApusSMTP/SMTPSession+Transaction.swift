@@ -39,20 +39,26 @@ extension SMTPSession {
     public func send(
         _ envelope: SMTPEnvelope, message: MessageSource, options: SendOptions = SendOptions()
     ) throws -> SMTPSendResult {
-        let (mail, rcpts) = try envelopeLines(envelope, size: envelope.parameters.size ?? message.knownSize)
+        let size = envelope.parameters.size ?? message.knownSize
         let mode = TransactionPlan.mode(
             extensions: extensions, recipientCount: envelope.recipients.count, policy: options.policy,
             useChunking: options.useChunking)
         // The transaction announced behind the last message's dot, if it is this one.
         var continued: SMTPTransaction? = nil
         if let pending = announced {
-            if mode == .pipelinedData && pending.isAnnounced(mailLine: mail, recipientLines: rcpts) {
+            if mode == .pipelinedData, let announcedFor = announcedEnvelope,
+                announcedFor.sender == envelope.sender, announcedFor.recipients == envelope.recipients,
+                announcedFor.parameters == envelope.parameters
+            {
                 announced = nil
                 continued = pending
             } else {
                 try settleAnnounced()
             }
         }
+        // An announced transaction has its lines already (checked; SIZE from
+        // the parameters only, as announced: see SendOptions.next).
+        let (mail, rcpts) = continued == nil ? try envelopeLines(envelope, size: size) : ("", [])
         if options.resetFirst && continued == nil {
             if extensions.pipelining {
                 try sendLine("RSET", stage: .other)
@@ -259,6 +265,7 @@ extension SMTPSession {
             recipients: next.recipients, mailLine: lines.mail, recipientLines: lines.rcpts, extensions: extensions,
             pipelined: true, policy: options.policy)
         transaction.tracedState = .announced
+        announcedEnvelope = next
         trace?.record(.note, "transaction: announced (the next message's, behind this end of data)")
         return transaction
     }

@@ -50,6 +50,8 @@ public final class SMTPSession {
     /// for its envelope goes on with it; any other command first settles it
     /// (``settleAnnounced()``).
     var announced: SMTPTransaction?
+    /// The envelope ``announced`` was made for (with its SIZE).
+    var announcedEnvelope: SMTPEnvelope?
 
     /// A session over `stream`. Nothing is read yet: call ``readGreeting()``
     /// (or use ``connect(stream:trace:)``).

@@ -214,11 +214,6 @@ struct SMTPTransaction {
         return [awaitNext()]
     }
 
-    /// Whether this transaction was announced for `mailLine` and `recipientLines`.
-    func isAnnounced(mailLine: String, recipientLines: [String]) -> Bool {
-        state == .announced && self.mailLine == mailLine && self.recipientLines == recipientLines
-    }
-
     /// Lock-step CHUNKING (RFC 3030) after a ``sendsData``-less envelope: one
     /// chunk of `size` octets, `BDAT size [LAST]`, its reply awaited before the next.
     mutating func chunk(size: Int, last: Bool) -> [Action] {

@@ -119,6 +119,19 @@ final class CannedStream: ByteStream {
         }
     }
 
+    @Test func theAnnouncementDeclaresTheNextEnvelopesSIZE() throws {
+        let (session, stream) = try Self.session(
+            "250 ok\r\n250 ok\r\n354 go\r\n250 queued 1\r\n250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued 2\r\n",
+            greeting: "220 mx\r\n250-mx\r\n250-PIPELINING\r\n250 SIZE 100000\r\n")
+        var second = Self.second
+        second.parameters.size = 5
+        _ = try session.send(Self.first, message: .string("one\n"), options: Self.options(next: second))
+        let two = try session.send(second, message: .string("two\n"), options: Self.options(next: nil))
+        #expect(two.dataReply.text() == "queued 2")
+        #expect(stream.texts[2].hasSuffix(".\r\nRSET\r\nMAIL FROM:<n@x> SIZE=5\r\nRCPT TO:<c@y>\r\nDATA\r\n"))
+        #expect(stream.texts.count == 4)
+    }
+
     @Test func aRefusedRSETAheadOfTheNextMessageClosesTheSession() throws {
         // The replies to the pipelined MAIL, RCPT and DATA behind it are unread:
         // the connection cannot be trusted any more.

@@ -35,8 +35,6 @@ import Testing
                 "sent", "await end of data endOfData",
             ])
         #expect(next.state == .announced)
-        #expect(next.isAnnounced(mailLine: "MAIL FROM:<n@x>", recipientLines: ["RCPT TO:<c@y>", "RCPT TO:<d@y>"]))
-        #expect(!next.isAnnounced(mailLine: "MAIL FROM:<n@x>", recipientLines: ["RCPT TO:<c@y>"]))
         // This message's verdict comes first, then (RSET's reply, the driver's) the next one's replies in order.
         #expect(try T.feed(&m, "250 2.0.0 queued as 1\r\n") == ["delivered"])
         #expect(T.describe(next.resume()) == ["await MAIL FROM:<n@x> mail"])
