@@ -372,24 +372,56 @@ public struct QueueRunner {
         /// final dot (``SendOptions/next``): one round trip per message.
         /// Each message is still finished (removed or saved) only after its
         /// own verdict.
+        ///
+        /// The message after the next is locked and read while the relay
+        /// works on the current one (between its end of data and its
+        /// verdict: ``SendOptions/onMessageSent``), so that work is off the
+        /// path between a 354 and the message it asks for.
         mutating func deliver(_ ids: [QueueID]) {
-            var remaining = ids[...]
-            var current = lockNext(&remaining)
+            let ahead = Ahead(ids: ids[...])
+            var current = takeNext(ahead)
             while var message = current {
                 if report.stopped {
                     message.lock.release()
                     break
                 }
-                var next = report.stopped ? nil : lockNext(&remaining)
-                attempt(&message, next: &next)
+                var next = report.stopped ? nil : takeNext(ahead)
+                attempt(&message, next: &next, ahead: ahead)
                 message.lock.release()
                 current = next
             }
+            ahead.locked?.lock.release()
+            ahead.locked = nil
+        }
+
+        /// The ids still to deliver, and the message locked ahead, if any.
+        final class Ahead {
+            var ids: ArraySlice<QueueID>
+            var locked: Locked?
+            init(ids: ArraySlice<QueueID>) { self.ids = ids }
+        }
+
+        /// The message locked ahead, or the next one that can be locked.
+        func takeNext(_ ahead: Ahead) -> Locked? {
+            if let locked = ahead.locked {
+                ahead.locked = nil
+                return locked
+            }
+            return lockNext(&ahead.ids)
+        }
+
+        /// Locks the message after `next` and reads it for `relay` (called
+        /// while the relay works on the current message).
+        func readAhead(_ ahead: Ahead, over relay: RelaySession) {
+            guard ahead.locked == nil, !report.stopped, !ahead.ids.isEmpty else { return }
+            var after = lockNext(&ahead.ids)
+            _ = announcement(of: &after, over: relay)
+            ahead.locked = after
         }
 
         /// The first of `ids` that can be locked and has recipients pending
         /// (the others are skipped, quarantined or left as ``lock(_:)`` says).
-        mutating func lockNext(_ ids: inout ArraySlice<QueueID>) -> Locked? {
+        func lockNext(_ ids: inout ArraySlice<QueueID>) -> Locked? {
             while let id = ids.popFirst() {
                 if report.stopped { return nil }
                 if let locked = lock(id) { return locked }
@@ -507,7 +539,7 @@ public struct QueueRunner {
         /// One attempt at a locked message (its lock stays with the caller);
         /// `next`, the message that follows, is announced behind its end of
         /// data when the relay allows.
-        mutating func attempt(_ locked: inout Locked, next: inout Locked?) {
+        mutating func attempt(_ locked: inout Locked, next: inout Locked?, ahead: Ahead) {
             let id = locked.id
             let lock = locked.lock
             var envelope = locked.envelope
@@ -564,9 +596,12 @@ public struct QueueRunner {
                 while attempt == nil {
                     do {
                         let prepared = try prepare(&locked, message: message, for: relay)
+                        let group = self
+                        let current = relay
                         attempt = try Transmission.send(
                             prepared, over: relay, policy: .deliverToAccepted, quitAfter: false,
-                            resetFirst: resetFirst, next: announce)
+                            resetFirst: resetFirst, next: announce,
+                            onMessageSent: { group.readAhead(ahead, over: current) })
                     } catch let error as SMTPError where error.isTransient {
                         // A 4xx to MAIL, to every RCPT or after the data: the
                         // next fallback relay, if one answers, gets the message.

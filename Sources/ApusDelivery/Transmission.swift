@@ -71,10 +71,11 @@ public enum Transmission {
 
     /// Runs a prepared transaction over the session it was made for. `next`:
     /// the envelope of the message sent next on this connection, announced
-    /// behind this one's end of data (``SendOptions/next``).
+    /// behind this one's end of data (``SendOptions/next``); `onMessageSent`
+    /// as ``SendOptions/onMessageSent``.
     public static func send(
         _ prepared: Prepared, over relay: RelaySession, policy: RejectionPolicy, quitAfter: Bool,
-        resetFirst: Bool = false, next: SMTPEnvelope? = nil
+        resetFirst: Bool = false, next: SMTPEnvelope? = nil, onMessageSent: (() -> Void)? = nil
     ) throws -> SMTPSendResult {
         precondition(prepared.session === relay.session, "prepared for another session")
         var options = SendOptions()
@@ -82,6 +83,7 @@ public enum Transmission {
         options.quitAfter = quitAfter
         options.resetFirst = resetFirst
         options.next = next
+        options.onMessageSent = onMessageSent
         return try relay.session.send(prepared.envelope, message: prepared.source, options: options)
     }
 
