@@ -138,12 +138,12 @@ public struct QueueRunner {
             }
             let account = effective.account(named: key.account) ?? effective.defaultAccount
             var group = Group(runner: self, configuration: effective, store: store, account: account, report: report)
-            for entry in entries where !report.stopped { group.deliver(entry.id) }
+            group.deliver(entries.map(\.id))
             // Notices queued by this group: sent now, over its connection.
             while !group.created.isEmpty && !report.stopped {
                 let notices = group.created
                 group.created = []
-                for id in notices where !report.stopped { group.deliver(id) }
+                group.deliver(notices)
             }
             group.finish()
         }
@@ -355,46 +355,200 @@ public struct QueueRunner {
             return nil
         }
 
-        mutating func deliver(_ id: QueueID) {
+        /// A message under its lock with its envelope read, waiting for its
+        /// attempt; read back and prepared ahead when it was announced
+        /// behind the previous message's end of data.
+        struct Locked {
+            let id: QueueID
+            let lock: MessageLock
+            var envelope: Envelope
+            var message: ReceivedMessage? = nil
+            var prepared: Transmission.Prepared? = nil
+        }
+
+        /// Delivers `ids` in order. The next message is locked and read
+        /// before the current one goes, so that (with PIPELINING) its MAIL,
+        /// RCPTs and DATA travel in the same write as the current message's
+        /// final dot (``SendOptions/next``): one round trip per message.
+        /// Each message is still finished (removed or saved) only after its
+        /// own verdict.
+        ///
+        /// The message after the next is locked and read while the relay
+        /// works on the current one (between its end of data and its
+        /// verdict: ``SendOptions/onMessageSent``), so that work is off the
+        /// path between a 354 and the message it asks for.
+        mutating func deliver(_ ids: [QueueID]) {
+            let ahead = Ahead(ids: ids[...])
+            var current = takeNext(ahead)
+            while var message = current {
+                if report.stopped {
+                    message.lock.release()
+                    break
+                }
+                var next = report.stopped ? nil : takeNext(ahead)
+                attempt(&message, next: &next, ahead: ahead)
+                message.lock.release()
+                current = next
+            }
+            ahead.locked?.lock.release()
+            ahead.locked = nil
+        }
+
+        /// The ids still to deliver, and the message locked ahead, if any.
+        final class Ahead {
+            var ids: ArraySlice<QueueID>
+            var locked: Locked?
+            init(ids: ArraySlice<QueueID>) { self.ids = ids }
+        }
+
+        /// The message locked ahead, or the next one that can be locked.
+        func takeNext(_ ahead: Ahead) -> Locked? {
+            if let locked = ahead.locked {
+                ahead.locked = nil
+                return locked
+            }
+            return lockNext(&ahead.ids)
+        }
+
+        /// Locks the message after `next` and reads it for `relay` (called
+        /// while the relay works on the current message).
+        func readAhead(_ ahead: Ahead, over relay: RelaySession) {
+            guard ahead.locked == nil, !report.stopped, !ahead.ids.isEmpty else { return }
+            var after = lockNext(&ahead.ids)
+            _ = announcement(of: &after, over: relay)
+            ahead.locked = after
+        }
+
+        /// The first of `ids` that can be locked and has recipients pending
+        /// (the others are skipped, quarantined or left as ``lock(_:)`` says).
+        func lockNext(_ ids: inout ArraySlice<QueueID>) -> Locked? {
+            while let id = ids.popFirst() {
+                if report.stopped { return nil }
+                if let locked = lock(id) { return locked }
+            }
+            return nil
+        }
+
+        /// Locks `id` and reads its envelope; nil when it is busy, gone,
+        /// unreadable (reported) or has nothing pending.
+        func lock(_ id: QueueID) -> Locked? {
             let lock: MessageLock
             do throws(Errno) {
                 switch try store.lock(id) {
                 case .locked(let held): lock = held
                 case .busy:
                     report.message(id, "skipped: another process is working on it")
-                    return
-                case .gone: return
+                    return nil
+                case .gone: return nil
                 case .dataMissing:
                     runner.quarantine(id, reason: "its data file is missing", store: store, report: report)
-                    return
+                    return nil
                 }
             } catch {
                 // Safe action: leave it (it stays queued for the next run), log, exit 74.
                 report.storageFailure("\(id.rawValue): cannot lock it, kept for the next run: \(error)")
-                return
+                return nil
             }
-            defer { lock.release() }
-            var envelope: Envelope
+            let envelope: Envelope
             do {
                 envelope = try store.loadEnvelope(for: lock)
             } catch let error as Errno where error.code == ENOENT {
-                return
+                lock.release()
+                return nil
             } catch let error as Errno where error.code != EFBIG {
+                lock.release()
                 // Safe action: keep it (a read failure may pass), log, exit 74.
                 report.storageFailure("\(id.rawValue): cannot read the envelope, kept: \(error)")
-                return
+                return nil
             } catch {
                 lock.release()
                 runner.quarantine(id, reason: "\(error)", store: store, report: report)
-                return
+                return nil
             }
-            guard !envelope.pendingRecipients.isEmpty else { return }
+            guard !envelope.pendingRecipients.isEmpty else {
+                lock.release()
+                return nil
+            }
+            return Locked(id: id, lock: lock, envelope: envelope)
+        }
+
+        /// Whether a message has expired: it got at least one attempt (a
+        /// notice queued in this run is sent in it whatever the lifetime).
+        func isExpired(_ envelope: Envelope, now: Int64) -> Bool {
+            envelope.attempts > 0 && policy.isExpired(arrival: envelope.arrivalTime, now: now)
+        }
+
+        /// Reads a locked message back from the queue (once: kept for its attempt).
+        func readMessage(_ locked: inout Locked) throws -> ReceivedMessage {
+            if let message = locked.message { return message }
+            let content = try store.openContent(for: locked.lock)
+            defer { content.close() }
+            let message = try MessageIntake.read(
+                dotTerminates: false, spoolDirectory: runner.configuration.host.queueDirectory
+            ) { buffer in try content.read(into: buffer) }
+            locked.message = message
+            return message
+        }
+
+        /// The recipients still to try, as SMTP recipients.
+        static func pendingRecipients(_ envelope: Envelope) -> [SMTPRecipient] {
+            envelope.pendingRecipients.map {
+                SMTPRecipient(
+                    $0.address, notify: Submission.notifyValue($0.notify),
+                    originalRecipient: Submission.orcptAddress($0.originalRecipient))
+            }
+        }
+
+        /// The locked message made ready for `relay` (the one made ahead when
+        /// it was for this session).
+        func prepare(_ locked: inout Locked, message: ReceivedMessage, for relay: RelaySession) throws
+            -> Transmission.Prepared
+        {
+            if let prepared = locked.prepared, prepared.session === relay.session {
+                locked.prepared = nil  // its source is read once
+                return prepared
+            }
+            let envelope = locked.envelope
+            return try Transmission.prepare(
+                OutgoingMessage(headers: message.headers, body: message.body, stats: message.stats),
+                sender: envelope.sender, recipients: Self.pendingRecipients(envelope),
+                dsnReturn: Submission.dsnReturn(envelope.dsnReturn), envelopeID: envelope.dsnEnvelopeID,
+                bodyType: envelope.bodyType, eightBit: account.eightBit, for: relay)
+        }
+
+        /// The envelope of `next` to announce behind the current message's
+        /// end of data over `relay`, with `next` read back and prepared for
+        /// it; nil when it cannot be announced (no PIPELINING, expired, not
+        /// readable or not sendable as it is: its own attempt then deals with
+        /// that, exactly as without announcing).
+        func announcement(of next: inout Locked?, over relay: RelaySession) -> SMTPEnvelope? {
+            guard var upcoming = next, relay.session.extensions.pipelining, !relay.session.isClosed,
+                !isExpired(upcoming.envelope, now: Int64(time(nil)))
+            else { return nil }
+            defer { next = upcoming }
+            do {
+                let message = try readMessage(&upcoming)
+                let prepared = try prepare(&upcoming, message: message, for: relay)
+                upcoming.prepared = prepared
+                return prepared.envelope
+            } catch {
+                return nil  // Read or prepared again at its own attempt, which reports the failure.
+            }
+        }
+
+        /// One attempt at a locked message (its lock stays with the caller);
+        /// `next`, the message that follows, is announced behind its end of
+        /// data when the relay allows.
+        mutating func attempt(_ locked: inout Locked, next: inout Locked?, ahead: Ahead) {
+            let id = locked.id
+            let lock = locked.lock
+            var envelope = locked.envelope
             let now = Int64(time(nil))
             let delay = Double(now - envelope.arrivalTime)
 
             // A message gets at least one attempt before it can expire (a notice
             // queued in this run is sent in it whatever the lifetime).
-            if envelope.attempts > 0 && policy.isExpired(arrival: envelope.arrivalTime, now: now) {
+            if isExpired(envelope, now: now) {
                 let lifetime = QueueRunner.durationText(configuration.host.queueLifetime)
                 let reason = "message expired after \(lifetime) in the queue: \(envelope.lastError)"
                 var entries: [DeliveryLog.Entry] = []
@@ -418,11 +572,7 @@ public struct QueueRunner {
             used = true
             let message: ReceivedMessage
             do {
-                let content = try store.openContent(for: lock)
-                defer { content.close() }
-                message = try MessageIntake.read(
-                    dotTerminates: false, spoolDirectory: runner.configuration.host.queueDirectory
-                ) { buffer in try content.read(into: buffer) }
+                message = try readMessage(&locked)
             } catch MessageIntake.Failure.data(let error) {
                 // Bytes that can never be sent (a NUL, from an older apus): retrying cannot help.
                 failAll(
@@ -437,31 +587,30 @@ public struct QueueRunner {
                     delay: delay)
                 return
             }
-            let pending = envelope.pendingRecipients.map {
-                SMTPRecipient(
-                    $0.address, notify: Submission.notifyValue($0.notify),
-                    originalRecipient: Submission.orcptAddress($0.originalRecipient))
-            }
-            let outgoing = OutgoingMessage(headers: message.headers, body: message.body, stats: message.stats)
             var relay = opened
             var resetFirst = reuse && !relay.session.isClosed
             do {
                 var attempt: SMTPSendResult? = nil
+                // The next message is announced on the first relay tried only.
+                var announce = announcement(of: &next, over: relay)
                 while attempt == nil {
                     do {
+                        let prepared = try prepare(&locked, message: message, for: relay)
+                        let group = self
+                        let current = relay
                         attempt = try Transmission.send(
-                            outgoing, sender: envelope.sender, recipients: pending,
-                            dsnReturn: Submission.dsnReturn(envelope.dsnReturn), envelopeID: envelope.dsnEnvelopeID,
-                            bodyType: envelope.bodyType, eightBit: account.eightBit, over: relay,
-                            policy: .deliverToAccepted, quitAfter: false, resetFirst: resetFirst)
+                            prepared, over: relay, policy: .deliverToAccepted, quitAfter: false,
+                            resetFirst: resetFirst, next: announce,
+                            onMessageSent: { group.readAhead(ahead, over: current) })
                     } catch let error as SMTPError where error.isTransient {
                         // A 4xx to MAIL, to every RCPT or after the data: the
                         // next fallback relay, if one answers, gets the message.
-                        guard let next = openFallback(after: relay) else { throw error }
+                        guard let fallback = openFallback(after: relay) else { throw error }
                         relay.session.close()
-                        relay = next
-                        self.relay = next
+                        relay = fallback
+                        self.relay = fallback
                         resetFirst = false
+                        announce = nil
                     }
                 }
                 guard let result = attempt else { return }

@@ -51,6 +51,48 @@ public enum Transmission {
         envelopeID: String?, bodyType: String?, eightBit: EightBitPolicy, over relay: RelaySession,
         policy: RejectionPolicy, quitAfter: Bool, resetFirst: Bool = false
     ) throws -> SMTPSendResult {
+        let prepared = try prepare(
+            message, sender: sender, recipients: recipients, dsnReturn: dsnReturn, envelopeID: envelopeID,
+            bodyType: bodyType, eightBit: eightBit, for: relay)
+        return try send(prepared, over: relay, policy: policy, quitAfter: quitAfter, resetFirst: resetFirst)
+    }
+
+    /// A message made ready for one relay session's extensions: the SMTP
+    /// envelope (parameters and SIZE decided) and the bytes to send, which
+    /// can be read once.
+    public struct Prepared {
+        /// MAIL's and RCPT's arguments.
+        public var envelope: SMTPEnvelope
+        /// The message as it goes (re-encoded when the relay needs it).
+        public var source: MessageSource
+        /// The session it was made for (held: an identity that cannot be reused).
+        public let session: SMTPSession
+    }
+
+    /// Runs a prepared transaction over the session it was made for. `next`:
+    /// the envelope of the message sent next on this connection, announced
+    /// behind this one's end of data (``SendOptions/next``); `onMessageSent`
+    /// as ``SendOptions/onMessageSent``.
+    public static func send(
+        _ prepared: Prepared, over relay: RelaySession, policy: RejectionPolicy, quitAfter: Bool,
+        resetFirst: Bool = false, next: SMTPEnvelope? = nil, onMessageSent: (() -> Void)? = nil
+    ) throws -> SMTPSendResult {
+        precondition(prepared.session === relay.session, "prepared for another session")
+        var options = SendOptions()
+        options.policy = policy
+        options.quitAfter = quitAfter
+        options.resetFirst = resetFirst
+        options.next = next
+        options.onMessageSent = onMessageSent
+        return try relay.session.send(prepared.envelope, message: prepared.source, options: options)
+    }
+
+    /// Decides how `message` goes to this relay session (see the type's
+    /// description). Throws ``Unsendable``, or a read error of the spool.
+    public static func prepare(
+        _ message: OutgoingMessage, sender: String, recipients: [SMTPRecipient], dsnReturn: MailParameters.DSNReturn?,
+        envelopeID: String?, bodyType: String?, eightBit: EightBitPolicy, for relay: RelaySession
+    ) throws -> Prepared {
         let extensions = relay.session.extensions
         let needsUTF8 = ([sender] + recipients.map(\.address)).contains { $0.utf8.contains { $0 >= 0x80 } }
         if needsUTF8 && !extensions.smtpUTF8 {
@@ -111,11 +153,7 @@ public enum Transmission {
             source = headerSource(headers, size: size) + .chunks(size: bodySize, quotedPrintableChunks(message.body))
         }
         let envelope = SMTPEnvelope(sender: sender, recipients: recipients, parameters: parameters)
-        var options = SendOptions()
-        options.policy = policy
-        options.quitAfter = quitAfter
-        options.resetFirst = resetFirst
-        return try relay.session.send(envelope, message: source, options: options)
+        return Prepared(envelope: envelope, source: source, session: relay.session)
     }
 
     static func headerSource(_ headers: Headers, size: Int?) -> MessageSource {

@@ -182,9 +182,15 @@ final class PartsReader {
                 ended = true
             }
         }
-        let n = min(maximum, carry.count)
-        let chunk = Array(carry[0..<n])
-        carry.removeFirst(n)
-        return (chunk, ended && carry.isEmpty)
+        if carry.count <= maximum {
+            // All of it: hand the buffer over instead of copying it (a small
+            // message's only chunk, every message's last).
+            let chunk = carry
+            carry = []
+            return (chunk, ended)
+        }
+        let chunk = Array(carry[0..<maximum])
+        carry.removeFirst(maximum)
+        return (chunk, false)
     }
 }

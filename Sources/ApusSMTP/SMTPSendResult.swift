@@ -51,6 +51,25 @@ public struct SendOptions {
     /// (with CHUNKING the copy is kept while the flight goes, for sends to
     /// several recipients under ``RejectionPolicy/deliverToAccepted``).
     public var forwardCopyLimit = 1 << 20
+    /// The envelope of the message that will be sent next on this connection
+    /// (a queue run; SIZE from its ``MailParameters/size``). When the server
+    /// offers PIPELINING and that message goes by DATA, RSET and its MAIL,
+    /// RCPTs and DATA go in the same write as this message's final dot (RFC
+    /// 2920 §3.1: the message's transfer may open a group and DATA closes
+    /// it), and their replies are read after this message's verdict: one
+    /// round trip per message instead of two. (RSET as ``resetFirst`` sends
+    /// it: the next transaction starts clean whatever this verdict was.) Nothing of it is announced with
+    /// ``quitAfter``, a 551 forward path to follow, or an envelope the server
+    /// cannot take (too large).
+    ///
+    /// The next ``SMTPSession/send(_:message:options:)`` for that envelope
+    /// (with the same policy) goes on with it (its ``resetFirst`` is then
+    /// already done). Any other
+    /// command first reads its replies; if its DATA got 354 by then, the
+    /// session closes the connection (the only way to deliver nothing) and
+    /// that command throws. Closing the session drops it: the server then
+    /// delivers nothing of it.
+    public var next: SMTPEnvelope?
 
     /// Options with the library defaults.
     public init(

@@ -78,7 +78,7 @@ extension SMTPSession {
     /// `transaction` is the one whose DATA got the 354, if this session's machine ran it.
     func sendDataBody(
         _ reader: PartsReader, quitAfter: Bool, onSent: (() -> Void)?, copyLimit: Int? = nil,
-        transaction: SMTPTransaction? = nil
+        transaction: SMTPTransaction? = nil, next: SMTPTransaction? = nil
     ) throws -> SMTPReply {
         if let copyLimit { reader.keepCopy(upTo: copyLimit) }
         reader.setDotStuffing(true)
@@ -91,7 +91,7 @@ extension SMTPSession {
         }
         trace?.record(.note, "message: \(total) octets")
         var transaction = transaction ?? SMTPTransaction.afterGoAhead(extensions: extensions)
-        return try finishMessage(&transaction, quitAfter: quitAfter, onSent: onSent)
+        return try finishMessage(&transaction, quitAfter: quitAfter, onSent: onSent, next: next)
     }
 
     /// BDAT (RFC 3030): sends `chunk` as it is (no conversion) as one chunk,

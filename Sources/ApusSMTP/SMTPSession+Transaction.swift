@@ -39,8 +39,27 @@ extension SMTPSession {
     public func send(
         _ envelope: SMTPEnvelope, message: MessageSource, options: SendOptions = SendOptions()
     ) throws -> SMTPSendResult {
-        let (mail, rcpts) = try envelopeLines(envelope, size: envelope.parameters.size ?? message.knownSize)
-        if options.resetFirst {
+        let size = envelope.parameters.size ?? message.knownSize
+        let mode = TransactionPlan.mode(
+            extensions: extensions, recipientCount: envelope.recipients.count, policy: options.policy,
+            useChunking: options.useChunking)
+        // The transaction announced behind the last message's dot, if it is this one.
+        var continued: SMTPTransaction? = nil
+        if let pending = announced {
+            if mode == .pipelinedData, let announcedFor = announcedEnvelope,
+                announcedFor.sender == envelope.sender, announcedFor.recipients == envelope.recipients,
+                announcedFor.parameters == envelope.parameters
+            {
+                announced = nil
+                continued = pending
+            } else {
+                try settleAnnounced()
+            }
+        }
+        // An announced transaction has its lines already (checked; SIZE from
+        // the parameters only, as announced: see SendOptions.next).
+        let (mail, rcpts) = continued == nil ? try envelopeLines(envelope, size: size) : ("", [])
+        if options.resetFirst && continued == nil {
             if extensions.pipelining {
                 try sendLine("RSET", stage: .other)
                 pendingResetReply = true
@@ -48,9 +67,6 @@ extension SMTPSession {
                 try command("RSET", stage: .other)
             }
         }
-        let mode = TransactionPlan.mode(
-            extensions: extensions, recipientCount: envelope.recipients.count, policy: options.policy,
-            useChunking: options.useChunking)
         switch mode {
         case .chunked(let pipelined, let lastInFlight):
             if pipelined {
@@ -78,18 +94,21 @@ extension SMTPSession {
             finishQuit(options, pipelinedQUIT: false)
             return SMTPSendResult(mailReply: mailReply, recipients: outcomes, dataReply: dataReply)
         case .pipelinedData, .lockStep:
-            var transaction = SMTPTransaction(
-                recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
-                pipelined: mode == .pipelinedData, policy: options.policy, followsForwards: !isFollowingForwards)
+            var transaction =
+                continued
+                ?? SMTPTransaction(
+                    recipients: envelope.recipients, mailLine: mail, recipientLines: rcpts, extensions: extensions,
+                    pipelined: mode == .pipelinedData, policy: options.policy, followsForwards: !isFollowingForwards)
             var (mailReply, outcomes) = try drive(&transaction)
             // A 551 that came back while DATA got 354: the forward paths get
             // the message in a second transaction once this one is done.
             let forwards = unfollowedForwards(outcomes)
             let pipelineQUIT = options.quitAfter && extensions.pipelining && forwards.isEmpty
+            let next = forwards.isEmpty && !options.quitAfter ? announcement(of: options.next, options: options) : nil
             let reader = message.makeReader()
             let dataReply = try sendDataBody(
                 reader, quitAfter: pipelineQUIT, onSent: options.onMessageSent,
-                copyLimit: forwards.isEmpty ? nil : options.forwardCopyLimit, transaction: transaction)
+                copyLimit: forwards.isEmpty ? nil : options.forwardCopyLimit, transaction: transaction, next: next)
             if !forwards.isEmpty {
                 followForwards(forwards, envelope: envelope, copy: reader.copy, options: options, into: &outcomes)
             }
@@ -186,23 +205,92 @@ extension SMTPSession {
     }
 
     /// Runs `transaction` to its go-ahead: performs its actions in order and
-    /// hands it each reply it awaits. The only I/O of an envelope.
+    /// hands it each reply it awaits (an announced one: from its replies on).
+    /// The only I/O of an envelope.
     func drive(_ transaction: inout SMTPTransaction) throws -> (SMTPReply, [RecipientOutcome]) {
-        switch try perform(transaction.start(), on: &transaction, onSent: nil) {
+        let first = transaction.state == .announced ? transaction.resume() : transaction.start()
+        switch try perform(first, on: &transaction, onSent: nil) {
         case .ready(let mailReply, let outcomes)?: return (mailReply, outcomes)
         default: preconditionFailure("the envelope ended in state \(transaction.state.rawValue)")
         }
     }
 
-    /// Ends a message whose bytes went after the 354: the dot (and QUIT),
-    /// `onSent`, and the server's verdict, through `transaction`.
+    /// Ends a message whose bytes went after the 354: the dot (and QUIT, or
+    /// RSET and `next`'s commands in the same write), `onSent`, and the
+    /// server's verdict, through `transaction`. `next` is then ``announced``
+    /// (unless the session closed), whatever the verdict, with RSET's reply
+    /// the next to read.
     func finishMessage(
-        _ transaction: inout SMTPTransaction, quitAfter: Bool, onSent: (() -> Void)?
+        _ transaction: inout SMTPTransaction, quitAfter: Bool, onSent: (() -> Void)?, next: SMTPTransaction? = nil
     ) throws -> SMTPReply {
-        switch try perform(transaction.messageWritten(quitAfter: quitAfter), on: &transaction, onSent: onSent) {
+        let actions: [SMTPTransaction.Action]
+        var upcoming = next
+        if var announcing = upcoming {
+            precondition(!quitAfter, "a transaction announced behind QUIT")
+            actions = transaction.messageWritten(announcing: &announcing)
+            upcoming = announcing
+        } else {
+            actions = transaction.messageWritten(quitAfter: quitAfter)
+        }
+        defer {
+            if let upcoming, !isClosed {
+                announced = upcoming
+                // The RSET ahead of it is answered right after this verdict.
+                pendingResetReply = true
+            }
+        }
+        switch try perform(actions, on: &transaction, onSent: onSent) {
         case .delivered(let reply)?: return reply
         default: preconditionFailure("the message ended in state \(transaction.state.rawValue)")
         }
+    }
+
+    /// The transaction to announce behind this message's dot for `next`
+    /// (``SendOptions/next``), or nil: no PIPELINING, a BDAT transaction, or
+    /// an envelope that cannot go (too large, a bad address: its own send
+    /// reports that).
+    func announcement(of next: SMTPEnvelope?, options: SendOptions) -> SMTPTransaction? {
+        guard let next, !next.recipients.isEmpty, !isFollowingForwards else { return nil }
+        let mode = TransactionPlan.mode(
+            extensions: extensions, recipientCount: next.recipients.count, policy: options.policy,
+            useChunking: options.useChunking)
+        guard mode == .pipelinedData else { return nil }
+        let lines: (mail: String, rcpts: [String])
+        do {
+            lines = try envelopeLines(next, size: next.parameters.size)
+        } catch {
+            return nil  // Not announced: the send for `next` throws this error itself.
+        }
+        var transaction = SMTPTransaction(
+            recipients: next.recipients, mailLine: lines.mail, recipientLines: lines.rcpts, extensions: extensions,
+            pipelined: true, policy: options.policy)
+        transaction.tracedState = .announced
+        announcedEnvelope = next
+        trace?.record(.note, "transaction: announced (the next message's, behind this end of data)")
+        return transaction
+    }
+
+    /// Settles a transaction announced behind the last dot that is not going
+    /// on (another command comes, or a send for another envelope): reads its
+    /// replies. A refusal ends it (RSET as the machine says); when its DATA
+    /// got 354 the only way to deliver nothing is to close the connection,
+    /// which this does, then throws.
+    func settleAnnounced() throws {
+        guard var transaction = announced else { return }
+        announced = nil
+        trace?.record(.note, "the announced transaction is not used: reading its replies")
+        do {
+            _ = try perform(transaction.resume(), on: &transaction, onSent: nil)
+        } catch {
+            // Refused by the server: the machine did what ends it (RSET).
+            if transaction.state == .failed && !isClosed { return }
+            close()
+            throw error
+        }
+        close()
+        throw SMTPError(
+            .connection, "connection closed: the announced transaction got its 354 but was not used",
+            command: "DATA", stage: .data)
     }
 
     /// A trace note naming the state the transaction entered, once per state

@@ -44,6 +44,14 @@ public final class SMTPSession {
     /// Set during the follow-up transaction for 551 forward paths, which
     /// follows no further forward paths.
     var isFollowingForwards = false
+    /// A transaction announced behind the last message's final dot
+    /// (``SendOptions/next``): its MAIL, RCPTs and DATA are on the wire and
+    /// its replies are the next to read. The next ``send(_:message:options:)``
+    /// for its envelope goes on with it; any other command first settles it
+    /// (``settleAnnounced()``).
+    var announced: SMTPTransaction?
+    /// The envelope ``announced`` was made for (with its SIZE).
+    var announcedEnvelope: SMTPEnvelope?
 
     /// A session over `stream`. Nothing is read yet: call ``readGreeting()``
     /// (or use ``connect(stream:trace:)``).
@@ -111,6 +119,7 @@ public final class SMTPSession {
     /// Queues `line` + CRLF; `traced` replaces it in the trace (redaction).
     func sendLine(_ line: String, traced: String? = nil, stage: SMTPError.Stage) throws {
         precondition(!isClosed, "SMTP session used after close")
+        if announced != nil { try settleAnnounced() }
         trace?.record(.sent, traced ?? line)
         try io(command: traced ?? line, stage: stage) { try connection.write(Array((line + "\r\n").utf8)) }
     }
@@ -133,7 +142,12 @@ public final class SMTPSession {
         if pendingResetReply {
             pendingResetReply = false
             let reset = try readReply(for: "RSET", stage: .other)
-            guard reset.isPositive else { throw SMTPError.unexpected(reset, command: "RSET", stage: .other) }
+            guard reset.isPositive else {
+                // Pipelined commands followed it, their replies unread: the
+                // connection cannot be used any more.
+                close()
+                throw SMTPError.unexpected(reset, command: "RSET", stage: .other)
+            }
         }
         let reply = try io(command: command, stage: stage) {
             try connection.decode { buffer in try parser.parse(&buffer) }
@@ -342,6 +356,7 @@ public final class SMTPSession {
     public func close() {
         if isClosed { return }
         isClosed = true
+        announced = nil
         connection.close()
     }
 }

@@ -17,12 +17,23 @@
 ///     DATA refused → forwarding (551 forward paths, lock-step) → data → ready
 ///     any refusal → failed (RSET or close first, as the action says)
 ///
+/// Across messages (RFC 2920 §3.1, a queue run): RSET and the next
+/// transaction's MAIL, RCPTs and DATA can be announced behind this one's
+/// final dot (``messageWritten(announcing:)``), in the same write; their
+/// replies follow this message's verdict, and ``resume()`` awaits the next
+/// transaction's in order.
+///
+///     idle ─announce→ announced ─resume→ mail …   (as pipelined above)
+///
 /// Tests drive it with replies parsed from byte arrays: no thread, no socket.
 struct SMTPTransaction {
     /// Where the transaction is; the name is the trace's.
     enum State: String, Sendable {
         /// Nothing sent yet.
         case idle
+        /// MAIL, RCPTs and DATA went behind the previous message's final
+        /// dot; their replies follow that message's verdict.
+        case announced
         /// Awaiting the reply to MAIL (lock-step), or the pipelined replies.
         case mail
         /// Awaiting a reply to RCPT (lock-step).
@@ -159,6 +170,50 @@ struct SMTPTransaction {
         return actions + [expect(.endOfData, "end of data", .endOfData)]
     }
 
+    /// The message went after the 354: the final dot, then RSET and `next`'s
+    /// MAIL, RCPTs and DATA in the same flush (RFC 2920 §3.1: the message's
+    /// transfer may open a group and DATA closes it), then this message's
+    /// verdict. RSET's reply, which follows the verdict, is the driver's to
+    /// read (as for ``SendOptions/resetFirst``); `next` stays announced:
+    /// ``resume()`` reads its replies.
+    mutating func messageWritten(announcing next: inout SMTPTransaction) -> [Action] {
+        precondition(state == .ready && sendsData, "message written in state \(state.rawValue)")
+        var actions: [Action] = [.send(".", stage: .endOfData), .send("RSET", stage: .other)]
+        actions += next.announce()
+        actions += [.flush(stage: .endOfData), .messageSent]
+        return actions + [expect(.endOfData, "end of data", .endOfData)]
+    }
+
+    /// The commands of a pipelined DATA transaction queued behind the
+    /// previous message's final dot, without a flush and without awaiting
+    /// their replies (those come after the previous verdict).
+    mutating func announce() -> [Action] {
+        precondition(
+            state == .idle && pipelined && sendsData && !recipients.isEmpty, "announced in state \(state.rawValue)")
+        state = .announced
+        return pipelinedCommands()
+    }
+
+    /// MAIL, every RCPT and DATA, each awaiting its reply in order.
+    private mutating func pipelinedCommands() -> [Action] {
+        var actions: [Action] = [.send(mailLine, stage: .mail)]
+        pending.append((.mail, mailLine, .mail))
+        for (index, line) in recipientLines.enumerated() {
+            actions.append(.send(line, stage: .rcpt))
+            pending.append((.rcpt(index), line, .rcpt))
+        }
+        actions.append(.send("DATA", stage: .data))
+        pending.append((.data, "DATA", .data))
+        return actions
+    }
+
+    /// An announced transaction goes on: its replies, in order (the previous
+    /// message's verdict has been read).
+    mutating func resume() -> [Action] {
+        precondition(state == .announced, "resumed in state \(state.rawValue)")
+        return [awaitNext()]
+    }
+
     /// Lock-step CHUNKING (RFC 3030) after a ``sendsData``-less envelope: one
     /// chunk of `size` octets, `BDAT size [LAST]`, its reply awaited before the next.
     mutating func chunk(size: Int, last: Bool) -> [Action] {
@@ -227,17 +282,7 @@ struct SMTPTransaction {
     mutating func start() -> [Action] {
         precondition(state == .idle && !recipients.isEmpty, "SMTPTransaction started twice, or without recipients")
         state = .mail
-        if pipelined {
-            var actions: [Action] = [.send(mailLine, stage: .mail)]
-            pending.append((.mail, mailLine, .mail))
-            for (index, line) in recipientLines.enumerated() {
-                actions.append(.send(line, stage: .rcpt))
-                pending.append((.rcpt(index), line, .rcpt))
-            }
-            actions.append(.send("DATA", stage: .data))
-            pending.append((.data, "DATA", .data))
-            return actions + [awaitNext()]
-        }
+        if pipelined { return pipelinedCommands() + [awaitNext()] }
         return [.send(mailLine, stage: .mail), expect(.mail, mailLine, .mail)]
     }
 
