@@ -7,7 +7,8 @@ import Synchronization
 import Testing
 
 /// The caller's names (NSS: nsswitch.conf, /etc/passwd, possibly a directory
-/// service) are looked up only when a submission needs them, and once.
+/// service) are looked up only when a submission needs them, and once; Date
+/// and Message-ID are made only for a message without them.
 @Suite struct SubmitterLookupTests {
     /// Counts the look-ups and answers with fixed names.
     final class Directory: Sendable {
@@ -85,5 +86,20 @@ import Testing
         let (saved, lookups) = try submit("From: Pat <pat@test.example>\nSubject: s\n\nbody\n", from: nil)
         #expect(saved.mailArguments.hasPrefix("<looked@test.example>"), "\(saved.mailArguments)")
         #expect(lookups == 1)
+    }
+
+    @Test func ownDateAndMessageIDAreKeptMissingOnesAdded() throws {
+        let own =
+            "From: Pat <pat@test.example>\nDate: Mon, 23 Nov 2026 12:00:00 +0000\nMessage-ID: <own@x.example>\n\nb\n"
+        let (kept, _) = try submit(own, from: "sender@test.example")
+        #expect(kept.text.contains("\nDate: Mon, 23 Nov 2026 12:00:00 +0000\n"), "\(kept.text)")
+        #expect(kept.text.contains("\nMessage-ID: <own@x.example>\n"), "\(kept.text)")
+        #expect(kept.text.components(separatedBy: "\nDate: ").count == 2)
+        #expect(kept.text.components(separatedBy: "\nMessage-ID: ").count == 2)
+
+        let (added, _) = try submit("From: Pat <pat@test.example>\n\nb\n", from: "sender@test.example")
+        #expect(added.text.components(separatedBy: "\nDate: ").count == 2, "\(added.text)")
+        let id = try #require(added.text.components(separatedBy: "\nMessage-ID: <").dropFirst().first)
+        #expect(id.prefix(while: { $0 != "\n" }).hasSuffix("@test.example>"), "\(added.text)")
     }
 }
