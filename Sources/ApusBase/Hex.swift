@@ -24,7 +24,10 @@ public enum Hex {
     }
 
     /// The bytes as hex text, with `separator` between bytes when given
-    /// (`AB:CD:…` as `openssl x509 -fingerprint` prints).
+    /// (`AB:CD:…` as `openssl x509 -fingerprint` prints). Inlinable, so each
+    /// caller gets it specialized: unspecialized, the iteration builds generic
+    /// metadata at run time (150,000 instructions: 6% of a short submission).
+    @inlinable
     public static func string(
         _ bytes: some Sequence<UInt8>, uppercase: Bool = true, separator: UInt8? = nil
     ) -> String {

@@ -216,9 +216,13 @@ public enum ApusCommand {
     static func submission(_ configuration: Configuration, _ invocation: Invocation) throws(CommandFailure)
         -> Submission
     {
-        let caller = Caller.current()
+        // The caller's names are looked up only if the message needs them.
+        let submitter = Submitter {
+            let caller = Caller.current()
+            return (caller.login, caller.fullName)
+        }
         return Submission(
-            configuration: configuration, submitter: Submitter(login: caller.login, fullName: caller.fullName),
+            configuration: configuration, submitter: submitter,
             trace: try trace(invocation, configuration), queueGroup: queueGroup,
             recordedConfigurationFile: recordedConfigurationFile(invocation),
             verbose: invocation.verbose ? { printError($0) } : nil)

@@ -20,44 +20,45 @@ struct ConfigLine {
     ///
     /// Throws ``ConfigError`` `.syntax` for unbalanced quotes or a bad escape.
     static func parse(_ line: TextLine, file: String) throws(ConfigError) -> ConfigLine? {
-        let scalars = Array(line.text.unicodeScalars)
+        // Works on the UTF-8 bytes: every byte the syntax looks at (blank, `#`,
+        // `"`, `\`) is ASCII, which never occurs inside a multi-byte sequence,
+        // so each cut falls between whole characters.
+        let bytes = Array(line.text.utf8)
         var index = 0
-        func isBlank(_ s: Unicode.Scalar) -> Bool { s == " " || s == "\t" }
-        while index < scalars.count && isBlank(scalars[index]) { index += 1 }
-        if index == scalars.count || scalars[index] == "#" { return nil }
-        var key = String.UnicodeScalarView()
-        while index < scalars.count && !isBlank(scalars[index]) {
-            key.append(scalars[index])
-            index += 1
+        func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        while index < bytes.count && isBlank(bytes[index]) { index += 1 }
+        if index == bytes.count || bytes[index] == UInt8(ascii: "#") { return nil }
+        let keyStart = index
+        while index < bytes.count && !isBlank(bytes[index]) { index += 1 }
+        let keyText = text(keyStart..<index)
+        while index < bytes.count && isBlank(bytes[index]) { index += 1 }
+        var end = bytes.count
+        while end > index && isBlank(bytes[end - 1]) { end -= 1 }
+        guard index < end, bytes[index] == UInt8(ascii: "\"") else {
+            return ConfigLine(number: line.number, key: keyText, value: text(index..<end), wasQuoted: false)
         }
-        while index < scalars.count && isBlank(scalars[index]) { index += 1 }
-        var end = scalars.count
-        while end > index && isBlank(scalars[end - 1]) { end -= 1 }
-        let keyText = String(key)
-        guard index < end, scalars[index] == "\"" else {
-            var value = String.UnicodeScalarView()
-            value.append(contentsOf: scalars[index..<end])
-            return ConfigLine(number: line.number, key: keyText, value: String(value), wasQuoted: false)
-        }
-        var value = String.UnicodeScalarView()
+        var value: [UInt8] = []
+        value.reserveCapacity(end - index)
         var position = index + 1
         var closed = false
         while position < end {
-            let scalar = scalars[position]
-            if scalar == "\\" {
-                guard position + 1 < end, scalars[position + 1] == "\"" || scalars[position + 1] == "\\" else {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\\") {
+                guard position + 1 < end, bytes[position + 1] == UInt8(ascii: "\"") || bytes[position + 1] == byte
+                else {
                     throw ConfigError(
                         .syntax, file: file, line: line.number, key: keyText,
                         message: "bad escape in quoted value for '\(keyText)' (only \\\" and \\\\ are allowed)")
                 }
-                value.append(scalars[position + 1])
+                value.append(bytes[position + 1])
                 position += 2
-            } else if scalar == "\"" {
+            } else if byte == UInt8(ascii: "\"") {
                 closed = true
                 position += 1
                 break
             } else {
-                value.append(scalar)
+                value.append(byte)
                 position += 1
             }
         }
@@ -71,6 +72,7 @@ struct ConfigLine {
                 .syntax, file: file, line: line.number, key: keyText,
                 message: "text after the closing quote in value for '\(keyText)'")
         }
-        return ConfigLine(number: line.number, key: keyText, value: String(value), wasQuoted: true)
+        return ConfigLine(
+            number: line.number, key: keyText, value: String(decoding: value, as: UTF8.self), wasQuoted: true)
     }
 }

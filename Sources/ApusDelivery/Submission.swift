@@ -5,6 +5,7 @@ import ApusPOSIX
 import ApusQueue
 import ApusSMTP
 import Glibc
+import Synchronization
 
 /// What the submitter asked for (the `-bm` options of cli.md).
 public struct SubmissionRequest: Sendable {
@@ -32,16 +33,47 @@ public struct SubmissionRequest: Sendable {
 }
 
 /// Who submits: the caller's login and full name (from the real uid).
+///
+/// Made with ``init(lookingUp:)``, the names are looked up when first asked
+/// for, once: the login only when no `from` (and no allowed `-f`) gives the
+/// sender, the full name only when apus adds or overrides From. A message
+/// with a From header sent through an account with `from` never asks the
+/// user database (NSS: nsswitch.conf, /etc/passwd, possibly a directory
+/// service) at all.
 public struct Submitter: Sendable {
-    /// Login name, for the default sender `login@domain`.
-    public var login: String
-    /// GECOS full name, for an added From:.
-    public var fullName: String
+    /// The names, or how to get them.
+    private let names: Names
 
-    /// Creates a submitter.
+    /// Login name, for the default sender `login@domain`.
+    public var login: String { names.value.login }
+    /// GECOS full name, for an added From:.
+    public var fullName: String { names.value.fullName }
+
+    /// A submitter whose names are known.
     public init(login: String, fullName: String) {
-        self.login = login
-        self.fullName = fullName
+        names = Names { (login, fullName) }
+    }
+
+    /// A submitter whose names `lookUp` gives, called on first use only.
+    public init(lookingUp lookUp: @escaping @Sendable () -> (login: String, fullName: String)) {
+        names = Names(lookUp)
+    }
+
+    /// The names, computed once.
+    private final class Names: Sendable {
+        let lookUp: @Sendable () -> (login: String, fullName: String)
+        let cache = Mutex<(login: String, fullName: String)?>(nil)
+
+        init(_ lookUp: @escaping @Sendable () -> (login: String, fullName: String)) { self.lookUp = lookUp }
+
+        var value: (login: String, fullName: String) {
+            cache.withLock { cached in
+                if let cached { return cached }
+                let names = lookUp()
+                cached = names
+                return names
+            }
+        }
     }
 }
 
@@ -305,10 +337,18 @@ public struct Submission {
         }
         var headers = received.headers
         do {
-            let fullName = request.fullName ?? (submitter.fullName.isEmpty ? nil : submitter.fullName)
+            // The full name is looked up only for a From that apus writes.
+            let fromMode = Self.fromMode(account.fromHeader)
+            let writesFrom = fromMode == .override || (fromMode == .add && !headers.contains(named: "From"))
+            let fullName =
+                request.fullName ?? (!writesFrom || submitter.fullName.isEmpty ? nil : submitter.fullName)
+            // A Date or Message-ID is made only for a message that lacks it
+            // (HeaderChanges uses neither otherwise): the time zone file and
+            // the random bytes are not read for nothing.
+            let date = headers.contains(named: "Date") ? "" : MessageDate.now()
+            let messageID = headers.contains(named: "Message-ID") ? "" : try MessageID.generate(domain: account.domain)
             var changes = HeaderChanges(
-                fromMode: Self.fromMode(account.fromHeader), sender: senderAddress, fullName: fullName,
-                date: MessageDate.now(), messageID: try MessageID.generate(domain: account.domain))
+                fromMode: fromMode, sender: senderAddress, fullName: fullName, date: date, messageID: messageID)
             changes.senderDomain = Array(account.domain.utf8)
             changes.recipientDomain = Array(account.defaultDomain.utf8)
             try changes.apply(to: &headers)

@@ -5,12 +5,21 @@ extension SMTPSession {
     func mailLine(_ verb: String, _ sender: String, _ words: [String]) throws -> String {
         try checkArgument(sender, what: "sender")
         for word in words { try checkArgument(word, what: "parameter") }
-        return "\(verb) FROM:<\(sender)>" + words.map { " " + $0 }.joined()
+        return "\(verb) FROM:<\(sender)>" + spaced(words)
+    }
+
+    /// Each word with a space before it. A loop, not `joined()`: that one is
+    /// not specialized, and building its iterator's metadata at run time cost
+    /// a short submission 6% of its instructions.
+    func spaced(_ words: [String]) -> String {
+        var text = ""
+        for word in words { text += " " + word }
+        return text
     }
 
     func recipientLine(_ recipient: SMTPRecipient) throws -> String {
         try checkArgument(recipient.address, what: "recipient")
-        return "RCPT TO:<\(recipient.address)>" + recipient.words(extensions: extensions).map { " " + $0 }.joined()
+        return "RCPT TO:<\(recipient.address)>" + spaced(recipient.words(extensions: extensions))
     }
 
     /// MAIL FROM:<sender> with `parameters` (checked against the

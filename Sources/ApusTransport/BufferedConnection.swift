@@ -49,7 +49,14 @@ public final class BufferedConnection {
         if output.count + bytes.count > writeBufferSize && !output.isEmpty {
             try flush()
         }
-        output.append(contentsOf: bytes)
+        // Contiguous bytes (arrays, slices: every caller's) are appended from
+        // their storage. This generic function is not specialized for its
+        // callers, and append(contentsOf:) here would build the collection's
+        // iterator metadata at run time: 110,000 instructions on the first
+        // call, 7% of a short submission.
+        if bytes.withContiguousStorageIfAvailable({ output.append(contentsOf: $0) }) == nil {
+            output.append(contentsOf: bytes)
+        }
         if output.count >= writeBufferSize {
             try flush()
         }
