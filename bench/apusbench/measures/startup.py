@@ -73,8 +73,19 @@ def build_hello(bench):
     out = os.path.join(d, "hello")
     bench.log("building the static Swift hello baseline (swiftc -O -static-stdlib, apus's linker flags)")
     # The same linker flags install.sh builds apus with (packaging/release-link-flags).
-    r = subprocess.run([swiftc, "-O", "-static-stdlib", *release_link_flags(), src, "-o", out], cwd=d,
+    flags = release_link_flags()
+    # swiftc (unlike swift build) puts `-Xlinker -L…` after the toolchain's own
+    # library directories, so libstdc++.so would be found before the linker
+    # script that points at libstdc++.a and the hello would load libstdc++.so
+    # at every start, which apus does not: the directory is named once more as
+    # swiftc's own -L, which comes first.
+    search = [f for f in flags if f.startswith("-L")]
+    r = subprocess.run([swiftc, "-O", "-static-stdlib", *search, *flags, src, "-o", out], cwd=d,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     if r.returncode != 0:
         raise NotMeasured("swiftc failed: " + r.stdout.decode(errors="replace").strip()[:200])
+    if search:
+        linked = subprocess.run(["ldd", out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+        if "libstdc++" in linked:
+            raise NotMeasured("the hello baseline still loads libstdc++.so; it would not be built as apus is")
     return out
