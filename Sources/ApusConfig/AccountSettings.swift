@@ -39,16 +39,24 @@ struct AccountSettings: Sendable {
     var oauth2 = OAuth2Lines()
 
     /// Every key an account (or the defaults) may set, for error messages and tests.
-    static let keys: Set<String> = Set<String>([
+    static let keys: Set<String> = Set(names).union(OAuth2Lines.names)
+
+    /// The keys of ``keys`` but the `oauth2_*` ones, as a list: what
+    /// ``isKey(_:)`` searches, so that parsing a configuration hashes no key
+    /// and builds no set (``keys`` is for the error path).
+    static let names = [
         "host", "port", "fallback", "tls", "tls_verify", "tls_trust_file", "tls_fingerprint", "tls_cert_file",
         "tls_key_file", "tls_min_version", "auth", "user", "password", "passwordeval", "password_file", "from",
         "domain", "default_domain", "aliases", "from_header", "allow_from_override", "timeout", "relay_owner",
         "dsn_notify",
         "dsn_return", "eight_bit", "message_size_limit", "recipient_limit",
-    ]).union(OAuth2Lines.keys)
+    ]
+
+    /// Whether an account (or the defaults) may set `key`.
+    static func isKey(_ key: String) -> Bool { names.contains(key) || OAuth2Lines.isKey(key) }
 
     /// The keys whose values are secret and never quoted back.
-    static let secretKeys: Set<String> = ["password", "passwordeval", "oauth2_client_secret"]
+    static let secretKeys = ["password", "passwordeval", "oauth2_client_secret"]
 
     /// A section starting afresh from `inherited`.
     init(inheriting inherited: AccountSettings) {
@@ -102,7 +110,7 @@ struct AccountSettings: Sendable {
         case "eight_bit": eightBit = try ValueParsing.choice(value, EightBitPolicy.self)
         case "message_size_limit": messageSizeLimit = try ValueParsing.byteSize(value)
         case "recipient_limit": recipientLimit = try ValueParsing.count(value)
-        case _ where OAuth2Lines.keys.contains(key): try oauth2.apply(key: key, value: value, clears: clears)
+        case _ where OAuth2Lines.isKey(key): try oauth2.apply(key: key, value: value, clears: clears)
         default: preconditionFailure("apply called with a key not in AccountSettings.keys: \(key)")
         }
     }

@@ -53,7 +53,7 @@ private struct ConfigParser {
             section = .defaults
         case "account":
             try startAccount(line)
-        case _ where HostSettings.keys.contains(key):
+        case _ where HostSettings.isKey(key):
             if !accounts.isEmpty || defaultName != nil {
                 throw error(
                     .notAllowedHere, line,
@@ -62,7 +62,7 @@ private struct ConfigParser {
             do { try host.apply(key: key, value: line.value) } catch {
                 throw self.error(.badValue, line, "bad value for '\(key)': \(error.message)")
             }
-        case _ where AccountSettings.keys.contains(key):
+        case _ where AccountSettings.isKey(key):
             if (key == "password" || key == "oauth2_client_secret") && !line.value.isEmpty { holdsPassword = true }
             do {
                 switch section {

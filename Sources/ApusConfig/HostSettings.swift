@@ -26,7 +26,15 @@ public struct HostSettings: Equatable, Sendable {
     }
 
     /// The host-wide keys.
-    public static let keys: Set<String> = ["queue", "queue_dir", "queue_lifetime", "retry", "bounce", "log"]
+    public static let keys: Set<String> = Set(names)
+
+    /// The host-wide keys as a list: what ``isKey(_:)`` searches.
+    static let names = ["queue", "queue_dir", "queue_lifetime", "retry", "bounce", "log"]
+
+    /// Whether `key` is host-wide: a search of ``names``, so that parsing a
+    /// configuration hashes no key and builds no set (``keys`` is for the
+    /// error path).
+    static func isKey(_ key: String) -> Bool { names.contains(key) }
 
     /// Applies one host-wide line. Throws ``ValueError``.
     mutating func apply(key: String, value: String) throws(ValueError) {

@@ -86,17 +86,32 @@ public struct HeaderField: Sendable, Hashable {
     }
 
     /// The field name as written (without white space before the colon).
-    public var name: [UInt8] {
+    public var name: [UInt8] { Array(nameBytes) }
+
+    /// ``name`` without a copy.
+    var nameBytes: ArraySlice<UInt8> {
         var end = colonIndex
         while end > 0, ASCII.isWhitespace(raw[end - 1]) { end -= 1 }
-        return Array(raw[..<end])
+        return raw[..<end]
     }
 
     /// The field name as a `String`.
     public var nameString: String { String(decoding: name, as: UTF8.self) }
 
     /// Whether the field is named `name`, compared case-insensitively.
-    public func hasName(_ name: String) -> Bool { ASCII.equalsIgnoringCase(self.name, name.utf8) }
+    public func hasName(_ name: String) -> Bool {
+        // A plain loop over the name's bytes in place: no copy of the name,
+        // and no `zip` (whose iterator over these two types is not
+        // specialized: its metadata cost 200,000 instructions to build).
+        let own = nameBytes
+        guard own.count == name.utf8.count else { return false }
+        var index = own.startIndex
+        for byte in name.utf8 {
+            if ASCII.lower(raw[index]) != ASCII.lower(byte) { return false }
+            index += 1
+        }
+        return true
+    }
 
     /// The value as written: everything after the colon, folding line breaks
     /// included, without the final CRLF.
