@@ -112,6 +112,10 @@ public enum MessageIntake {
         public func append(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
             count += bytes.count
             guard !ended, failure == nil else { return }
+            if reader.canStreamBody {
+                try streamBody(bytes)
+                return
+            }
             reader.append(bytes)
             try drain()
         }
@@ -142,7 +146,22 @@ public enum MessageIntake {
 
         private static let lineEnd: [UInt8] = [13, 10]
 
+        /// The body goes from the input (or what the reader still holds)
+        /// straight into the spool, each line with CRLF: no array per line.
+        private func streamBody(_ bytes: UnsafeRawBufferPointer?) throws(Failure) {
+            do {
+                try reader.streamBody(bytes) { try body.append($0) }
+            } catch {
+                throw .spool(error)
+            }
+            if !reader.canStreamBody { try drain() }
+        }
+
         private func drain() throws(Failure) {
+            if reader.canStreamBody {
+                try streamBody(nil)
+                return
+            }
             do {
                 while let event = try reader.next() {
                     switch event {
@@ -154,12 +173,14 @@ public enum MessageIntake {
                         try body.append(Self.lineEnd)
                     case .end: ended = true
                     }
+                    if reader.canStreamBody { break }
                 }
             } catch let error as MessageError {
                 failure = .data(error)
             } catch {
                 throw .spool(error)
             }
+            if reader.canStreamBody { try streamBody(nil) }
         }
     }
 }
