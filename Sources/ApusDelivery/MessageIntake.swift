@@ -112,12 +112,20 @@ public enum MessageIntake {
         public func append(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
             count += bytes.count
             guard !ended, failure == nil else { return }
-            if reader.canStreamBody {
-                try streamBody(bytes)
-                return
+            // Before the body the reader takes a line at a time, so the body
+            // that follows the header block in this chunk is streamed from
+            // here too, not copied into the reader's buffer first.
+            var start = 0
+            while start < bytes.count && !reader.canStreamBody {
+                var end = start
+                while end < bytes.count && bytes[end] != 10 && bytes[end] != 13 { end += 1 }
+                end = min(end + 1, bytes.count)
+                reader.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                start = end
+                try drain()
+                if ended || failure != nil { return }
             }
-            reader.append(bytes)
-            try drain()
+            if start < bytes.count { try streamBody(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
         }
 
         /// Feeds bytes.
