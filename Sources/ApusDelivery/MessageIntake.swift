@@ -112,8 +112,20 @@ public enum MessageIntake {
         public func append(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
             count += bytes.count
             guard !ended, failure == nil else { return }
-            reader.append(bytes)
-            try drain()
+            // Before the body the reader takes a line at a time, so the body
+            // that follows the header block in this chunk is streamed from
+            // here too, not copied into the reader's buffer first.
+            var start = 0
+            while start < bytes.count && !reader.canStreamBody {
+                var end = start
+                while end < bytes.count && bytes[end] != 10 && bytes[end] != 13 { end += 1 }
+                end = min(end + 1, bytes.count)
+                reader.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                start = end
+                try drain()
+                if ended || failure != nil { return }
+            }
+            if start < bytes.count { try streamBody(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
         }
 
         /// Feeds bytes.
@@ -142,7 +154,22 @@ public enum MessageIntake {
 
         private static let lineEnd: [UInt8] = [13, 10]
 
+        /// The body goes from the input (or what the reader still holds)
+        /// straight into the spool, each line with CRLF: no array per line.
+        private func streamBody(_ bytes: UnsafeRawBufferPointer?) throws(Failure) {
+            do {
+                try reader.streamBody(bytes) { try body.append($0) }
+            } catch {
+                throw .spool(error)
+            }
+            if !reader.canStreamBody { try drain() }
+        }
+
         private func drain() throws(Failure) {
+            if reader.canStreamBody {
+                try streamBody(nil)
+                return
+            }
             do {
                 while let event = try reader.next() {
                     switch event {
@@ -154,12 +181,14 @@ public enum MessageIntake {
                         try body.append(Self.lineEnd)
                     case .end: ended = true
                     }
+                    if reader.canStreamBody { break }
                 }
             } catch let error as MessageError {
                 failure = .data(error)
             } catch {
                 throw .spool(error)
             }
+            if reader.canStreamBody { try streamBody(nil) }
         }
     }
 }

@@ -91,6 +91,12 @@ public final class Spool {
         return n
     }
 
+    /// Calls `body` with the content of a spool held in memory.
+    func withMemory<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        precondition(file == nil, "the spool is on disk")
+        return try memory.withUnsafeBytes(body)
+    }
+
     /// Calls `body` with successive chunks of the content, in order.
     public func forEachChunk(size: Int = 1 << 16, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         if file == nil {

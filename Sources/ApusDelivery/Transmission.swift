@@ -166,26 +166,9 @@ public enum Transmission {
         }
     }
 
-    /// The body spool as a source, in 64 KiB chunks.
+    /// The body spool as a source, lent in place (``SpoolLender``).
     static func bodySource(_ spool: Spool) -> MessageSource {
-        var offset = 0
-        return .chunks(size: spool.count) {
-            let wanted = min(1 << 16, spool.count - offset)
-            if wanted <= 0 { return nil }
-            var failure: (any Error)? = nil
-            let chunk = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
-                do {
-                    initialized = try spool.read(from: offset, into: UnsafeMutableRawBufferPointer(buffer))
-                } catch {
-                    failure = error
-                    initialized = 0
-                }
-            }
-            if let failure { throw failure }
-            if chunk.isEmpty { return nil }
-            offset += chunk.count
-            return chunk
-        }
+        .lending(SpoolLender(spool))
     }
 
     /// Calls `body` with each line of the spool, without its line ending

@@ -123,6 +123,10 @@ public struct MessageReader: Sendable {
     private var currentLineLength = 0
     // How far the buffer has been searched for LF.
     private var scannedUpTo = 0
+    // Body streaming (``streamBody(_:into:)``): a CR whose line end is not
+    // known yet, and a dot at a line start that may be a lone-dot line.
+    private var heldCR = false
+    private var heldDot = false
 
     /// Creates a reader.
     /// - Parameters:
@@ -385,5 +389,150 @@ public struct MessageReader: Sendable {
         buffer = []
         position = 0
         scannedUpTo = 0
+    }
+}
+
+// MARK: - Streaming the body
+
+extension MessageReader {
+    /// Whether the body can be streamed with ``streamBody(_:into:)``: the
+    /// header block is over and every event before the body was taken.
+    package var canStreamBody: Bool { phase == .body && pending.isEmpty }
+
+    /// The body without events (MessageIntake's path): hands `sink` each
+    /// line's content and a CRLF, straight from `bytes` (or from what is still
+    /// buffered) rather than as an array per line, so a body byte is copied
+    /// once, by the sink. The rules, the ``stats`` and the bytes are those of
+    /// the `.bodyLine`/`.bodyPart` events: a lone CR or LF ends a line, every
+    /// line ends in CRLF, a lone `.` line ends the input with `dotTerminates`.
+    /// Buffered input goes first; after ``finish()`` the last line is ended
+    /// and `.end` follows from ``next()``, as it does when a lone dot ends the
+    /// input (the rest is then ignored).
+    ///
+    /// - Precondition: ``canStreamBody``.
+    package mutating func streamBody(
+        _ bytes: UnsafeRawBufferPointer?, into sink: (UnsafeRawBufferPointer) throws -> Void
+    ) rethrows {
+        precondition(canStreamBody, "MessageReader.streamBody before the body")
+        if position < buffer.count {
+            let held = buffer
+            let start = position
+            buffer = []
+            position = 0
+            scannedUpTo = 0
+            try held.withUnsafeBytes { try scanBody(UnsafeRawBufferPointer(rebasing: $0[start...]), into: sink) }
+        } else if !buffer.isEmpty {
+            buffer = []
+            position = 0
+            scannedUpTo = 0
+        }
+        if let bytes, phase == .body {
+            precondition(!inputFinished, "MessageReader.streamBody after finish")
+            try scanBody(bytes, into: sink)
+        }
+        if inputFinished && phase == .body {
+            if heldDot {
+                finishMessage(byDot: true)
+                return
+            }
+            if heldCR || inLongLine { try endBodyLine(into: sink) }
+            finishMessage(byDot: false)
+        }
+    }
+
+    /// The body rules over `bytes`, runs of line content handed over whole.
+    private mutating func scanBody(_ raw: UnsafeRawBufferPointer, into sink: (UnsafeRawBufferPointer) throws -> Void)
+        rethrows
+    {
+        let bytes = raw.assumingMemoryBound(to: UInt8.self)
+        let count = bytes.count
+        var index = 0
+        while index < count {
+            if heldCR {
+                heldCR = false
+                try endBodyLine(into: sink)
+                if bytes[index] == ASCII.lf { index += 1 }
+                continue
+            }
+            if heldDot {
+                let byte = bytes[index]
+                if byte == ASCII.lf || byte == ASCII.cr {
+                    finishMessage(byDot: true)
+                    return
+                }
+                heldDot = false
+                try Self.dotByte.withUnsafeBytes { try sink($0) }
+                noteLineOctets(1)
+                continue
+            }
+            if !inLongLine && dotTerminates && bytes[index] == ASCII.dot {
+                heldDot = true
+                index += 1
+                continue
+            }
+            var end = index
+            while end < count {
+                let byte = bytes[end]
+                if byte == ASCII.lf || byte == ASCII.cr { break }
+                end += 1
+            }
+            let run = UnsafeBufferPointer(rebasing: bytes[index..<end])
+            if end < count && bytes[end] == ASCII.cr && end + 1 < count && bytes[end + 1] == ASCII.lf {
+                // A CRLF line end in the input: content and end in one piece.
+                noteBodyRun(run)
+                try sink(UnsafeRawBufferPointer(rebasing: raw[index..<(end + 2)]))
+                endLineStats()
+                index = end + 2
+                continue
+            }
+            if end > index {
+                noteBodyRun(run)
+                try sink(UnsafeRawBufferPointer(rebasing: raw[index..<end]))
+            }
+            if end < count {
+                if bytes[end] == ASCII.lf {
+                    try endBodyLine(into: sink)
+                } else {
+                    heldCR = true
+                }
+                index = end + 1
+            } else {
+                index = end
+            }
+        }
+    }
+
+    private static let dotByte: [UInt8] = [ASCII.dot]
+
+    /// Notes a run of line content (8-bit and NUL octets, its length).
+    private mutating func noteBodyRun(_ run: UnsafeBufferPointer<UInt8>) {
+        if !stats.bodyHasEightBit || !stats.bodyHasNUL {
+            for b in run {
+                if b >= 0x80 { stats.bodyHasEightBit = true } else if b == 0 { stats.bodyHasNUL = true }
+            }
+        }
+        noteLineOctets(run.count)
+    }
+
+    /// Notes `count` octets of line content.
+    private mutating func noteLineOctets(_ count: Int) {
+        currentLineLength += count
+        stats.bodyOctets += count
+        inLongLine = true
+    }
+
+    /// Ends the current line: a CRLF to `sink`, and the line's stats.
+    private mutating func endBodyLine(into sink: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try ASCII.crlf.withUnsafeBytes { try sink($0) }
+        endLineStats()
+    }
+
+    private mutating func endLineStats() {
+        if currentLineLength > HeaderFormat.maximumLineLength { stats.bodyHasLongLines = true }
+        stats.longestBodyLine = max(stats.longestBodyLine, currentLineLength)
+        stats.bodyLines += 1
+        stats.bodyOctets += 2
+        currentLineLength = 0
+        inLongLine = false
     }
 }

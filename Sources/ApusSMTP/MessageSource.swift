@@ -17,6 +17,7 @@ public struct MessageSource {
     enum Part {
         case bytes([UInt8])
         case producer(() throws -> [UInt8]?)
+        case lender(any LendingSource)
     }
 
     var parts: [Part]
@@ -88,6 +89,13 @@ public struct MessageSource {
         }
     }
 
+    /// A message whose bytes `source` lends in place (the submission spool):
+    /// the engine encodes them straight from its storage, without a copy
+    /// into chunks first.
+    package static func lending(_ source: any LendingSource) -> MessageSource {
+        MessageSource(parts: [.lender(source)], knownSize: source.count)
+    }
+
     /// The sources one after the other, as one message.
     public static func concatenation(_ sources: [MessageSource]) -> MessageSource {
         var size: Int? = 0
@@ -106,16 +114,35 @@ public struct MessageSource {
     func makeReader() -> PartsReader { PartsReader(parts: parts) }
 }
 
-/// Reads a ``MessageSource`` once: raw chunks, or wire-encoded chunks of a
-/// bounded size with "is this the last" known in advance (what BDAT needs).
+/// Bytes a source lends rather than hands over: the engine reads them where
+/// they are (``MessageSource/lending(_:)``).
+package protocol LendingSource: AnyObject {
+    /// How many bytes there are.
+    var count: Int { get }
+    /// Calls `body` with bytes starting at `offset` (at least one while
+    /// `offset < count`; empty means the end), valid only during the call.
+    func withBytes(at offset: Int, _ body: (UnsafeRawBufferPointer) throws -> Int) throws -> Int
+}
+
+/// Reads a ``MessageSource`` once, as wire-encoded chunks of a bounded size
+/// with "is this the last" known in advance (what BDAT needs), or encoded
+/// straight into a caller's buffer (``encode(into:limit:)``, what DATA uses).
+///
+/// Each message byte is copied once here, by the encoder, into the chunk or
+/// the caller's buffer: owned chunks are held and consumed in place, lent
+/// bytes are encoded from their storage.
 final class PartsReader {
     private var parts: [MessageSource.Part]
     private var index = 0
     private var encoder = WireEncoder(dotStuffing: false)
     private var carry: [UInt8] = []
-    private var ended = false
-    /// Raw octets read so far.
-    private(set) var rawCount = 0
+    /// The current owned chunk, encoded from `rawStart` on.
+    private var raw: [UInt8] = []
+    private var rawStart = 0
+    /// How far into the current lending part.
+    private var lent = 0
+    /// Whether the whole message (and its final line end) has been encoded.
+    private(set) var ended = false
     /// A copy of the raw octets read, kept while ``keepCopy(upTo:)`` allows
     /// (to send the message again in a follow-up transaction); nil once it
     /// would pass the limit, or when no copy is kept.
@@ -128,69 +155,90 @@ final class PartsReader {
         copyLimit = limit
     }
 
-    private func record(_ bytes: [UInt8]) {
+    private func record(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard copy != nil else { return }
         if (copy?.count ?? 0) + bytes.count > copyLimit {
             copy = nil
             copyLimit = -1
         } else {
-            copy? += bytes
+            copy?.append(contentsOf: bytes)
         }
     }
 
     init(parts: [MessageSource.Part]) { self.parts = parts }
 
-    /// The next raw, non-empty chunk, or nil at the end.
-    func nextRaw() throws -> [UInt8]? {
-        while index < parts.count {
+    /// Sets how the wire chunks are encoded; call before the first chunk.
+    func setDotStuffing(_ on: Bool) { encoder = WireEncoder(dotStuffing: on) }
+
+    /// Holds a raw chunk to encode from.
+    private func take(_ chunk: [UInt8]) {
+        guard !chunk.isEmpty else { return }
+        chunk.withUnsafeBufferPointer { record($0) }
+        raw = chunk
+        rawStart = 0
+    }
+
+    /// Encodes more of the message onto the end of `output` until it holds
+    /// at least `limit` octets (up to three more) or the message has ended
+    /// (its last line end added; ``ended`` is then true).
+    func encode(into output: inout [UInt8], limit: Int) throws {
+        while output.count < limit && !ended {
+            if rawStart < raw.count {
+                let start = rawStart
+                rawStart += raw.withUnsafeBufferPointer { buffer in
+                    encoder.encode(UnsafeBufferPointer(rebasing: buffer[start...]), into: &output, limit: limit)
+                }
+                if rawStart == raw.count {
+                    raw = []
+                    rawStart = 0
+                }
+                continue
+            }
+            guard index < parts.count else {
+                encoder.finish(into: &output)
+                ended = true
+                break
+            }
             switch parts[index] {
             case .bytes(let bytes):
                 parts[index] = .bytes([])
                 index += 1
-                if !bytes.isEmpty {
-                    rawCount += bytes.count
-                    record(bytes)
-                    return bytes
-                }
+                take(bytes)
             case .producer(let next):
-                if let chunk = try next() {
-                    if !chunk.isEmpty {
-                        rawCount += chunk.count
-                        record(chunk)
-                        return chunk
-                    }
-                } else {
+                if let chunk = try next() { take(chunk) } else { index += 1 }
+            case .lender(let source):
+                let used = try source.withBytes(at: lent) { bytes in
+                    let buffer = bytes.assumingMemoryBound(to: UInt8.self)
+                    let used = encoder.encode(buffer, into: &output, limit: limit)
+                    record(UnsafeBufferPointer(rebasing: buffer[0..<used]))
+                    return used
+                }
+                if used == 0 {
                     index += 1
+                    lent = 0
+                } else {
+                    lent += used
                 }
             }
         }
-        return nil
     }
-
-    /// Sets how the wire chunks are encoded; call before the first ``nextWireChunk(maximum:)``.
-    func setDotStuffing(_ on: Bool) { encoder = WireEncoder(dotStuffing: on) }
 
     /// Up to `maximum` octets of the wire form (line ends converted, a final
     /// CRLF added), and whether they are the last; an empty last chunk for an
     /// empty message.
     func nextWireChunk(maximum: Int) throws -> (bytes: [UInt8], isLast: Bool) {
-        while carry.count <= maximum && !ended {
-            if let raw = try nextRaw() {
-                encoder.encode(raw, into: &carry)
-            } else {
-                encoder.finish(into: &carry)
-                ended = true
-            }
-        }
+        carry.reserveCapacity(maximum + 4)
+        try encode(into: &carry, limit: maximum + 1)
         if carry.count <= maximum {
-            // All of it: hand the buffer over instead of copying it (a small
-            // message's only chunk, every message's last).
             let chunk = carry
             carry = []
             return (chunk, ended)
         }
-        let chunk = Array(carry[0..<maximum])
-        carry.removeFirst(maximum)
+        // The few octets past `maximum` start the next chunk; the chunk
+        // itself is handed over, not copied.
+        var chunk = carry
+        carry = Array(chunk[maximum...])
+        chunk.removeLast(chunk.count - maximum)
         return (chunk, false)
     }
 }

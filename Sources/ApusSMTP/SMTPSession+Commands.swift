@@ -92,11 +92,19 @@ extension SMTPSession {
         if let copyLimit { reader.keepCopy(upTo: copyLimit) }
         reader.setDotStuffing(true)
         var total = 0
-        while true {
-            let (chunk, isLast) = try io(command: "DATA", stage: .data) { try reader.nextWireChunk(maximum: 65536) }
-            total += chunk.count
-            try sendRaw(chunk, stage: .data)
-            if isLast { break }
+        let block = connection.writeBufferSize
+        // The body is encoded straight into the connection's output buffer
+        // (one copy), which writes each full block.
+        while !reader.ended {
+            total += try io(command: "DATA", stage: .data) {
+                try connection.appendingToOutput { output in
+                    let before = output.count
+                    output.reserveCapacity(block + 4)
+                    try reader.encode(into: &output, limit: max(block, before + 1))
+                    return output.count - before
+                }
+            }
+            try io(command: nil, stage: .data) { try connection.writeFullBlocks() }
         }
         trace?.record(.note, "message: \(total) octets")
         var transaction = transaction ?? SMTPTransaction.afterGoAhead(extensions: extensions)

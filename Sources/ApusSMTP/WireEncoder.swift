@@ -56,6 +56,40 @@ public struct WireEncoder: Sendable {
         }
     }
 
+    /// Encodes from the front of `buffer` until `output` holds at least
+    /// `limit` octets (it may pass it by up to three: a line end and a
+    /// stuffed dot) or `buffer` is used up; returns how many octets of
+    /// `buffer` were consumed. The bytes are copied once, straight into
+    /// `output` (the send path's one copy).
+    mutating func encode(_ buffer: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], limit: Int) -> Int {
+        let count = buffer.count
+        var index = 0
+        while index < count && output.count < limit {
+            if pendingCR || atLineStart {
+                step(buffer[index], into: &output)
+                index += 1
+                continue
+            }
+            let stop = min(count, index + (limit - output.count))
+            var end = index
+            while end < stop {
+                let byte = buffer[end]
+                if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { break }
+                end += 1
+            }
+            if end > index {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index..<end]))
+            }
+            if end < stop {
+                step(buffer[end], into: &output)
+                index = end + 1
+            } else {
+                index = end
+            }
+        }
+        return index
+    }
+
     /// One byte through the state machine: CR held until we know whether LF
     /// follows, bare LF and lone CR → CRLF, a dot at a line start doubled.
     private mutating func step(_ byte: UInt8, into output: inout [UInt8]) {
