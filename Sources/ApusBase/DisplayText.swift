@@ -4,9 +4,9 @@
 ///
 /// Control characters (below 0x20, and 0x7F) never pass through; what takes
 /// their place is the caller's choice (Postfix's `printable` writes `?`).
-public enum DisplayText {
+package enum DisplayText {
     /// What a control character becomes.
-    public enum Control: Sendable {
+    package enum Control: Sendable {
         /// `?` (Postfix's `printable`: mailq, configuration values).
         case question
         /// A space (log reasons: a reply's line breaks become blanks).
@@ -21,7 +21,7 @@ public enum DisplayText {
     ///   - asciiOnly: also show every non-ASCII character as `?`.
     ///   - limit: at most this many characters (Unicode scalars) are kept,
     ///     followed by `ellipsis` when the text was longer.
-    public static func oneLine(
+    package static func oneLine(
         _ text: String, controls: Control = .question, asciiOnly: Bool = false, limit: Int? = nil,
         ellipsis: String = "…"
     ) -> String {

@@ -7,7 +7,7 @@
 /// only where the caller names its unit (sendmail reads `-q30` as minutes).
 /// The total is at most 9,999 weeks; zero is returned as zero (callers decide
 /// whether it is allowed).
-public enum DurationGrammar {
+package enum DurationGrammar {
     /// Seconds per unit letter.
     static func unitSeconds(_ unit: UInt8) -> Int64? {
         switch unit {
@@ -23,7 +23,7 @@ public enum DurationGrammar {
     /// The seconds `text` stands for, or nil when it is not a duration.
     /// - Parameter bareNumberUnit: the seconds a trailing number without a
     ///   unit counts in (60 for `-q`), or nil to refuse one.
-    public static func seconds(_ text: String, bareNumberUnit: Int64? = nil) -> Int64? {
+    package static func seconds(_ text: String, bareNumberUnit: Int64? = nil) -> Int64? {
         var total: Int64 = 0
         var number: Int64 = 0
         var digits = 0

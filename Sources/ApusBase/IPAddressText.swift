@@ -8,9 +8,9 @@ import Glibc
 /// IPv4. An IPv6 address may carry a zone id after `%` (`fe80::1%eth0`: letters,
 /// digits, `.`, `-`, `_`, at most 15 bytes, as an interface name), which a
 /// link-local relay needs.
-public enum IPAddressText {
+package enum IPAddressText {
     /// Whether `text` is an IPv4 address (`192.0.2.1`).
-    public static func isIPv4(_ text: some StringProtocol) -> Bool {
+    package static func isIPv4(_ text: some StringProtocol) -> Bool {
         guard text.utf8.count <= 15 else { return false }
         var address = in_addr()
         return String(text).withCString { inet_pton(AF_INET, $0, &address) } == 1
@@ -18,7 +18,7 @@ public enum IPAddressText {
 
     /// Whether `text` is an IPv6 address (`2001:db8::1`, `::ffff:192.0.2.1`,
     /// `fe80::1%eth0`).
-    public static func isIPv6(_ text: some StringProtocol) -> Bool {
+    package static func isIPv6(_ text: some StringProtocol) -> Bool {
         var body = Substring(text)
         if let percent = body.firstIndex(of: "%") {
             let zone = body[body.index(after: percent)...]
@@ -36,7 +36,7 @@ public enum IPAddressText {
     }
 
     /// Whether `text` is either.
-    public static func isAddress(_ text: some StringProtocol) -> Bool {
+    package static func isAddress(_ text: some StringProtocol) -> Bool {
         isIPv4(text) || isIPv6(text)
     }
 }

@@ -1,10 +1,10 @@
 /// JSON string literals (RFC 8259), written in one place: `mailq --json`'s
 /// fields and the claims of an OAuth2 JWT assertion.
-public enum JSONText {
+package enum JSONText {
     /// A JSON string literal for `text`: quotes, backslash and control
     /// characters (DEL too) escaped, U+2028/U+2029 too (so the literal is also
     /// valid JavaScript); other characters as UTF-8.
-    public static func literal(_ text: String) -> String {
+    package static func literal(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,11 +1,11 @@
 import Glibc
 
 /// The kernel's random source, in one place (queue ids, Message-IDs, boundaries).
-public enum SystemRandom {
+package enum SystemRandom {
     /// Fills `buffer` from the kernel's random source, in blocks of 256 bytes.
     /// The C function is `getentropy` (the `getrandom` system call).
     /// - Returns: 0, or the `errno` of the failed call.
-    public static func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int32 {
+    package static func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int32 {
         guard let base = buffer.baseAddress else { return 0 }
         var offset = 0
         while offset < buffer.count {

@@ -8,19 +8,19 @@ import Glibc
 /// The `apus` / `sendmail` / `mailq` / `newaliases` front end: parse, validate,
 /// run; one function turns every failure into the single `apus: what: why`
 /// line and its sysexits status (cli.md).
-public enum ApusCommand {
+package enum ApusCommand {
     /// The version `--version` prints.
-    public static let version = "apus 0.1.0"
+    package static let version = "apus 0.1.0"
     /// The system configuration file.
-    public static let systemConfiguration = "/etc/apus.conf"
+    package static let systemConfiguration = "/etc/apus.conf"
 
     /// The program's argv as the process entry received it (works without
     /// `/proc`, unlike `CommandLine.arguments` on Linux); see
     /// ``ProcessIdentity/arguments()``.
-    public static func processArguments() -> [String] { ProcessIdentity.arguments() }
+    package static func processArguments() -> [String] { ProcessIdentity.arguments() }
 
     /// Runs the program for `arguments` (argv, program name first) and returns the exit status.
-    public static func main(_ arguments: [String]) -> Int32 {
+    package static func main(_ arguments: [String]) -> Int32 {
         Privileges.harden()
         signal(SIGPIPE, SIG_IGN)
         do {
@@ -35,7 +35,7 @@ public enum ApusCommand {
 
     /// Any error as the failure it ends the command with: a bad command line
     /// is a usage failure, an error nobody turned into a failure an internal one.
-    public static func commandFailure(_ error: any Error) -> CommandFailure {
+    package static func commandFailure(_ error: any Error) -> CommandFailure {
         switch error {
         case let failure as CommandFailure: return failure
         case let usage as UsageError: return CommandFailure(.usage, usage.message)
@@ -45,12 +45,12 @@ public enum ApusCommand {
 
     /// The one place a failure becomes the process's exit status (cli.md
     /// "Exit status"); queue runs (`-q…`) end through it too.
-    public static func exitStatus(for failure: CommandFailure) -> ExitStatus {
+    package static func exitStatus(for failure: CommandFailure) -> ExitStatus {
         exitStatus(for: failure.kind)
     }
 
     /// The exit status for what happened (cli.md "Exit status").
-    public static func exitStatus(for kind: CommandFailure.Kind) -> ExitStatus {
+    package static func exitStatus(for kind: CommandFailure.Kind) -> ExitStatus {
         switch kind {
         case .usage, .noRecipients, .tooManyRecipients: return .usage
         case .badAddress, .messageRefusedLocally: return .dataError

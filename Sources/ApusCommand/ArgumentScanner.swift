@@ -14,25 +14,25 @@ import ApusConfig
 /// - The options sendmail programs pass for their own purposes sit in one
 ///   visible list, ``ignoredWithValue`` and ``ignoredFlags``, and are accepted
 ///   and ignored.
-public struct ArgumentScanner {
+package struct ArgumentScanner {
     /// Postfix's sendmail getopt string. Every option apus accepts takes a
     /// value exactly when it takes one here, so `-eq` is `-e` with the value
     /// `q` and `-ep -i` is `-e p` then `-i`, never `-e -q` or `-e -p -i`.
-    public static let postfixOptions = "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx"
+    package static let postfixOptions = "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx"
     /// Options that take a value and are ignored: `-A c|m`, `-e X`, `-h N`, `-L LABEL`, `-O opt=val`, `-p proto`.
-    public static let ignoredWithValue: Set<Character> = ["A", "e", "h", "L", "O", "p"]
+    package static let ignoredWithValue: Set<Character> = ["A", "e", "h", "L", "O", "p"]
     /// Flags that are ignored: `-c`, `-G`, `-m`, `-n`, `-U`, `-x`.
-    public static let ignoredFlags: Set<Character> = ["c", "G", "m", "n", "U", "x"]
+    package static let ignoredFlags: Set<Character> = ["c", "G", "m", "n", "U", "x"]
     /// `-b` modes accepted and ignored (they do nothing and exit 0).
-    public static let ignoredModes: Set<String> = ["d", "D", "h", "H"]
+    package static let ignoredModes: Set<String> = ["d", "D", "h", "H"]
 
     private let arguments: [String]
 
     /// A scanner for `arguments` (argv, program name first).
-    public init(_ arguments: [String]) { self.arguments = arguments }
+    package init(_ arguments: [String]) { self.arguments = arguments }
 
     /// The mode the program name selects: `mailq`, `newaliases`, or deliver.
-    public static func mode(forProgramName name: String) -> Invocation.Mode {
+    package static func mode(forProgramName name: String) -> Invocation.Mode {
         // The last non-empty component, cut at "/" bytes (a generic split
         // by Characters cost 17,000 instructions a start).
         let utf8 = name.utf8
@@ -49,7 +49,7 @@ public struct ArgumentScanner {
 
     /// Scans the arguments. Throws a ``UsageError`` (exit 64) naming
     /// the offending option.
-    public func scan() throws(UsageError) -> Invocation {
+    package func scan() throws(UsageError) -> Invocation {
         var invocation = Invocation()
         invocation.mode = Self.mode(forProgramName: arguments.first ?? "apus")
         var json = false
@@ -172,7 +172,7 @@ public struct ArgumentScanner {
 
     /// Parses a sendmail interval (``DurationGrammar``): units concatenated
     /// (`1h30m`), and a bare number is minutes, as in sendmail.
-    public static func parseInterval(_ text: String) -> Int? {
+    package static func parseInterval(_ text: String) -> Int? {
         DurationGrammar.seconds(text, bareNumberUnit: 60).map { Int($0) }
     }
 
@@ -200,7 +200,7 @@ public struct ArgumentScanner {
 
     /// Splits a recipient argument at commas that are outside quotes, angle
     /// brackets and comments, dropping empty pieces.
-    public static func splitRecipients(_ argument: String) -> [String] {
+    package static func splitRecipients(_ argument: String) -> [String] {
         var pieces: [String] = []
         var current: [UInt8] = []
         var quoted = false
@@ -259,14 +259,14 @@ extension String {
 
 /// A bad command line: the one line naming what is wrong. ``ApusCommand``
 /// turns it into exit status 64 (EX_USAGE, cli.md "Exit status").
-public struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What is wrong, printed after `apus: `.
-    public var message: String
+    package var message: String
 
     /// A usage error saying `message`.
-    public init(_ message: String) {
+    package init(_ message: String) {
         self.message = message
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }

@@ -3,7 +3,7 @@ import ApusDelivery
 /// The exit statuses apus uses, from sysexits.h (cli.md "Exit status").
 /// Only ApusCommand decides them: a failure says what happened
 /// (``CommandFailure/Kind``), ``ApusCommand/exitStatus(for:)`` maps it.
-public enum ExitStatus: Int32, Sendable {
+package enum ExitStatus: Int32, Sendable {
     /// Delivered, or durably queued.
     case ok = 0
     /// EX_USAGE: bad command line; no recipients at all.

@@ -1,8 +1,8 @@
 /// What the command line asked for: the mode and every option, before anything
 /// is read or sent. Produced by ``ArgumentScanner``; plain data.
-public struct Invocation: Equatable, Sendable {
+package struct Invocation: Equatable, Sendable {
     /// What apus does.
-    public enum Mode: Equatable, Sendable {
+    package enum Mode: Equatable, Sendable {
         /// `-bm` (and `sendmail`/`apus`): read a message, deliver it.
         case deliver
         /// `-bp` (and `mailq`): list the queue; `json` with `--json`.
@@ -24,7 +24,7 @@ public struct Invocation: Equatable, Sendable {
     }
 
     /// Which queued messages a queue run tries.
-    public enum QueueSelection: Equatable, Sendable {
+    package enum QueueSelection: Equatable, Sendable {
         /// `-q`: the messages that are due.
         case due
         /// `-qf`: every message, due or not.
@@ -37,38 +37,38 @@ public struct Invocation: Equatable, Sendable {
         case sender(String)
 
         /// Whether only root may ask for this run (everything but `-q`).
-        public var needsRoot: Bool { self != .due }
+        package var needsRoot: Bool { self != .due }
     }
 
     /// The mode.
-    public var mode: Mode = .deliver
+    package var mode: Mode = .deliver
     /// `-t`: take recipients from the headers too.
-    public var extractRecipients = false
+    package var extractRecipients = false
     /// `-i`, `-oi`: a lone `.` line does not end the message.
-    public var ignoreDots = false
+    package var ignoreDots = false
     /// `-f`/`-r`: the envelope sender as given (`""` or `<>` is the null sender).
-    public var sender: String? = nil
+    package var sender: String? = nil
     /// `-F`: full name for an added From:.
-    public var fullName: String? = nil
+    package var fullName: String? = nil
     /// `-N`: DSN NOTIFY as given (`never` or a comma list), validated.
-    public var dsnNotify: String? = nil
+    package var dsnNotify: String? = nil
     /// `-R`: DSN RET (`full` or `hdrs`).
-    public var dsnReturn: String? = nil
+    package var dsnReturn: String? = nil
     /// `-V`: DSN ENVID.
-    public var envelopeID: String? = nil
+    package var envelopeID: String? = nil
     /// `-B`: body type (`7BIT` or `8BITMIME`).
-    public var bodyType: String? = nil
+    package var bodyType: String? = nil
     /// `-C`: configuration file instead of /etc/apus.conf.
-    public var configFile: String? = nil
+    package var configFile: String? = nil
     /// `-v`: print the SMTP dialogue on stderr.
-    public var verbose = false
+    package var verbose = false
     /// `-X`: append the SMTP dialogue to this file.
-    public var traceFile: String? = nil
+    package var traceFile: String? = nil
     /// Recipients from the command line, comma lists split.
-    public var recipients: [String] = []
+    package var recipients: [String] = []
     /// Options accepted and ignored, as written (for `-v`).
-    public var ignoredOptions: [String] = []
+    package var ignoredOptions: [String] = []
 
     /// A default invocation (deliver, no options).
-    public init() {}
+    package init() {}
 }

@@ -28,19 +28,19 @@ import Glibc
 ///
 /// JSON (Postfix `postqueue -j`): one object per message and line; nothing at
 /// all for an empty queue.
-public enum MailqListing {
+package enum MailqListing {
     /// The header line.
-    public static let header = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------"
+    package static let header = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------"
     /// What an empty queue prints.
-    public static let emptyQueue = "Mail queue is empty"
+    package static let emptyQueue = "Mail queue is empty"
 
     /// The messages mailq shows: those with a pending recipient, in the given order.
-    public static func listed(_ entries: [QueueEntry]) -> [QueueEntry] {
+    package static func listed(_ entries: [QueueEntry]) -> [QueueEntry] {
         entries.filter { !$0.envelope.isFinished }
     }
 
     /// The line about messages moved to `corrupt/` (for stderr), or nil when there are none.
-    public static func corruptLine(_ count: Int, directory: String) -> String? {
+    package static func corruptLine(_ count: Int, directory: String) -> String? {
         guard count > 0 else { return nil }
         return
             "apus: \(count) corrupt message\(count == 1 ? "" : "s") in \(directory) (see apus(8), QUEUE FILE FORMAT)\n"
@@ -50,7 +50,7 @@ public enum MailqListing {
     /// - Parameters:
     ///   - entries: the queue (``QueueStore/list()`` order: oldest first).
     ///   - now: the current time, to say which messages are due.
-    public static func text(_ entries: [QueueEntry], now: Int64 = Int64(time(nil))) -> String {
+    package static func text(_ entries: [QueueEntry], now: Int64 = Int64(time(nil))) -> String {
         let shown = listed(entries)
         guard !shown.isEmpty else { return emptyQueue + "\n" }
         var out = header + "\n"
@@ -95,7 +95,7 @@ public enum MailqListing {
     /// `message_size`, `forced_expire` (false), `sender` (empty for `<>`),
     /// `recipients` (pending ones: `address`, and `delay_reason` once there is
     /// one); then apus's `attempts` and `next_attempt` (Unix seconds).
-    public static func json(_ entries: [QueueEntry]) -> String {
+    package static func json(_ entries: [QueueEntry]) -> String {
         var out = ""
         for entry in listed(entries) {
             let envelope = entry.envelope
@@ -119,12 +119,12 @@ public enum MailqListing {
     }
 
     /// A JSON string literal for `text` (``JSONText/literal(_:)``).
-    public static func jsonString(_ text: String) -> String { JSONText.literal(text) }
+    package static func jsonString(_ text: String) -> String { JSONText.literal(text) }
 
     /// `Sun Nov 22 14:03:11` plus one space: the first 20 characters of
     /// `asctime(localtime(t))`, English names whatever the locale. The C function
     /// is `localtime_r` (it honours `TZ`).
-    public static func arrivalText(_ seconds: Int64) -> String {
+    package static func arrivalText(_ seconds: Int64) -> String {
         DeliveryLog.localTime(seconds) + " "
     }
 

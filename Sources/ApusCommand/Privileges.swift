@@ -8,24 +8,24 @@ import Glibc
 /// /etc/apus.conf and write the queue. It starts by ``harden()``, works with
 /// the group only where it needs it, and gives it up for good
 /// (``dropGroupForGood()``) when the caller names their own configuration.
-public enum Privileges {
+package enum Privileges {
     /// The variables kept when running setgid; identity always comes from the real uid.
-    public static let keptEnvironment: Set<String> = ["HOME", "USER", "LOGNAME", "TZ", "LANG"]
+    package static let keptEnvironment: Set<String> = ["HOME", "USER", "LOGNAME", "TZ", "LANG"]
     /// The `PATH` set for children (`passwordeval`).
-    public static let safePath = "/usr/bin:/bin"
+    package static let safePath = "/usr/bin:/bin"
 
     /// Whether the process runs with a group it was not started with (setgid).
-    public static var isSetgid: Bool { getegid() != getgid() }
+    package static var isSetgid: Bool { getegid() != getgid() }
 
     /// Whether the caller is root (real uid 0).
-    public static var callerIsRoot: Bool { getuid() == 0 }
+    package static var callerIsRoot: Bool { getuid() == 0 }
 
     /// Makes the process safe to run for any user: the standard descriptors
     /// exist (opened on /dev/null when closed, so no file we open can become
     /// stdout), inherited descriptors above 2 are closed, umask 077, no core
     /// dumps, and — when setgid — the environment cut down to
     /// ``keptEnvironment`` plus a safe `PATH`.
-    public static func harden() {
+    package static func harden() {
         for fd in Int32(0)...2 where fcntl(fd, F_GETFD) == -1 {
             _ = Glibc.open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
         }
@@ -69,7 +69,7 @@ public enum Privileges {
     /// become the caller's real group, and the change is checked (a setgid
     /// back to the old group must fail). Used before reading a `-C` file
     /// named by a caller other than root.
-    public static func dropGroupForGood() throws(CommandFailure) {
+    package static func dropGroupForGood() throws(CommandFailure) {
         let real = getgid()
         let privileged = getegid()
         guard real != privileged else { return }
@@ -87,7 +87,7 @@ public enum Privileges {
     /// group, and back after it: for files the caller names (`-X`,
     /// dead.letter), so they are the caller's and never reachable through the
     /// apus group.
-    public static func asCaller<R>(_ body: () throws -> R) throws -> R {
+    package static func asCaller<R>(_ body: () throws -> R) throws -> R {
         let privileged = getegid()
         let real = getgid()
         if privileged == real { return try body() }
@@ -101,7 +101,7 @@ public enum Privileges {
 
     /// Opens a caller-named file for appending as the caller:
     /// `O_WRONLY|O_APPEND|O_CREAT|O_NOFOLLOW`, mode 0600.
-    public static func openCallerFileForAppend(_ path: String) throws -> FileDescriptor {
+    package static func openCallerFileForAppend(_ path: String) throws -> FileDescriptor {
         try asCaller {
             try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, mode: 0o600)
         }
@@ -110,16 +110,16 @@ public enum Privileges {
 
 /// Who called apus: from the real uid, never from the environment (which may
 /// only supply names for messages when the password database has none).
-public struct Caller: Sendable {
+package struct Caller: Sendable {
     /// The login name.
-    public var login: String
+    package var login: String
     /// The full name from GECOS (up to the first comma), or empty.
-    public var fullName: String
+    package var fullName: String
     /// The real uid.
-    public var uid: uid_t
+    package var uid: uid_t
 
     /// The caller of this process. The C function is `getpwuid_r`.
-    public static func current() -> Caller {
+    package static func current() -> Caller {
         let uid = getuid()
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>? = nil

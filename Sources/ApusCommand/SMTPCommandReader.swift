@@ -22,40 +22,40 @@
 /// - Every MAIL and RCPT parameter is checked (RFC 1870 SIZE, RFC 6152 BODY,
 ///   RFC 6531 SMTPUTF8, RFC 3461 RET, ENVID, NOTIFY, ORCPT): a bad value is
 ///   `501 5.5.4`, an unknown parameter `555 5.5.4`; the session goes on.
-public struct SMTPCommandReader: Sendable {
+package struct SMTPCommandReader: Sendable {
     /// The most octets of a command line, CRLF included.
-    public static let maximumLineLength = 4096
+    package static let maximumLineLength = 4096
     /// The largest piece of DATA or BDAT content returned at once.
-    public static let maximumDataPiece = 1 << 16
+    package static let maximumDataPiece = 1 << 16
 
     /// MAIL FROM parameters, checked.
-    public struct MailParameters: Sendable, Equatable {
+    package struct MailParameters: Sendable, Equatable {
         /// `SIZE=` (RFC 1870).
-        public var size: Int?
+        package var size: Int?
         /// `BODY=`: `7BIT` or `8BITMIME`, upper case.
-        public var body: String?
+        package var body: String?
         /// `SMTPUTF8` was given.
-        public var smtpUTF8 = false
+        package var smtpUTF8 = false
         /// `RET=`: `FULL` or `HDRS`, upper case.
-        public var dsnReturn: String?
+        package var dsnReturn: String?
         /// `ENVID=`, xtext decoded.
-        public var envelopeID: String?
+        package var envelopeID: String?
         /// No parameters.
-        public init() {}
+        package init() {}
     }
 
     /// RCPT TO parameters, checked.
-    public struct RecipientParameters: Sendable, Equatable {
+    package struct RecipientParameters: Sendable, Equatable {
         /// `NOTIFY=`: `NEVER` or a comma list of `SUCCESS`, `FAILURE`, `DELAY`, upper case.
-        public var notify: String?
+        package var notify: String?
         /// `ORCPT=` as given (`rfc822;addr`, xtext).
-        public var originalRecipient: String?
+        package var originalRecipient: String?
         /// No parameters.
-        public init() {}
+        package init() {}
     }
 
     /// One client command, its syntax checked.
-    public enum Command: Sendable, Equatable {
+    package enum Command: Sendable, Equatable {
         case ehlo(String)
         case helo(String)
         /// The reverse path without brackets (empty for `<>`).
@@ -73,7 +73,7 @@ public struct SMTPCommandReader: Sendable {
     }
 
     /// What the reader found.
-    public enum Event: Sendable, Equatable {
+    package enum Event: Sendable, Equatable {
         /// A well-formed command.
         case command(Command)
         /// A line that is not a valid command: answer with this code and text
@@ -107,13 +107,13 @@ public struct SMTPCommandReader: Sendable {
     private var atLineStart = true
 
     /// A reader expecting commands.
-    public init() {}
+    package init() {}
 
     /// Whether the reader is inside DATA or a BDAT chunk.
-    public var isReadingContent: Bool { mode != .commands && mode != .skippingLine }
+    package var isReadingContent: Bool { mode != .commands && mode != .skippingLine }
 
     /// Pushes client bytes.
-    public mutating func append(_ bytes: some Sequence<UInt8>) {
+    package mutating func append(_ bytes: some Sequence<UInt8>) {
         if position > 0 && position >= buffer.count / 2 {
             buffer.removeFirst(position)
             scanned = max(0, scanned - position)
@@ -125,7 +125,7 @@ public struct SMTPCommandReader: Sendable {
     /// Switches to DATA content after the server answered 354. `limit` is the
     /// most octets accepted (0 = none); more is counted and dropped.
     /// - Precondition: the reader is reading commands.
-    public mutating func beginData(limit: Int) {
+    package mutating func beginData(limit: Int) {
         precondition(mode == .commands, "beginData while reading content")
         mode = .data
         dataLimit = limit
@@ -134,7 +134,7 @@ public struct SMTPCommandReader: Sendable {
     }
 
     /// The next event, or nil when more bytes are needed.
-    public mutating func next() -> Event? {
+    package mutating func next() -> Event? {
         while true {
             switch mode {
             case .commands:

@@ -16,34 +16,34 @@ import ApusPOSIX
 /// `452 4.5.3` for a RCPT past `recipient_limit`, `501` for an address that
 /// does not parse. The session ends on QUIT, end of input, or after 20 bad
 /// commands.
-public struct SubmissionServer {
+package struct SubmissionServer {
     /// One message as the client gave it.
-    public struct Message {
+    package struct Message {
         /// The MAIL FROM address (empty for `<>`).
-        public var sender: String
+        package var sender: String
         /// The RCPT TO addresses, in order.
-        public var recipients: [String]
+        package var recipients: [String]
         /// The message as received (dot-unstuffed; CRLF line ends), read into
         /// its header fields and body spool as it arrives.
-        public var content: MessageIntake.Builder
+        package var content: MessageIntake.Builder
         /// `BODY=` from MAIL, if given.
-        public var bodyType: String?
+        package var bodyType: String?
         /// `RET=` from MAIL, if given.
-        public var dsnReturn: String?
+        package var dsnReturn: String?
         /// `ENVID=` from MAIL, if given.
-        public var envelopeID: String?
+        package var envelopeID: String?
         /// `NOTIFY=` of the first RCPT that had one.
-        public var dsnNotify: String?
+        package var dsnNotify: String?
     }
 
     /// The reply to the end of a message's data.
-    public struct Reply: Sendable {
+    package struct Reply: Sendable {
         /// 250, 451, 554 …
-        public var code: Int
+        package var code: Int
         /// The text after the code and enhanced code.
-        public var text: String
+        package var text: String
         /// Creates a reply.
-        public init(_ code: Int, _ text: String) {
+        package init(_ code: Int, _ text: String) {
             self.code = code
             self.text = text
         }
@@ -57,13 +57,13 @@ public struct SubmissionServer {
 
     /// The bounds of one transaction: `message_size_limit` and `recipient_limit`
     /// of the account the sender chooses (0 = none).
-    public struct Limits: Sendable {
+    package struct Limits: Sendable {
         /// The most octets of a message (0 = none).
-        public var messageSize: Int
+        package var messageSize: Int
         /// The most recipients of a message (0 = none).
-        public var recipients: Int
+        package var recipients: Int
         /// Creates limits.
-        public init(messageSize: Int, recipients: Int) {
+        package init(messageSize: Int, recipients: Int) {
             self.messageSize = messageSize
             self.recipients = recipients
         }
@@ -71,7 +71,7 @@ public struct SubmissionServer {
 
     /// A server reading `input` and writing `output`, naming itself `domain`;
     /// `limits` gives the bounds for a MAIL FROM address (`""` for the EHLO reply).
-    public init(
+    package init(
         input: FileDescriptor, output: FileDescriptor, domain: String, spoolDirectory: String,
         limits: @escaping (String) -> Limits
     ) {
@@ -84,7 +84,7 @@ public struct SubmissionServer {
 
     /// Runs the session until QUIT or end of input; `deliver` is called once
     /// per complete message.
-    public func run(deliver: (Message) -> Reply) throws {
+    package func run(deliver: (Message) -> Reply) throws {
         var io = ReplyWriter(output: output)
         var reader = SMTPCommandReader()
         var current: Message? = nil

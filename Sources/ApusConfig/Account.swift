@@ -5,89 +5,89 @@ import ApusBase
 ///
 /// Built by ``Configuration``; a plain value the delivery code reads. Its
 /// ``description`` never shows the password (see ``PasswordSource``).
-public struct Account: Equatable, Sendable {
+package struct Account: Equatable, Sendable {
     /// The account's name (`account NAME`); `default` for the account made from
     /// the defaults alone, or the built-in one when there is no file.
-    public var name: String
+    package var name: String
     /// The line of its `account` line, 0 when it has none.
-    public var line: Int
+    package var line: Int
     /// The relay (`host`, default `localhost`; `port`, default by ``tls``: 25, 587, 465).
-    public var relay: Relay
+    package var relay: Relay
     /// Further relays, tried in order after a temporary failure (`fallback`);
     /// a fallback written without a port uses ``relay``'s port.
-    public var fallbacks: [Relay]
+    package var fallbacks: [Relay]
     /// `tls`: default `off` when the host is loopback (``Relay/isLoopback``), else `starttls`.
-    public var tls: TLSSetting
+    package var tls: TLSSetting
     /// `tls_verify`: verify the chain and host name (default true).
-    public var tlsVerify: Bool
+    package var tlsVerify: Bool
     /// `tls_trust_file`: a CA bundle instead of the system store, or `nil`.
-    public var tlsTrustFile: String?
+    package var tlsTrustFile: String?
     /// `tls_fingerprint`: the pinned SHA-256 of the server certificate (32 bytes), or `nil`.
-    public var tlsFingerprint: [UInt8]?
+    package var tlsFingerprint: [UInt8]?
     /// `tls_cert_file`: the client certificate, or `nil`.
-    public var tlsCertificateFile: String?
+    package var tlsCertificateFile: String?
     /// `tls_key_file`: its private key; the certificate file itself when only
     /// `tls_cert_file` is given (a PEM file holding both).
-    public var tlsKeyFile: String?
+    package var tlsKeyFile: String?
     /// `tls_min_version` (default 1.2).
-    public var tlsMinimumVersion: TLSMinimumVersion
+    package var tlsMinimumVersion: TLSMinimumVersion
     /// `auth`: default ``Authentication/automatic`` when ``user`` is set, else ``Authentication/off``.
-    public var authentication: Authentication
+    package var authentication: Authentication
     /// `user`, or `nil`.
-    public var user: String?
+    package var user: String?
     /// Where the password comes from (`password`, `password_file`, `passwordeval`);
     /// ApusDelivery's `retrievePassword(timeout:)` reads it.
-    public var password: PasswordSource
+    package var password: PasswordSource
     /// `from`: an address or a pattern, or `nil`.
-    public var from: String?
+    package var from: String?
     /// `domain`: the EHLO name and the domain for unqualified senders.
-    public var domain: String
+    package var domain: String
     /// `default_domain`: appended to unqualified recipients (default ``domain``).
-    public var defaultDomain: String
+    package var defaultDomain: String
     /// `aliases`: the aliases file, or `nil`.
-    public var aliasesFile: String?
+    package var aliasesFile: String?
     /// `from_header` (default ``FromHeaderPolicy/add``).
-    public var fromHeader: FromHeaderPolicy
+    package var fromHeader: FromHeaderPolicy
     /// `allow_from_override` (default true).
-    public var allowFromOverride: Bool
+    package var allowFromOverride: Bool
     /// `timeout`: seconds for each whole reply and each write (default 60).
-    public var timeout: Int
+    package var timeout: Int
     /// `relay_owner`: who besides root may own the listening socket of a
     /// loopback relay on an unprivileged port (default root alone).
-    public var relayOwner: RelayOwner = .root
+    package var relayOwner: RelayOwner = .root
     /// `dsn_notify`: default for `-N`, or `nil`.
-    public var dsnNotify: DSNNotifySetting?
+    package var dsnNotify: DSNNotifySetting?
     /// `dsn_return`: default for `-R`, or `nil`.
-    public var dsnReturn: DSNReturnSetting?
+    package var dsnReturn: DSNReturnSetting?
     /// `eight_bit` (default ``EightBitPolicy/convert``).
-    public var eightBit: EightBitPolicy
+    package var eightBit: EightBitPolicy
     /// `message_size_limit`: the largest message accepted, in octets; 0 = no limit (default 256 MiB).
-    public var messageSizeLimit: Int
+    package var messageSizeLimit: Int
     /// `recipient_limit`: the most recipients one message may have; 0 = no limit (default 1000).
-    public var recipientLimit: Int
+    package var recipientLimit: Int
 
     /// The default `message_size_limit`: 256 MiB.
-    public static let defaultMessageSizeLimit = 256 << 20
+    package static let defaultMessageSizeLimit = 256 << 20
     /// The default `recipient_limit`.
-    public static let defaultRecipientLimit = 1000
+    package static let defaultRecipientLimit = 1000
 
     /// The `oauth2_*` settings when `oauth2_token_url` is set: the token for
     /// XOAUTH2/OAUTHBEARER comes from that endpoint instead of ``password``.
-    public var oauth2: OAuth2Settings? = nil
+    package var oauth2: OAuth2Settings? = nil
 
     /// Whether ``from`` is a pattern (holds `*` or `?`) rather than an address.
-    public var fromIsPattern: Bool {
+    package var fromIsPattern: Bool {
         guard let from else { return false }
         return from.containsByte(0x2A) || from.containsByte(0x3F)
     }
 
     /// The envelope sender this account gives when no `-f` is given: ``from``
     /// when it is an address, `nil` when it is a pattern or unset.
-    public var senderAddress: String? { fromIsPattern ? nil : from }
+    package var senderAddress: String? { fromIsPattern ? nil : from }
 
     /// Whether ``from`` matches `sender` (see ``WildcardPattern``); false when
     /// the account has no `from` or the sender is empty (`<>`).
-    public func matches(sender: String) -> Bool {
+    package func matches(sender: String) -> Bool {
         guard let from else { return false }
         let address = sender.strippingAngleBrackets()
         if address.isEmpty { return false }
@@ -99,7 +99,7 @@ extension Account: CustomStringConvertible {
     /// Every setting as `key value` lines, in config.md's order, the password
     /// shown only as `password (set)`, `password_file PATH` or
     /// `passwordeval (set)`: safe for `-v`, `-bv` and logs.
-    public var description: String {
+    package var description: String {
         var lines = ["account \(name)", "host \(relay.host)", "port \(relay.port)"]
         for fallback in fallbacks { lines.append("fallback \(fallback)") }
         lines.append("tls \(tls.rawValue)")

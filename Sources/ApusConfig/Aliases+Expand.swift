@@ -1,6 +1,6 @@
 extension Aliases {
     /// Most levels of alias expansion followed before a name is kept as it is.
-    public static let maximumDepth = 20
+    package static let maximumDepth = 20
 
     /// Expands `recipients` through the aliases.
     ///
@@ -18,7 +18,7 @@ extension Aliases {
     ///   (`default_domain`).
     ///
     /// Time and output are linear in the size of the table and the input.
-    public func expand(_ recipients: [String], qualifyingWith domain: String? = nil) -> [String] {
+    package func expand(_ recipients: [String], qualifyingWith domain: String? = nil) -> [String] {
         var expansion = Expansion(aliases: self, domain: domain)
         for recipient in recipients {
             if recipient.containsByte(0x40) {

@@ -4,7 +4,7 @@ extension Aliases {
     ///
     /// - Throws: ``ConfigError`` (`.tooLarge`, `.syntax`, `.badValue`,
     ///   `.duplicateAlias`), naming `file`, the line and the alias.
-    public static func parse(_ bytes: [UInt8], file: String) throws -> Aliases {
+    package static func parse(_ bytes: [UInt8], file: String) throws -> Aliases {
         var aliases = Aliases(file: file)
         var pending: (name: String, line: Int, items: [(text: String, line: Int)])?
         func finish() throws(ConfigError) {

@@ -23,31 +23,31 @@
 ///
 /// Expansion (``expand(_:qualifyingWith:)``) is recursive through unqualified
 /// targets; see there for loops.
-public struct Aliases: Equatable, Sendable {
+package struct Aliases: Equatable, Sendable {
     /// One `name: targets` entry.
-    public struct Entry: Equatable, Sendable {
+    package struct Entry: Equatable, Sendable {
         /// The name, lower case.
-        public var name: String
+        package var name: String
         /// The addresses, as written (without `<>`); unqualified ones expand further.
-        public var targets: [String]
+        package var targets: [String]
         /// The line the entry starts on.
-        public var line: Int
+        package var line: Int
     }
 
     /// The file it was read from (as named to the loader).
-    public var file: String
+    package var file: String
     /// The usable entries, by lower-case name.
-    public var entries: [String: Entry]
+    package var entries: [String: Entry]
     /// Targets that were skipped (pipes, files, `:include:`), one
     /// ``ConfigError`` of kind `.unsupportedTarget` each, in file order.
-    public var warnings: [ConfigError]
+    package var warnings: [ConfigError]
 
     /// How many aliases the file defines (usable entries): what `newaliases`
     /// prints as `N aliases`.
-    public var count: Int { entries.count }
+    package var count: Int { entries.count }
 
     /// An empty table, for when no `aliases` file is configured.
-    public init(file: String = "") {
+    package init(file: String = "") {
         self.file = file
         entries = [:]
         warnings = []
@@ -55,7 +55,7 @@ public struct Aliases: Equatable, Sendable {
 
     /// The targets of `name` (ASCII case ignored), without expanding them
     /// further or applying `default`; `nil` when it is not an alias.
-    public func targets(of name: String) -> [String]? {
+    package func targets(of name: String) -> [String]? {
         entries[name.lowercased()]?.targets
     }
 
@@ -63,7 +63,7 @@ public struct Aliases: Equatable, Sendable {
     ///
     /// - Throws: ``ConfigError`` (`.unreadable`, `.tooLarge`, `.syntax`,
     ///   `.badValue`, `.duplicateAlias`), naming the file and line.
-    public static func load(path: String) throws -> Aliases {
+    package static func load(path: String) throws -> Aliases {
         try parse(readConfigFile(path).bytes, file: path)
     }
 }

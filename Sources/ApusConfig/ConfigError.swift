@@ -10,9 +10,9 @@ import ApusBase
 /// The message never holds a secret: values of `password`, `passwordeval` and
 /// `password_file` are never quoted back, and other values are cut to 64
 /// printable characters.
-public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What went wrong, for callers (and tests) that branch on it.
-    public enum Kind: Equatable, Sendable {
+    package enum Kind: Equatable, Sendable {
         /// The file could not be opened or read (`errno` in ``ConfigError/message``).
         case unreadable
         /// The file is over the size limit, a line over the line limit, or not a regular file.
@@ -41,18 +41,18 @@ public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The kind of fault.
-    public var kind: Kind
+    package var kind: Kind
     /// The file, as it was named to the loader.
-    public var file: String
+    package var file: String
     /// The 1-based line number, or 0 when the fault concerns the whole file.
-    public var line: Int
+    package var line: Int
     /// The key (or alias name) on that line, when there is one.
-    public var key: String?
+    package var key: String?
     /// One line of text saying what is wrong; never a secret.
-    public var message: String
+    package var message: String
 
     /// Creates an error. `message` must already be free of secrets.
-    public init(_ kind: Kind, file: String, line: Int, key: String? = nil, message: String) {
+    package init(_ kind: Kind, file: String, line: Int, key: String? = nil, message: String) {
         self.kind = kind
         self.file = file
         self.line = line
@@ -61,7 +61,7 @@ public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     /// `FILE:LINE: MESSAGE`, or `FILE: MESSAGE` when ``line`` is 0.
-    public var description: String {
+    package var description: String {
         line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)"
     }
 }

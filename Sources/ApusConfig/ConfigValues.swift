@@ -1,5 +1,5 @@
 /// How the connection to a relay is protected (`tls`).
-public enum TLSSetting: String, Equatable, Sendable, CaseIterable {
+package enum TLSSetting: String, Equatable, Sendable, CaseIterable {
     /// Plain SMTP (`tls off`).
     case off
     /// STARTTLS, failing closed when the server does not offer it (`tls starttls`).
@@ -8,7 +8,7 @@ public enum TLSSetting: String, Equatable, Sendable, CaseIterable {
     case implicit = "on"
 
     /// The port used when `port` is not set: 25, 587 or 465.
-    public var defaultPort: Int {
+    package var defaultPort: Int {
         switch self {
         case .off: 25
         case .startTLS: 587
@@ -18,7 +18,7 @@ public enum TLSSetting: String, Equatable, Sendable, CaseIterable {
 }
 
 /// The lowest TLS protocol version accepted (`tls_min_version`).
-public enum TLSMinimumVersion: String, Equatable, Sendable, CaseIterable {
+package enum TLSMinimumVersion: String, Equatable, Sendable, CaseIterable {
     /// TLS 1.2 (`1.2`, the default).
     case tls12 = "1.2"
     /// TLS 1.3 (`1.3`).
@@ -26,7 +26,7 @@ public enum TLSMinimumVersion: String, Equatable, Sendable, CaseIterable {
 }
 
 /// A SASL mechanism that `auth` may name.
-public enum AuthMechanism: String, Equatable, Sendable, CaseIterable {
+package enum AuthMechanism: String, Equatable, Sendable, CaseIterable {
     /// PLAIN (RFC 4616).
     case plain
     /// LOGIN (draft-murchison-sasl-login).
@@ -41,11 +41,11 @@ public enum AuthMechanism: String, Equatable, Sendable, CaseIterable {
     case oauthBearer = "oauthbearer"
 
     /// The name as sent in `AUTH`, upper case: `PLAIN`, `CRAM-MD5`.
-    public var smtpName: String { rawValue.uppercased() }
+    package var smtpName: String { rawValue.uppercased() }
 }
 
 /// Whether and how to authenticate (`auth`).
-public enum Authentication: Equatable, Sendable {
+package enum Authentication: Equatable, Sendable {
     /// No AUTH (`auth off`).
     case off
     /// The strongest mechanism both sides support (`auth on`).
@@ -55,7 +55,7 @@ public enum Authentication: Equatable, Sendable {
 }
 
 /// What to do with the message's From: field (`from_header`).
-public enum FromHeaderPolicy: String, Equatable, Sendable, CaseIterable {
+package enum FromHeaderPolicy: String, Equatable, Sendable, CaseIterable {
     /// Leave the header alone, even when From: is missing.
     case keep
     /// Add From: when it is missing (the default).
@@ -65,7 +65,7 @@ public enum FromHeaderPolicy: String, Equatable, Sendable, CaseIterable {
 }
 
 /// What to do with an 8-bit body for a server without 8BITMIME (`eight_bit`).
-public enum EightBitPolicy: String, Equatable, Sendable, CaseIterable {
+package enum EightBitPolicy: String, Equatable, Sendable, CaseIterable {
     /// Send it as it is.
     case pass
     /// Re-encode it as quoted-printable (the default).
@@ -73,7 +73,7 @@ public enum EightBitPolicy: String, Equatable, Sendable, CaseIterable {
 }
 
 /// Where the delivery log goes (`log`).
-public enum LogTarget: Equatable, Sendable {
+package enum LogTarget: Equatable, Sendable {
     /// syslog, facility mail (the default).
     case syslog
     /// Appended to this file (an absolute path).
@@ -85,22 +85,22 @@ public enum LogTarget: Equatable, Sendable {
 /// When the relay should send delivery status notifications (`dsn_notify`, as `-N`).
 ///
 /// An empty set means `NEVER`.
-public struct DSNNotifySetting: OptionSet, Equatable, Sendable, Hashable {
+package struct DSNNotifySetting: OptionSet, Equatable, Sendable, Hashable {
     /// The bits.
-    public var rawValue: UInt8
+    package var rawValue: UInt8
     /// Creates a set from its bits.
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
     /// `SUCCESS`.
-    public static let success = DSNNotifySetting(rawValue: 1)
+    package static let success = DSNNotifySetting(rawValue: 1)
     /// `FAILURE`.
-    public static let failure = DSNNotifySetting(rawValue: 2)
+    package static let failure = DSNNotifySetting(rawValue: 2)
     /// `DELAY`.
-    public static let delay = DSNNotifySetting(rawValue: 4)
+    package static let delay = DSNNotifySetting(rawValue: 4)
     /// `NEVER`: the empty set.
-    public static let never: DSNNotifySetting = []
+    package static let never: DSNNotifySetting = []
 
     /// The `NOTIFY=` parameter value: `NEVER`, or `SUCCESS,FAILURE,DELAY` in that order.
-    public var parameterValue: String {
+    package var parameterValue: String {
         if isEmpty { return "NEVER" }
         var words: [String] = []
         if contains(.success) { words.append("SUCCESS") }
@@ -111,25 +111,25 @@ public struct DSNNotifySetting: OptionSet, Equatable, Sendable, Hashable {
 }
 
 /// How much of the message a failure notice should return (`dsn_return`, as `-R`).
-public enum DSNReturnSetting: String, Equatable, Sendable, CaseIterable {
+package enum DSNReturnSetting: String, Equatable, Sendable, CaseIterable {
     /// The whole message (`full`, `RET=FULL`).
     case full
     /// The headers only (`hdrs`, `RET=HDRS`).
     case headers = "hdrs"
 
     /// The `RET=` parameter value: `FULL` or `HDRS`.
-    public var parameterValue: String { rawValue.uppercased() }
+    package var parameterValue: String { rawValue.uppercased() }
 }
 
 /// A relay to connect to: a host name or address, and a port.
-public struct Relay: Equatable, Sendable, Hashable, CustomStringConvertible {
+package struct Relay: Equatable, Sendable, Hashable, CustomStringConvertible {
     /// A host name, an IPv4 address, or an IPv6 address without its brackets.
-    public var host: String
+    package var host: String
     /// The TCP port, 1–65535.
-    public var port: Int
+    package var port: Int
 
     /// Creates a relay.
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
@@ -137,10 +137,10 @@ public struct Relay: Equatable, Sendable, Hashable, CustomStringConvertible {
     /// Whether ``host`` is `localhost` (or a name under `.localhost`) or a
     /// loopback address (`127.0.0.0/8`, `::1`): the hosts for which `tls`
     /// defaults to `off`.
-    public var isLoopback: Bool { isLoopbackHost(host) }
+    package var isLoopback: Bool { isLoopbackHost(host) }
 
     /// `host:port`, with an IPv6 address in brackets: `[::1]:25`.
-    public var description: String {
+    package var description: String {
         host.containsByte(0x3A) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

@@ -7,7 +7,7 @@ extension Configuration {
     /// - Throws: ``ConfigError`` naming `file`, the line and the key: `.syntax`,
     ///   `.tooLarge`, `.unknownKey`, `.badValue`, `.notAllowedHere`,
     ///   `.duplicateAccount`, `.unknownAccount`, `.inconsistent`.
-    public static func parse(
+    package static func parse(
         _ bytes: [UInt8], file: String, localDomain: () -> String = { LocalHost.domain() }
     ) throws -> Configuration {
         var parser = ConfigParser(file: file)

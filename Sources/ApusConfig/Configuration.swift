@@ -26,36 +26,36 @@
 /// Use ``load(path:localDomain:)`` or ``loadIfPresent(path:localDomain:)`` for
 /// a file, ``parse(_:file:localDomain:)`` for bytes, ``builtIn(localDomain:)``
 /// when there is no file.
-public struct Configuration: Equatable, Sendable {
+package struct Configuration: Equatable, Sendable {
     /// The file it was read from, `nil` for the built-in configuration.
-    public var file: String?
+    package var file: String?
     /// The host-wide settings.
-    public var host: HostSettings
+    package var host: HostSettings
     /// The accounts in file order; when the file defines none, one account
     /// called `default` made from the defaults alone.
-    public var accounts: [Account]
+    package var accounts: [Account]
     /// The account used when no `from` pattern chooses one: the one named by
     /// `account default : NAME`, else the first.
-    public var defaultAccount: Account
+    package var defaultAccount: Account
     /// Whether any line sets `password` or `oauth2_client_secret` (a secret
     /// written in the file itself; `password_file`, `passwordeval` and
     /// `oauth2_client_secret_file` do not count).
-    public var holdsPassword: Bool
+    package var holdsPassword: Bool
     /// `st_mode` of the file as read (from `fstat` on the descriptor read), or `nil`.
-    public var fileMode: UInt32?
+    package var fileMode: UInt32?
 
     /// Whether the file holds `password` and is readable by "other"
     /// (mode & 0o004). The command refuses such a file with exit 78 when it reads
     /// the system file with the apus group (security.md); see
     /// ``checkPasswordNotExposed()``.
-    public var exposesPasswordToOthers: Bool {
+    package var exposesPasswordToOthers: Bool {
         guard holdsPassword, let fileMode else { return false }
         return fileMode & 0o004 != 0
     }
 
     /// Throws ``ConfigError`` (`.insecurePermissions`) when
     /// ``exposesPasswordToOthers``; the message says how to fix it.
-    public func checkPasswordNotExposed() throws {
+    package func checkPasswordNotExposed() throws {
         if exposesPasswordToOthers {
             throw ConfigError(
                 .insecurePermissions, file: file ?? "(built-in)", line: 0,
@@ -66,19 +66,19 @@ public struct Configuration: Equatable, Sendable {
     /// The account for a message: with a sender (`-f`/`-r`), the first account
     /// whose `from` pattern matches it (``Account/matches(sender:)``, ASCII case
     /// ignored), else ``defaultAccount``; without one, ``defaultAccount``.
-    public func account(forSender sender: String?) -> Account {
+    package func account(forSender sender: String?) -> Account {
         if let sender, let match = accounts.first(where: { $0.matches(sender: sender) }) { return match }
         return defaultAccount
     }
 
     /// The account called `name`, or `nil`.
-    public func account(named name: String) -> Account? {
+    package func account(named name: String) -> Account? {
         accounts.first { $0.name == name }
     }
 
     /// The configuration used when there is no file: one account `default`
     /// relaying to localhost port 25 without TLS or AUTH, host-wide defaults.
-    public static func builtIn(localDomain: () -> String = { LocalHost.domain() }) -> Configuration {
+    package static func builtIn(localDomain: () -> String = { LocalHost.domain() }) -> Configuration {
         // The default settings cannot contradict each other.
         let account = (try? AccountSettings().resolve(name: "default", line: 0, localDomain: localDomain))
         guard let account else { preconditionFailure("the built-in account does not resolve") }
@@ -96,7 +96,7 @@ public struct Configuration: Equatable, Sendable {
     ///   and only when some account does not set `domain`.
     /// - Throws: ``ConfigError`` (`.unreadable` with `strerror`'s words,
     ///   including a missing file, or any parse error).
-    public static func load(path: String, localDomain: () -> String = { LocalHost.domain() }) throws -> Configuration {
+    package static func load(path: String, localDomain: () -> String = { LocalHost.domain() }) throws -> Configuration {
         let contents = try readConfigFile(path)
         var configuration = try parse(contents.bytes, file: path, localDomain: localDomain)
         configuration.fileMode = UInt32(contents.mode)
@@ -108,7 +108,7 @@ public struct Configuration: Equatable, Sendable {
     /// not exist should be an error (use `load`).
     ///
     /// - Throws: ``ConfigError``.
-    public static func loadIfPresent(
+    package static func loadIfPresent(
         path: String, localDomain: () -> String = { LocalHost.domain() }
     ) throws -> Configuration {
         guard let contents = try readConfigFile(path, missingIsNil: true) else {

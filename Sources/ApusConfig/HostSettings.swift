@@ -1,22 +1,22 @@
 /// The host-wide settings: `queue`, `queue_dir`, `queue_lifetime`, `retry`,
 /// `bounce`, `log`. They may stand only before the first `account` line.
-public struct HostSettings: Equatable, Sendable {
+package struct HostSettings: Equatable, Sendable {
     /// `queue`: queue on temporary failure (default true; false: exit 75 instead).
-    public var queue: Bool
+    package var queue: Bool
     /// `queue_dir` (default `/var/spool/apus`).
-    public var queueDirectory: String
+    package var queueDirectory: String
     /// `queue_lifetime` in seconds (default 5 days).
-    public var queueLifetime: Int64
+    package var queueLifetime: Int64
     /// `retry`: the delays between attempts in seconds, the last repeating
     /// (default 5m 15m 1h 4h).
-    public var retryIntervals: [Int64]
+    package var retryIntervals: [Int64]
     /// `bounce`: send a failure notice when a queued message fails (default true).
-    public var bounce: Bool
+    package var bounce: Bool
     /// `log` (default syslog).
-    public var log: LogTarget
+    package var log: LogTarget
 
     /// The defaults of config.md.
-    public init() {
+    package init() {
         queue = true
         queueDirectory = "/var/spool/apus"
         queueLifetime = 5 * 86400
@@ -26,7 +26,7 @@ public struct HostSettings: Equatable, Sendable {
     }
 
     /// The host-wide keys.
-    public static let keys: Set<String> = Set(names)
+    package static let keys: Set<String> = Set(names)
 
     /// The host-wide keys as a list: what ``isKey(_:)`` searches.
     static let names = ["queue", "queue_dir", "queue_lifetime", "retry", "bounce", "log"]

@@ -2,10 +2,10 @@ import ApusPOSIX
 import Glibc
 
 /// The local host's mail name: the default for `domain`.
-public enum LocalHost {
+package enum LocalHost {
     /// The first line of `mailnamePath` (Debian's `/etc/mailname`) when it is a
     /// valid host name, else ``fullyQualifiedName()``.
-    public static func domain(mailnamePath: String = "/etc/mailname") -> String {
+    package static func domain(mailnamePath: String = "/etc/mailname") -> String {
         if let contents = try? readConfigFile(mailnamePath) {
             let end = contents.bytes.firstIndex(of: 0x0A) ?? contents.bytes.count
             if let text = String(validating: contents.bytes[..<end], as: UTF8.self) {
@@ -19,7 +19,7 @@ public enum LocalHost {
     /// The host's fully qualified name: `gethostname`, then `getaddrinfo` with
     /// `AI_CANONNAME` for its canonical name when that has a dot; else the
     /// plain host name; `localhost` if even that fails. (May consult DNS.)
-    public static func fullyQualifiedName() -> String {
+    package static func fullyQualifiedName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
         let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -4,27 +4,27 @@
 /// Built by ``Configuration`` when `oauth2_token_url` is set; checked at load
 /// (the grant's required keys, `auth xoauth2`/`oauthbearer`). Its
 /// ``description`` never shows the client secret.
-public struct OAuth2Settings: Equatable, Sendable {
+package struct OAuth2Settings: Equatable, Sendable {
     /// `oauth2_token_url`: the token endpoint (https only).
-    public var tokenURL: HTTPSURL
+    package var tokenURL: HTTPSURL
     /// `oauth2_grant` (default ``OAuth2Grant/clientCredentials``).
-    public var grant: OAuth2Grant
+    package var grant: OAuth2Grant
     /// `oauth2_client_id`, or `nil`.
-    public var clientID: String?
+    package var clientID: String?
     /// `oauth2_client_secret` (`.literal`) or `oauth2_client_secret_file`
     /// (`.file`), or `.none`; ApusDelivery's `PasswordSource.retrieve(timeout:)` reads it.
-    public var clientSecret: PasswordSource
+    package var clientSecret: PasswordSource
     /// `oauth2_scope`: space-separated scopes, or `nil`.
-    public var scope: String?
+    package var scope: String?
     /// `oauth2_refresh_token_file` (`refresh_token` grant), or `nil`.
-    public var refreshTokenFile: String?
+    package var refreshTokenFile: String?
     /// `oauth2_private_key_file`: the PEM RSA key (`jwt_bearer` grant), or `nil`.
-    public var privateKeyFile: String?
+    package var privateKeyFile: String?
     /// `oauth2_subject`: the mailbox a service account acts for (`jwt_bearer`), or `nil`.
-    public var subject: String?
+    package var subject: String?
 
     /// The key lines, in apus.conf syntax, the secret shown as `(set)`.
-    public var descriptionLines: [String] {
+    package var descriptionLines: [String] {
         var lines = ["oauth2_token_url \(tokenURL)", "oauth2_grant \(grant.rawValue)"]
         if let clientID { lines.append("oauth2_client_id \(clientID)") }
         switch clientSecret {
@@ -41,7 +41,7 @@ public struct OAuth2Settings: Equatable, Sendable {
 }
 
 /// `oauth2_grant`: how the token is obtained.
-public enum OAuth2Grant: String, Equatable, Sendable, CaseIterable {
+package enum OAuth2Grant: String, Equatable, Sendable, CaseIterable {
     /// RFC 6749 §4.4: client id and secret (Microsoft 365 app-only access).
     case clientCredentials = "client_credentials"
     /// RFC 6749 §6: a user's refresh token, kept in `oauth2_refresh_token_file`.
@@ -53,13 +53,13 @@ public enum OAuth2Grant: String, Equatable, Sendable, CaseIterable {
 /// An `https://` URL as apus.conf accepts it: a host (name or address), an
 /// optional port (default 443) and a path with an optional query; no user
 /// information, no fragment, nothing outside printable ASCII.
-public struct HTTPSURL: Equatable, Sendable, CustomStringConvertible {
+package struct HTTPSURL: Equatable, Sendable, CustomStringConvertible {
     /// The host name or address, IPv6 without brackets.
-    public var host: String
+    package var host: String
     /// The port (default 443).
-    public var port: Int
+    package var port: Int
     /// The path and query, starting with `/` (`/` when the URL has none).
-    public var path: String
+    package var path: String
 
     /// Parses `text`.
     ///
@@ -91,19 +91,19 @@ public struct HTTPSURL: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `text`, or `nil` when apus.conf would refuse it.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         guard let url = try? HTTPSURL(parsing: text) else { return nil }
         self = url
     }
 
     /// `https://host[:port]/path` (the port only when not 443).
-    public var description: String {
+    package var description: String {
         let name = host.containsByte(0x3A) ? "[\(host)]" : host
         return "https://\(name)\(port == 443 ? "" : ":\(port)")\(path)"
     }
 
     /// `host[:port]` as the HTTP `Host` header wants it.
-    public var hostHeader: String {
+    package var hostHeader: String {
         let name = host.containsByte(0x3A) ? "[\(host)]" : host
         return port == 443 ? name : "\(name):\(port)"
     }

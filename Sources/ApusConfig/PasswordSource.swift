@@ -4,7 +4,7 @@
 /// `password_file /run/x`, `passwordeval (set)` or `password (none)`. Fetching
 /// the secret (reading the file, running the command) is ApusDelivery's
 /// `PasswordSource.retrieve(timeout:)`: this module only parses.
-public enum PasswordSource: Equatable, Sendable, CustomStringConvertible {
+package enum PasswordSource: Equatable, Sendable, CustomStringConvertible {
     /// No password configured.
     case none
     /// `password`: the secret as written in the file.
@@ -15,10 +15,10 @@ public enum PasswordSource: Equatable, Sendable, CustomStringConvertible {
     case command(String)
 
     /// Whether a password is configured at all.
-    public var isConfigured: Bool { self != .none }
+    package var isConfigured: Bool { self != .none }
 
     /// A redacted one-line summary, in apus.conf syntax.
-    public var description: String {
+    package var description: String {
         switch self {
         case .none: "password (none)"
         case .literal: "password (set)"

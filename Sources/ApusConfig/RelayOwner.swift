@@ -5,26 +5,26 @@ import ApusPOSIX
 ///
 /// Written as a user name (looked up when the configuration is read, so a
 /// typo is a configuration error with its line) or as a numeric uid.
-public struct RelayOwner: Equatable, Sendable, CustomStringConvertible {
+package struct RelayOwner: Equatable, Sendable, CustomStringConvertible {
     /// The uid.
-    public var uid: UInt32
+    package var uid: UInt32
     /// The user's name, when the password database has one.
-    public var name: String?
+    package var name: String?
 
     /// A user by uid and name.
-    public init(uid: UInt32, name: String?) {
+    package init(uid: UInt32, name: String?) {
         self.uid = uid
         self.name = name
     }
 
     /// root, the default.
-    public static let root = RelayOwner(uid: 0, name: "root")
+    package static let root = RelayOwner(uid: 0, name: "root")
 
     /// Whether a socket owned by `uid` is acceptable: root or this user.
-    public func allows(_ uid: UInt32) -> Bool { uid == 0 || uid == self.uid }
+    package func allows(_ uid: UInt32) -> Bool { uid == 0 || uid == self.uid }
 
     /// The name, or the uid when there is no name.
-    public var description: String { name ?? String(uid) }
+    package var description: String { name ?? String(uid) }
 }
 
 extension ValueParsing {

@@ -6,11 +6,11 @@ import Glibc
 /// A file is read whole into memory, so these bound what a hostile or mistaken
 /// file can cost: a file over ``maximumFileSize`` or a line over
 /// ``maximumLineLength`` is refused with a ``ConfigError`` of kind `.tooLarge`.
-public enum ConfigLimits {
+package enum ConfigLimits {
     /// The largest file accepted: 1 MiB.
-    public static let maximumFileSize = 1 << 20
+    package static let maximumFileSize = 1 << 20
     /// The longest line accepted, without its line feed: 4096 bytes.
-    public static let maximumLineLength = 4096
+    package static let maximumLineLength = 4096
 }
 
 /// One line of a configuration-style file, already checked to be UTF-8 text

@@ -6,15 +6,15 @@
 /// `alice@x`. (Local parts are case-sensitive in theory, but no mail system a
 /// relay account is chosen for treats `Alice` and `alice` as two senders.)
 /// Time is O(pattern × address) at worst, with no recursion.
-public struct WildcardPattern: Equatable, Sendable {
+package struct WildcardPattern: Equatable, Sendable {
     /// The pattern as written.
-    public var pattern: String
+    package var pattern: String
 
     /// Wraps a pattern.
-    public init(_ pattern: String) { self.pattern = pattern }
+    package init(_ pattern: String) { self.pattern = pattern }
 
     /// Whether `text` matches the whole pattern.
-    public func matches(_ text: String) -> Bool {
+    package func matches(_ text: String) -> Bool {
         let p = Array(pattern.unicodeScalars).map(foldCase)
         let t = Array(text.unicodeScalars).map(foldCase)
         var pi = 0

@@ -3,9 +3,9 @@
 /// and detail lines. It names no exit status and no `-bs` reply: ApusCommand
 /// alone decides those from the kind (`ApusCommand.exitStatus(for:)`,
 /// `ApusCommand.smtpReply(for:)`, cli.md "Exit status").
-public struct CommandFailure: Error, Sendable {
+package struct CommandFailure: Error, Sendable {
     /// What happened.
-    public enum Kind: Sendable, Hashable, CaseIterable {
+    package enum Kind: Sendable, Hashable, CaseIterable {
         /// A bad command line.
         case usage
         /// No recipient at all (none given, or none left after the aliases).
@@ -51,19 +51,19 @@ public struct CommandFailure: Error, Sendable {
     }
 
     /// What happened.
-    public var kind: Kind
+    package var kind: Kind
     /// The summary, printed after `apus: `.
-    public var summary: String
+    package var summary: String
     /// Further lines (one per refused recipient), printed after the summary.
-    public var details: [String]
+    package var details: [String]
 
     /// Creates a failure.
-    public init(_ kind: Kind, _ summary: String, details: [String] = []) {
+    package init(_ kind: Kind, _ summary: String, details: [String] = []) {
         self.kind = kind
         self.summary = summary
         self.details = details
     }
 
     /// A bad command line.
-    public static func usage(_ summary: String) -> CommandFailure { CommandFailure(.usage, summary) }
+    package static func usage(_ summary: String) -> CommandFailure { CommandFailure(.usage, summary) }
 }

@@ -11,9 +11,9 @@ import Glibc
 /// (one line; wrapped here). `relay=none` when no connection was made;
 /// reasons in Postfix's words (``PostfixWording``). Lines
 /// never hold passwords or tokens: only envelope addresses and server replies.
-public struct DeliveryLog: Sendable {
+package struct DeliveryLog: Sendable {
     /// Where lines go.
-    public enum Destination: Equatable, Sendable {
+    package enum Destination: Equatable, Sendable {
         /// syslog(3), facility mail, ident `apus`.
         case syslog
         /// Appended to this file.
@@ -23,7 +23,7 @@ public struct DeliveryLog: Sendable {
     }
 
     /// What became of a recipient in this attempt.
-    public enum Status: String, Sendable {
+    package enum Status: String, Sendable {
         /// The relay accepted it.
         case sent
         /// Kept for a later attempt.
@@ -33,29 +33,29 @@ public struct DeliveryLog: Sendable {
     }
 
     /// One recipient's attempt.
-    public struct Entry: Sendable {
+    package struct Entry: Sendable {
         /// The queue id, or a fresh id for a message sent without queueing.
-        public var queueID: String
+        package var queueID: String
         /// The envelope sender (empty for `<>`).
-        public var sender: String
+        package var sender: String
         /// The recipient.
-        public var recipient: String
+        package var recipient: String
         /// `host[addr]:port`, or nil when no connection was made (`relay=none`).
-        public var relay: String?
+        package var relay: String?
         /// Seconds since the message arrived.
-        public var delay: Double
+        package var delay: Double
         /// The TLS version, or nil for plain text.
-        public var tls: String?
+        package var tls: String?
         /// The outcome.
-        public var status: Status
+        package var status: Status
         /// The server's reply or the local reason, one line.
-        public var reason: String
+        package var reason: String
         /// The RFC 3463 status (`dsn=` field); nil: taken from the reply in
         /// `reason`, else from the status (2.0.0, 4.0.0, 5.0.0).
-        public var dsn: String? = nil
+        package var dsn: String? = nil
 
         /// Creates an entry.
-        public init(
+        package init(
             queueID: String, sender: String, recipient: String, relay: String?, delay: Double, tls: String?,
             status: Status, reason: String
         ) {
@@ -70,7 +70,7 @@ public struct DeliveryLog: Sendable {
         }
 
         /// The log line, without a trailing newline.
-        public var line: String {
+        package var line: String {
             var text = "\(queueID): from=<\(sender)>, to=<\(recipient)>, relay=\(relay ?? "none"), delay="
             text += DeliveryLog.formatDelay(delay)
             if let tls { text += ", tls=\(tls)" }
@@ -81,15 +81,15 @@ public struct DeliveryLog: Sendable {
     }
 
     /// The destination.
-    public var destination: Destination
+    package var destination: Destination
 
     /// A log writing to `destination`.
-    public init(destination: Destination) { self.destination = destination }
+    package init(destination: Destination) { self.destination = destination }
 
     /// Why the log cannot be written now, in one line, or nil (for `-bv`).
     /// A missing file is a problem only for a caller other than root, who
     /// never creates it (security.md); syslog needs `/dev/log`.
-    public func problem() -> String? {
+    package func problem() -> String? {
         switch destination {
         case .off:
             return nil
@@ -116,7 +116,7 @@ public struct DeliveryLog: Sendable {
 
     /// What a ``record(_:)`` error means, in one line: "cannot write the log
     /// PATH: …" or "no /dev/log: …".
-    public func describe(_ error: Errno) -> String {
+    package func describe(_ error: Errno) -> String {
         switch destination {
         case .file(let path): return Self.fileProblem(path, error) + "; its lines went to syslog"
         case .syslog, .off: return "no /dev/log: the delivery log (syslog) is lost"
@@ -157,7 +157,7 @@ public struct DeliveryLog: Sendable {
     /// to syslog instead, after a warning naming the failure, and the error is
     /// returned for the caller to print under `-v`.
     @discardableResult
-    public func record(_ entries: [Entry]) -> Errno? {
+    package func record(_ entries: [Entry]) -> Errno? {
         // Off: no line is formatted (a queue run records one entry per recipient).
         guard !entries.isEmpty, destination != .off else { return nil }
         return write(entries.map { ($0.line, DeliveryLog.level($0.status)) })
@@ -167,7 +167,7 @@ public struct DeliveryLog: Sendable {
     /// `corrupt/`, swept leftovers), as Postfix's `warning:` lines.
     /// - Returns: the log file's error, as ``record(_:)``.
     @discardableResult
-    public func warning(_ text: String) -> Errno? {
+    package func warning(_ text: String) -> Errno? {
         write([("warning: " + DeliveryLog.oneLine(text), LOG_WARNING)])
     }
 
@@ -225,7 +225,7 @@ public struct DeliveryLog: Sendable {
     /// `Sat Dec  5 09:00:00`: the first 19 characters of `asctime` in local time
     /// (English names whatever the locale), as `mailq` shows times. The C
     /// function is `localtime_r` (it honours `TZ`).
-    public static func localTime(_ seconds: Int64) -> String {
+    package static func localTime(_ seconds: Int64) -> String {
         var time = time_t(seconds)
         var parts = tm()
         guard localtime_r(&time, &parts) != nil else { return "??" + String(repeating: " ", count: 17) }

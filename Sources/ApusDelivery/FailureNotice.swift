@@ -3,22 +3,24 @@
 /// machine-readable `message/delivery-status` part and the original headers
 /// (`text/rfc822-headers`; never the body). It is sent from `<>` to the
 /// envelope sender, so it can never cause another notice.
-public struct FailureNotice: Sendable {
+package struct FailureNotice: Sendable {
     /// One recipient that failed.
-    public struct FailedRecipient: Sendable {
+    package struct FailedRecipient: Sendable {
         /// The recipient address.
-        public var address: String
+        package var address: String
         /// The DSN ORCPT, if the submitter gave one.
-        public var originalRecipient: String?
+        package var originalRecipient: String?
         /// The status code, `5.1.1`, `4.4.7` for an expired message.
-        public var status: String
+        package var status: String
         /// The reply or reason, one line (`550 5.1.1 <x@y>: user unknown`).
-        public var diagnostic: String
+        package var diagnostic: String
         /// Whether `diagnostic` is a server reply (`smtp;`) or a local reason (`x-apus;`).
-        public var fromServer: Bool
+        package var fromServer: Bool
 
         /// Creates a failed recipient.
-        public init(address: String, originalRecipient: String?, status: String, diagnostic: String, fromServer: Bool) {
+        package init(
+            address: String, originalRecipient: String?, status: String, diagnostic: String, fromServer: Bool
+        ) {
             self.address = address
             self.originalRecipient = originalRecipient
             self.status = status
@@ -28,32 +30,32 @@ public struct FailureNotice: Sendable {
     }
 
     /// The envelope sender the notice goes to.
-    public var recipient: String
+    package var recipient: String
     /// The host name apus reports as (`domain`).
-    public var reportingHost: String
+    package var reportingHost: String
     /// The queue id of the failed message.
-    public var queueID: String
+    package var queueID: String
     /// The failed message's arrival, RFC 5322 date text.
-    public var arrivalDate: String
+    package var arrivalDate: String
     /// The date of the notice, RFC 5322 date text.
-    public var date: String
+    package var date: String
     /// The notice's own Message-ID, with angle brackets.
-    public var messageID: String
+    package var messageID: String
     /// The relay that refused, `host[addr]:port`, when there was one.
-    public var remoteMTA: String?
+    package var remoteMTA: String?
     /// DSN ENVID of the original, if given.
-    public var envelopeID: String?
+    package var envelopeID: String?
     /// Why: "the relay refused it" or "it stayed in the queue for 5 days".
-    public var summary: String
+    package var summary: String
     /// The recipients that failed.
-    public var failed: [FailedRecipient]
+    package var failed: [FailedRecipient]
     /// The header block of the original message, as stored (CRLF or LF line ends).
-    public var originalHeaders: [UInt8]
+    package var originalHeaders: [UInt8]
     /// A boundary string not found in the original headers (the caller makes it random).
-    public var boundary: String
+    package var boundary: String
 
     /// Creates a notice.
-    public init(
+    package init(
         recipient: String, reportingHost: String, queueID: String, arrivalDate: String, date: String,
         messageID: String, remoteMTA: String?, envelopeID: String?, summary: String, failed: [FailedRecipient],
         originalHeaders: [UInt8], boundary: String
@@ -73,7 +75,7 @@ public struct FailureNotice: Sendable {
     }
 
     /// The complete notice, CRLF line ends, ready to send.
-    public var message: [UInt8] {
+    package var message: [UInt8] {
         var out: [String] = [
             "From: Mail Delivery System <MAILER-DAEMON@\(reportingHost)>",
             "To: <\(recipient)>",
@@ -136,7 +138,7 @@ public struct FailureNotice: Sendable {
 
     /// The DSN status for a reply: its enhanced code when it has one of the
     /// right class, else `5.0.0` (or `4.0.0` for a 4xx).
-    public static func status(code: Int, enhancedCode: String?) -> String {
+    package static func status(code: Int, enhancedCode: String?) -> String {
         let cls = code / 100
         if let enhanced = enhancedCode, enhanced.hasPrefix("\(cls).") { return enhanced }
         return cls == 4 ? "4.0.0" : "5.0.0"

@@ -5,22 +5,22 @@ import Glibc
 /// A message as read from the submitter: its header fields (changed later,
 /// before sending) and its body, spooled with CRLF line ends, plus what the
 /// reader noticed (8-bit bytes, long lines).
-public struct ReceivedMessage {
+package struct ReceivedMessage {
     /// The header fields as written by the submitter.
-    public var headers: Headers
+    package var headers: Headers
     /// The body, every line ending in CRLF.
-    public var body: Spool
+    package var body: Spool
     /// What the reader saw.
-    public var stats: MessageReader.Stats
+    package var stats: MessageReader.Stats
 }
 
 /// Reads a message from a file descriptor (stdin for `-bm`) through
 /// ``MessageReader``, keeping the header block in memory (bounded by the
 /// reader) and streaming the body into a ``Spool``, so memory does not grow
 /// with the message.
-public enum MessageIntake {
+package enum MessageIntake {
     /// Why the message could not be read.
-    public enum Failure: Error {
+    package enum Failure: Error {
         /// The input could not be read (exit 74).
         case read(Errno)
         /// The spool could not be written (exit 75: temporary, nothing kept).
@@ -32,7 +32,7 @@ public enum MessageIntake {
     /// Reads everything from `input` (stdin for `-bm`). With `dotTerminates` a lone `.` line
     /// ends the message (sendmail without `-i`). With a `sizeLimit` (octets, 0 = none) reading
     /// stops as soon as the input passes it.
-    public static func read(
+    package static func read(
         from input: FileDescriptor, dotTerminates: Bool, spoolDirectory: String, sizeLimit: Int = 0
     ) throws(Failure) -> ReceivedMessage {
         try read(dotTerminates: dotTerminates, spoolDirectory: spoolDirectory, sizeLimit: sizeLimit) { buffer in
@@ -41,7 +41,8 @@ public enum MessageIntake {
     }
 
     /// Reads a spooled message (`-bs`, a queued data file copy): no lone-dot rule.
-    public static func read(spool: Spool, spoolDirectory: String, sizeLimit: Int = 0) throws(Failure) -> ReceivedMessage
+    package static func read(spool: Spool, spoolDirectory: String, sizeLimit: Int = 0) throws(Failure)
+        -> ReceivedMessage
     {
         var offset = 0
         return try read(dotTerminates: false, spoolDirectory: spoolDirectory, sizeLimit: sizeLimit) { buffer in
@@ -58,7 +59,7 @@ public enum MessageIntake {
     /// limit) came in, and `.data(.nulByte)` at the end when a NUL byte was seen
     /// (so a stream of NULs still meets the size limit first). Nothing is left on
     /// disk either way: the spool's file has no name.
-    public static func read(
+    package static func read(
         dotTerminates: Bool, spoolDirectory: String, sizeLimit: Int = 0,
         readChunk: (UnsafeMutableRawBufferPointer) throws -> Int
     ) throws(Failure) -> ReceivedMessage {
@@ -88,28 +89,28 @@ public enum MessageIntake {
     /// as it is read), read once through ``MessageReader`` into its header
     /// fields and a body ``Spool``: no copy of the whole message is kept in
     /// between.
-    public final class Builder {
+    package final class Builder {
         private var reader: MessageReader
         private var headers = Headers()
         private let body: Spool
         private var ended = false
         /// The first data error (a header block too large …), reported by ``finish()``.
-        public private(set) var failure: Failure?
+        package private(set) var failure: Failure?
         /// The octets appended so far.
-        public private(set) var count = 0
+        package private(set) var count = 0
 
         /// A builder; with `dotTerminates` a lone `.` line ends the message.
-        public init(dotTerminates: Bool, spoolDirectory: String) {
+        package init(dotTerminates: Bool, spoolDirectory: String) {
             reader = MessageReader(dotTerminates: dotTerminates)
             body = Spool(directory: spoolDirectory)
         }
 
         /// Whether the message ended (a lone `.` with `dotTerminates`): later bytes are ignored.
-        public var isEnded: Bool { ended }
+        package var isEnded: Bool { ended }
 
         /// Feeds bytes. Throws `.spool` when the body cannot be spooled (disk
         /// full); a data error is kept for ``finish()`` (the rest is read and dropped).
-        public func append(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
+        package func append(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
             count += bytes.count
             guard !ended, failure == nil else { return }
             // Before the body the reader takes a line at a time, so the body
@@ -129,7 +130,7 @@ public enum MessageIntake {
         }
 
         /// Feeds bytes.
-        public func append(_ bytes: [UInt8]) throws(Failure) {
+        package func append(_ bytes: [UInt8]) throws(Failure) {
             do {
                 try bytes.withUnsafeBytes { try append($0) }
             } catch let failure as Failure {
@@ -141,7 +142,7 @@ public enum MessageIntake {
 
         /// Ends the input and returns the message. Throws the data error met
         /// on the way, `.data(.nulByte)` when a NUL byte was seen, or `.spool`.
-        public func finish() throws(Failure) -> ReceivedMessage {
+        package func finish() throws(Failure) -> ReceivedMessage {
             if let failure { throw failure }
             if !ended {
                 reader.finish()

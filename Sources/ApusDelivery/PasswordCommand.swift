@@ -14,17 +14,17 @@ import Glibc
 ///
 /// At most ``outputLimit`` bytes are read; the command must exit with status 0
 /// within the timeout, or its whole process group is killed with `SIGKILL`.
-public enum PasswordCommand {
+package enum PasswordCommand {
     /// The most output accepted: 64 KiB.
-    public static let outputLimit = 64 << 10
+    package static let outputLimit = 64 << 10
     /// The `PATH` the command sees.
-    public static let safePath = "/usr/bin:/bin"
+    package static let safePath = "/usr/bin:/bin"
 
     /// Runs `command` and returns everything it wrote to standard output.
     ///
     /// - Throws: ``PasswordError`` (`.spawnFailed`, `.commandFailed`,
     ///   `.timedOut`, `.outputTooLong`).
-    public static func run(_ command: String, timeout: Double) throws(PasswordError) -> [UInt8] {
+    package static func run(_ command: String, timeout: Double) throws(PasswordError) -> [UInt8] {
         var environment = ["PATH=\(safePath)"]
         var entry = environ
         while let pointer = entry.pointee {

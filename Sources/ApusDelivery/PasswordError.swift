@@ -3,9 +3,9 @@
 ///
 /// ``description`` is one line such as `passwordeval: command exited with
 /// status 1`; it never holds the secret or the command's output.
-public struct PasswordError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct PasswordError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What failed.
-    public enum Kind: Equatable, Sendable {
+    package enum Kind: Equatable, Sendable {
         /// `password_file` could not be opened or read.
         case unreadable
         /// The command could not be started.
@@ -21,16 +21,16 @@ public struct PasswordError: Error, Equatable, Sendable, CustomStringConvertible
     }
 
     /// What failed.
-    public var kind: Kind
+    package var kind: Kind
     /// One line saying so; never the secret.
-    public var message: String
+    package var message: String
 
     /// Creates an error.
-    public init(_ kind: Kind, message: String) {
+    package init(_ kind: Kind, message: String) {
         self.kind = kind
         self.message = message
     }
 
     /// ``message``.
-    public var description: String { message }
+    package var description: String { message }
 }

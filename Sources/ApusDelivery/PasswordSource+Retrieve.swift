@@ -12,7 +12,7 @@ extension PasswordSource {
     ///
     /// Returns `nil` for ``none``. Throws ``PasswordError`` when the file cannot
     /// be read, the command fails, or either yields an empty first line.
-    public func retrieve(timeout: Double = 30) throws -> String? {
+    package func retrieve(timeout: Double = 30) throws -> String? {
         switch self {
         case .none:
             return nil
@@ -47,7 +47,7 @@ extension Account {
     /// - Parameter timeout: how long `passwordeval` may run, in seconds.
     /// - Throws: ``PasswordError`` (the command maps it to exit 71); its text
     ///   never holds the secret.
-    public func retrievePassword(timeout: Double = 30) throws -> String? {
+    package func retrievePassword(timeout: Double = 30) throws -> String? {
         try password.retrieve(timeout: timeout)
     }
 }

@@ -6,24 +6,24 @@ import ApusQueue
 /// whether the run must stop because the queue can no longer be written.
 ///
 /// A reference type so the run and its per-account groups share one record.
-public final class QueueRunReport {
+package final class QueueRunReport {
     /// Where `-v` lines go (stderr), or nil when not verbose.
     let verbose: ((String) -> Void)?
     /// The delivery log, which also gets the storage warnings.
     let log: DeliveryLog
     /// Messages the run sent for every pending recipient.
-    public private(set) var sent = 0
+    package private(set) var sent = 0
     /// Messages deferred again.
-    public private(set) var deferred = 0
+    package private(set) var deferred = 0
     /// Messages that failed (for some recipient) in this run.
-    public private(set) var failed = 0
+    package private(set) var failed = 0
     /// Messages moved to `corrupt/`.
-    public private(set) var corrupt = 0
+    package private(set) var corrupt = 0
     /// Storage failures that no retry cured, oldest first (one line each).
-    public private(set) var storageFailures: [String] = []
+    package private(set) var storageFailures: [String] = []
     /// Set after a failed envelope update or removal: the run sends nothing
     /// more (each further message could be sent again by the next run).
-    public private(set) var stopped = false
+    package private(set) var stopped = false
     private var logFailureShown = false
 
     init(verbose: ((String) -> Void)?, log: DeliveryLog) {

@@ -31,9 +31,9 @@ import Glibc
 ///   run exit 74. One that could make the next run send a message again (an
 ///   envelope update or removal that fails twice) also stops the run.
 /// - Messages that cannot be read back go to `corrupt/` (``QueueStore/moveToCorrupt(_:)``).
-public struct QueueRunner {
+package struct QueueRunner {
     /// Which messages a run tries.
-    public enum Choice: Sendable {
+    package enum Choice: Sendable {
         /// Those whose next attempt is due.
         case due
         /// All of them (`-qf`).
@@ -43,19 +43,19 @@ public struct QueueRunner {
     }
 
     /// The configuration.
-    public var configuration: Configuration
+    package var configuration: Configuration
     /// The SMTP dialogue sink, or nil.
-    public var trace: SMTPTrace?
+    package var trace: SMTPTrace?
     /// The group queue files get (notices queued by the run), or nil.
-    public var queueGroup: gid_t?
+    package var queueGroup: gid_t?
     /// Whether a message's recorded `-C` file is used (true unless the run was
     /// itself given `-C`, whose file then applies to every message).
-    public var usesRecordedConfigurations: Bool
+    package var usesRecordedConfigurations: Bool
     /// `-v`: per-message lines and storage failures go here (stderr), or nil.
-    public var verbose: ((String) -> Void)?
+    package var verbose: ((String) -> Void)?
 
     /// A runner.
-    public init(
+    package init(
         configuration: Configuration, trace: SMTPTrace?, queueGroup: gid_t?, usesRecordedConfigurations: Bool = false,
         verbose: ((String) -> Void)? = nil
     ) {
@@ -85,7 +85,7 @@ public struct QueueRunner {
     /// goes to the log.
     /// - Returns: the run's report (for `-v`'s "nothing due" line).
     @discardableResult
-    public func run(_ choice: Choice) throws(CommandFailure) -> QueueRunReport {
+    package func run(_ choice: Choice) throws(CommandFailure) -> QueueRunReport {
         let report = QueueRunReport(verbose: verbose, log: log)
         let directory = configuration.host.queueDirectory
         let store: QueueStore

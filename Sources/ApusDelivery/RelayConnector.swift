@@ -6,15 +6,15 @@ import Glibc
 
 /// An SMTP session to an account's relay, greeted, encrypted and
 /// authenticated as the account says, ready for transactions.
-public final class RelaySession {
+package final class RelaySession {
     /// The session.
-    public let session: SMTPSession
+    package let session: SMTPSession
     /// `host[addr]:port` of the relay that answered.
-    public let relay: String
+    package let relay: String
     /// The relay as configured (`host:port`), for messages.
-    public let configured: Relay
+    package let configured: Relay
     /// With OAuth2: when the token used expires (Unix seconds), and whether it came from the cache.
-    public internal(set) var oauth2Token: (expiresAt: Int64, fromCache: Bool)?
+    package internal(set) var oauth2Token: (expiresAt: Int64, fromCache: Bool)?
 
     init(session: SMTPSession, relay: String, configured: Relay) {
         self.session = session
@@ -23,10 +23,10 @@ public final class RelaySession {
     }
 
     /// The TLS version in use (`TLSv1.3`), or nil for plain text.
-    public var tlsVersion: String? { session.connection.stream.tlsSession?.protocolVersion }
+    package var tlsVersion: String? { session.connection.stream.tlsSession?.protocolVersion }
 
     /// Ends the session politely (QUIT) and closes it.
-    public func close() {
+    package func close() {
         session.quit()
     }
 }
@@ -34,9 +34,9 @@ public final class RelaySession {
 /// Why a relay could not be used: the last error, and whether a later attempt
 /// may succeed (every connection-stage failure is temporary: refused, lost,
 /// timed out, DNS, TLS, AUTH; apus then queues).
-public struct RelayFailure: Error, CustomStringConvertible {
+package struct RelayFailure: Error, CustomStringConvertible {
     /// What went wrong, as a value to decide on (the message is for people).
-    public enum Kind: Hashable, Sendable {
+    package enum Kind: Hashable, Sendable {
         /// No relay is configured.
         case noRelay
         /// The connection (or implicit TLS on it) could not be made: ``transport`` says why.
@@ -64,22 +64,22 @@ public struct RelayFailure: Error, CustomStringConvertible {
     }
 
     /// What went wrong.
-    public var kind: Kind
+    package var kind: Kind
     /// One line: `connect to smtp.example.com[203.0.113.5]:587: Connection refused`.
-    public var message: String
+    package var message: String
     /// `host[addr]:port` when a connection was made, else nil (`relay=none`).
-    public var relay: String?
+    package var relay: String?
     /// Whether the failure is local (passwordeval could not run: exit 71).
-    public var isLocal = false
+    package var isLocal = false
     /// The engine's error, when there was one.
-    public var underlying: SMTPError?
+    package var underlying: SMTPError?
     /// The transport error, for ``Kind/connect``.
-    public var transport: TransportError?
+    package var transport: TransportError?
     /// The OAuth2 failure, for ``Kind/oauth2``.
-    public var oauth2: OAuth2Failure?
+    package var oauth2: OAuth2Failure?
 
     /// Creates a failure.
-    public init(
+    package init(
         _ kind: Kind, message: String, relay: String?, isLocal: Bool = false, underlying: SMTPError? = nil,
         transport: TransportError? = nil, oauth2: OAuth2Failure? = nil
     ) {
@@ -92,30 +92,30 @@ public struct RelayFailure: Error, CustomStringConvertible {
         self.oauth2 = oauth2
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Opens ``RelaySession``s for accounts: the relay, then each `fallback` in
 /// order while the previous one fails; TLS per `tls` (implicit, or STARTTLS
 /// that fails closed); EHLO with HELO fallback; AUTH per `auth`.
-public struct RelayConnector {
+package struct RelayConnector {
     /// The account whose relay is used.
-    public var account: Account
+    package var account: Account
     /// Where the SMTP dialogue goes (`-v`, `-X`), or nil.
-    public var trace: SMTPTrace?
+    package var trace: SMTPTrace?
     /// The queue directory, where OAuth2 tokens are cached (nil: no cache).
-    public var tokenCacheDirectory: String?
+    package var tokenCacheDirectory: String?
     /// The group of cached token files (the apus group when setgid), or nil.
-    public var tokenCacheGroup: gid_t?
+    package var tokenCacheGroup: gid_t?
     /// With OAuth2: ask the endpoint for a new token even when a cached one is
     /// still good (`-bv`, which checks the credentials).
-    public var freshToken = false
+    package var freshToken = false
     /// The OAuth2 token of this connector's sessions (fetched once, refreshed once).
     private let oauth = OAuthState()
 
     /// A connector for `account`; with OAuth2, tokens are cached in
     /// `tokenCacheDirectory` (the queue directory) with group `tokenCacheGroup`.
-    public init(account: Account, trace: SMTPTrace?, tokenCacheDirectory: String? = nil, tokenCacheGroup: gid_t? = nil)
+    package init(account: Account, trace: SMTPTrace?, tokenCacheDirectory: String? = nil, tokenCacheGroup: gid_t? = nil)
     {
         self.account = account
         self.trace = trace
@@ -129,7 +129,7 @@ public struct RelayConnector {
     /// or the endpoint); an endpoint that cannot be reached or refuses is a
     /// temporary failure naming the endpoint or the OAuth error (`relay` nil),
     /// a secret file that cannot be read a local one.
-    public func open() throws(RelayFailure) -> RelaySession {
+    package func open() throws(RelayFailure) -> RelaySession {
         var lastFailure = RelayFailure(.noRelay, message: "no relay configured", relay: nil)
         for relay in [account.relay] + account.fallbacks {
             do {
@@ -143,7 +143,7 @@ public struct RelayConnector {
     }
 
     /// The TLS settings for a connection to `host`.
-    public func tlsConfiguration(host: String) -> TLSConfiguration {
+    package func tlsConfiguration(host: String) -> TLSConfiguration {
         // An address literal is passed too: TLSStream then checks it against
         // the certificate's IP names (and sends no SNI for it).
         var configuration = TLSConfiguration(serverName: host)
@@ -159,7 +159,7 @@ public struct RelayConnector {
     /// Opens a session to one relay.
     ///
     /// With OAuth2 the token is had first, before any connection (see ``open()``).
-    public func open(_ relay: Relay) throws(RelayFailure) -> RelaySession {
+    package func open(_ relay: Relay) throws(RelayFailure) -> RelaySession {
         if account.oauth2 != nil && account.authentication != .off && oauth.token == nil {
             oauth.token = try oauthToken(refresh: freshToken)
         }

@@ -7,26 +7,26 @@ import ApusPOSIX
 /// Write it once with ``append(_:)``, then read it back any number of times
 /// with ``read(from:into:)`` — for the SMTP transaction and, when the relay
 /// cannot take it, for the queue.
-public final class Spool {
+package final class Spool {
     /// Bytes kept in memory before spilling to a file.
-    public let memoryLimit: Int
+    package let memoryLimit: Int
     /// The directory for the temporary file.
-    public let directory: String
+    package let directory: String
     private var memory: [UInt8] = []
     private var file: FileDescriptor? = nil
     /// Bytes appended to the file but not yet written: the file gets writes
     /// of at least ``writeSize`` octets, not one per line.
     private var pending: [UInt8] = []
     /// The smallest write to the file (but the last).
-    public static let writeSize = 1 << 16
+    package static let writeSize = 1 << 16
     /// How many writes went to the file so far (each of ``writeSize`` octets
     /// or more, but the last before a read).
-    public private(set) var fileWrites = 0
+    package private(set) var fileWrites = 0
     /// The number of bytes appended.
-    public private(set) var count = 0
+    package private(set) var count = 0
 
     /// An empty spool that spills to `directory` past `memoryLimit` bytes.
-    public init(directory: String, memoryLimit: Int = 1 << 20) {
+    package init(directory: String, memoryLimit: Int = 1 << 20) {
         self.directory = directory
         self.memoryLimit = memoryLimit
     }
@@ -34,11 +34,11 @@ public final class Spool {
     deinit { file?.close() }
 
     /// Whether the content went to a file.
-    public var isOnDisk: Bool { file != nil }
+    package var isOnDisk: Bool { file != nil }
 
     /// Appends bytes. Throws ``Errno`` when the temporary file cannot be
     /// created or written (disk full).
-    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+    package func append(_ bytes: UnsafeRawBufferPointer) throws {
         guard bytes.count > 0 else { return }
         if file == nil && memory.count + bytes.count > memoryLimit {
             let fd = try Spool.openTemporary(in: directory)
@@ -72,13 +72,13 @@ public final class Spool {
     }
 
     /// Appends bytes.
-    public func append(_ bytes: [UInt8]) throws {
+    package func append(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try append($0) }
     }
 
     /// Copies up to `buffer.count` bytes starting at `offset` into `buffer`;
     /// returns how many (0 at the end).
-    public func read(from offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(from offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         guard offset < count else { return 0 }
         let n = min(buffer.count, count - offset)
         if let file {
@@ -98,7 +98,7 @@ public final class Spool {
     }
 
     /// Calls `body` with successive chunks of the content, in order.
-    public func forEachChunk(size: Int = 1 << 16, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    package func forEachChunk(size: Int = 1 << 16, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         if file == nil {
             try memory.withUnsafeBytes { try body($0) }
             return

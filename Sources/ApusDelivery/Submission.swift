@@ -8,28 +8,28 @@ import Glibc
 import Synchronization
 
 /// What the submitter asked for (the `-bm` options of cli.md).
-public struct SubmissionRequest: Sendable {
+package struct SubmissionRequest: Sendable {
     /// `-f`/`-r` as given.
-    public var sender: String?
+    package var sender: String?
     /// Command-line recipients (comma lists already split).
-    public var recipients: [String] = []
+    package var recipients: [String] = []
     /// `-t`.
-    public var extractRecipients = false
+    package var extractRecipients = false
     /// `-i`: a lone dot is data.
-    public var ignoreDots = false
+    package var ignoreDots = false
     /// `-F`.
-    public var fullName: String?
+    package var fullName: String?
     /// `-N` (`never` or a comma list).
-    public var dsnNotify: String?
+    package var dsnNotify: String?
     /// `-R` (`full` or `hdrs`).
-    public var dsnReturn: String?
+    package var dsnReturn: String?
     /// `-V`.
-    public var envelopeID: String?
+    package var envelopeID: String?
     /// `-B` (`7BIT` or `8BITMIME`).
-    public var bodyType: String?
+    package var bodyType: String?
 
     /// An empty request.
-    public init() {}
+    package init() {}
 }
 
 /// Who submits: the caller's login and full name (from the real uid).
@@ -40,22 +40,22 @@ public struct SubmissionRequest: Sendable {
 /// with a From header sent through an account with `from` never asks the
 /// user database (NSS: nsswitch.conf, /etc/passwd, possibly a directory
 /// service) at all.
-public struct Submitter: Sendable {
+package struct Submitter: Sendable {
     /// The names, or how to get them.
     private let names: Names
 
     /// Login name, for the default sender `login@domain`.
-    public var login: String { names.value.login }
+    package var login: String { names.value.login }
     /// GECOS full name, for an added From:.
-    public var fullName: String { names.value.fullName }
+    package var fullName: String { names.value.fullName }
 
     /// A submitter whose names are known.
-    public init(login: String, fullName: String) {
+    package init(login: String, fullName: String) {
         names = Names { (login, fullName) }
     }
 
     /// A submitter whose names `lookUp` gives, called on first use only.
-    public init(lookingUp lookUp: @escaping @Sendable () -> (login: String, fullName: String)) {
+    package init(lookingUp lookUp: @escaping @Sendable () -> (login: String, fullName: String)) {
         names = Names(lookUp)
     }
 
@@ -79,9 +79,9 @@ public struct Submitter: Sendable {
 
 /// The end of a submission that exits 0: what to tell the caller on stderr
 /// (nothing when everything was sent).
-public struct SubmissionReport: Sendable {
+package struct SubmissionReport: Sendable {
     /// What became of the message when the submission succeeded.
-    public enum Outcome: Hashable, Sendable {
+    package enum Outcome: Hashable, Sendable {
         /// The relay accepted it for every recipient.
         case sent
         /// It is durably in the queue (for all or some recipients), for this reason.
@@ -89,14 +89,14 @@ public struct SubmissionReport: Sendable {
     }
 
     /// The queue id (or the id used in log lines).
-    public var id: String
+    package var id: String
     /// `apus: queued ID: reason` lines, printed on stderr; empty when all went.
-    public var notices: [String]
+    package var notices: [String]
     /// Sent, or queued.
-    public var outcome: Outcome
+    package var outcome: Outcome
 
     /// A report.
-    public init(id: String, notices: [String], outcome: Outcome) {
+    package init(id: String, notices: [String], outcome: Outcome) {
         self.id = id
         self.notices = notices
         self.outcome = outcome
@@ -107,23 +107,23 @@ public struct SubmissionReport: Sendable {
 /// the relay, and turn the outcome into a report or a ``CommandFailure`` that
 /// says what happened (ApusCommand maps it to cli.md's exit status) — queueing
 /// it durably when the relay cannot take it now (delivery.md "Outcomes").
-public struct Submission {
+package struct Submission {
     /// The loaded configuration.
-    public var configuration: Configuration
+    package var configuration: Configuration
     /// Who submits.
-    public var submitter: Submitter
+    package var submitter: Submitter
     /// The SMTP dialogue sink (`-v`, `-X`), or nil.
-    public var trace: SMTPTrace?
+    package var trace: SMTPTrace?
     /// The group queue files get (the apus group when setgid), or nil.
-    public var queueGroup: gid_t?
+    package var queueGroup: gid_t?
     /// The `-C FILE` of a root caller, recorded in the envelope of a queued
     /// message so that runs retry it with that file; nil otherwise.
-    public var recordedConfigurationFile: String?
+    package var recordedConfigurationFile: String?
     /// `-v`: where warnings go (stderr), or nil.
-    public var verbose: ((String) -> Void)?
+    package var verbose: ((String) -> Void)?
 
     /// Creates a submission context.
-    public init(
+    package init(
         configuration: Configuration, submitter: Submitter, trace: SMTPTrace?, queueGroup: gid_t?,
         recordedConfigurationFile: String? = nil, verbose: ((String) -> Void)? = nil
     ) {
@@ -144,7 +144,7 @@ public struct Submission {
     }
 
     /// Reads the message from `input` and submits it.
-    public func run(_ request: SubmissionRequest, input: FileDescriptor) throws(CommandFailure) -> SubmissionReport {
+    package func run(_ request: SubmissionRequest, input: FileDescriptor) throws(CommandFailure) -> SubmissionReport {
         let given = Self.parseGivenSender(request)
         let account = chooseAccount(given)
         let message: ReceivedMessage
@@ -163,7 +163,7 @@ public struct Submission {
 
     /// Submits a message already received (`-bs`): read as it arrived, so
     /// it is not copied from one spool into another.
-    public func run(_ request: SubmissionRequest, received: MessageIntake.Builder) throws(CommandFailure)
+    package func run(_ request: SubmissionRequest, received: MessageIntake.Builder) throws(CommandFailure)
         -> SubmissionReport
     {
         let given = Self.parseGivenSender(request)
@@ -185,7 +185,7 @@ public struct Submission {
     /// (a `-C` file, read after the group was dropped, naming a queue
     /// directory that is not the caller's) spools in /tmp, as their own
     /// unnamed 0600 file.
-    public var spoolDirectory: String {
+    package var spoolDirectory: String {
         let directory = configuration.host.queueDirectory
         return faccessat(AT_FDCWD, directory, W_OK | X_OK, AT_EACCESS) == 0 ? directory : "/tmp"
     }
@@ -693,7 +693,7 @@ public struct Submission {
         }
     }
 
-    public static func logDestination(_ target: LogTarget) -> DeliveryLog.Destination {
+    package static func logDestination(_ target: LogTarget) -> DeliveryLog.Destination {
         switch target {
         case .syslog: return .syslog
         case .file(let path): return .file(path)

@@ -5,48 +5,48 @@ import ApusSMTP
 /// A message ready to go: header fields (already changed as delivery.md
 /// says) and the body with CRLF line ends, plus what the reader noticed.
 /// Both `-bm` and queue runs send through ``Transmission``.
-public struct OutgoingMessage {
+package struct OutgoingMessage {
     /// The header fields to send.
-    public var headers: Headers
+    package var headers: Headers
     /// The body.
-    public var body: Spool
+    package var body: Spool
     /// What the reader saw (8-bit, long lines).
-    public var stats: MessageReader.Stats
+    package var stats: MessageReader.Stats
 
     /// Creates a message.
-    public init(headers: Headers, body: Spool, stats: MessageReader.Stats) {
+    package init(headers: Headers, body: Spool, stats: MessageReader.Stats) {
         self.headers = headers
         self.body = body
         self.stats = stats
     }
 
     /// The stored form: header block, empty line, body.
-    public func forEachStoredChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    package func forEachStoredChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try (headers.bytes + [13, 10]).withUnsafeBytes { try body($0) }
         try self.body.forEachChunk(body)
     }
 
     /// The size of the stored form in octets.
-    public var storedSize: Int { headers.bytes.count + 2 + body.count }
+    package var storedSize: Int { headers.bytes.count + 2 + body.count }
 }
 
 /// Sends an ``OutgoingMessage`` over a relay session: decides the body
 /// transfer for this server (BODY=8BITMIME, quoted-printable re-encoding with
 /// `eight_bit convert`, refusal of over-long lines in non-text), requires
 /// SMTPUTF8 for non-ASCII addresses, declares SIZE, and runs the transaction.
-public enum Transmission {
+package enum Transmission {
     /// Why a message cannot be sent to this server as it is (exit 65).
-    public struct Unsendable: Error, CustomStringConvertible {
+    package struct Unsendable: Error, CustomStringConvertible {
         /// One line.
-        public var message: String
+        package var message: String
         /// The RFC 3463 status for the log (`5.6.7` for SMTPUTF8, `5.6.3` for content).
-        public var dsn = "5.6.3"
-        public var description: String { message }
+        package var dsn = "5.6.3"
+        package var description: String { message }
     }
 
     /// Runs the transaction. Throws ``Unsendable`` (data error) or the
     /// engine's `SMTPError`.
-    public static func send(
+    package static func send(
         _ message: OutgoingMessage, sender: String, recipients: [SMTPRecipient], dsnReturn: MailParameters.DSNReturn?,
         envelopeID: String?, bodyType: String?, eightBit: EightBitPolicy, over relay: RelaySession,
         policy: RejectionPolicy, quitAfter: Bool, resetFirst: Bool = false
@@ -60,20 +60,20 @@ public enum Transmission {
     /// A message made ready for one relay session's extensions: the SMTP
     /// envelope (parameters and SIZE decided) and the bytes to send, which
     /// can be read once.
-    public struct Prepared {
+    package struct Prepared {
         /// MAIL's and RCPT's arguments.
-        public var envelope: SMTPEnvelope
+        package var envelope: SMTPEnvelope
         /// The message as it goes (re-encoded when the relay needs it).
-        public var source: MessageSource
+        package var source: MessageSource
         /// The session it was made for (held: an identity that cannot be reused).
-        public let session: SMTPSession
+        package let session: SMTPSession
     }
 
     /// Runs a prepared transaction over the session it was made for. `next`:
     /// the envelope of the message sent next on this connection, announced
     /// behind this one's end of data (``SendOptions/next``); `onMessageSent`
     /// as ``SendOptions/onMessageSent``.
-    public static func send(
+    package static func send(
         _ prepared: Prepared, over relay: RelaySession, policy: RejectionPolicy, quitAfter: Bool,
         resetFirst: Bool = false, next: SMTPEnvelope? = nil, onMessageSent: (() -> Void)? = nil
     ) throws -> SMTPSendResult {
@@ -89,7 +89,7 @@ public enum Transmission {
 
     /// Decides how `message` goes to this relay session (see the type's
     /// description). Throws ``Unsendable``, or a read error of the spool.
-    public static func prepare(
+    package static func prepare(
         _ message: OutgoingMessage, sender: String, recipients: [SMTPRecipient], dsnReturn: MailParameters.DSNReturn?,
         envelopeID: String?, bodyType: String?, eightBit: EightBitPolicy, for relay: RelaySession
     ) throws -> Prepared {

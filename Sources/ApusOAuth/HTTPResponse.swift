@@ -1,17 +1,17 @@
 /// An HTTP/1.x response as ``HTTPResponseParser`` reads it: status, header
 /// fields and the body (chunked transfer coding already removed).
-public struct HTTPResponse: Equatable, Sendable {
+package struct HTTPResponse: Equatable, Sendable {
     /// The status code, 200–599 (interim 1xx responses are skipped).
-    public var status: Int
+    package var status: Int
     /// The reason phrase (printable ASCII only).
-    public var reason: String
+    package var reason: String
     /// The header fields in order; names lower-cased.
-    public var headers: [(name: String, value: String)]
+    package var headers: [(name: String, value: String)]
     /// The body.
-    public var body: [UInt8]
+    package var body: [UInt8]
 
     /// A response with these parts.
-    public init(status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8]) {
+    package init(status: Int, reason: String, headers: [(name: String, value: String)], body: [UInt8]) {
         self.status = status
         self.reason = reason
         self.headers = headers
@@ -19,11 +19,11 @@ public struct HTTPResponse: Equatable, Sendable {
     }
 
     /// The value of the first field called `name` (lower case), or `nil`.
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first { $0.name == name }?.value
     }
 
-    public static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
+    package static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
         a.status == b.status && a.reason == b.reason && a.body == b.body && a.headers.count == b.headers.count
             && zip(a.headers, b.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
@@ -38,11 +38,11 @@ public struct HTTPResponse: Equatable, Sendable {
 /// ``maximumSize`` bytes in all (headers, chunk framing and body), 100 header
 /// fields, header lines of 8 KiB; other transfer codings, conflicting
 /// lengths, malformed framing or bytes after a delimited body are errors.
-public enum HTTPResponseParser {
+package enum HTTPResponseParser {
     /// The most bytes a response may have: 64 KiB.
-    public static let maximumSize = 64 * 1024
+    package static let maximumSize = 64 * 1024
     /// The most header fields.
-    public static let maximumFields = 100
+    package static let maximumFields = 100
 
     /// Parses the response in `bytes`.
     ///
@@ -52,7 +52,7 @@ public enum HTTPResponseParser {
     /// - Returns: the response, or `nil` when more bytes are needed.
     /// - Throws: ``HTTPError`` for a malformed or oversized response, or one
     ///   cut short by the end of the connection.
-    public static func parse(_ bytes: [UInt8], atEnd: Bool) throws(HTTPError) -> HTTPResponse? {
+    package static func parse(_ bytes: [UInt8], atEnd: Bool) throws(HTTPError) -> HTTPResponse? {
         guard bytes.count <= maximumSize else {
             throw HTTPError("the response is larger than \(maximumSize / 1024) KiB")
         }
@@ -232,11 +232,11 @@ public enum HTTPResponseParser {
 }
 
 /// Why an HTTP exchange failed: a malformed, oversized or truncated response.
-public struct HTTPError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct HTTPError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What went wrong.
-    public var message: String
+    package var message: String
     /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
     /// ``message``.
-    public var description: String { message }
+    package var description: String { message }
 }

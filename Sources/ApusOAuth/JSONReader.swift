@@ -6,18 +6,18 @@
 /// no raw control characters; escapes include `\uXXXX` with surrogate pairs
 /// (a lone surrogate is an error). Numbers follow the JSON grammar. White
 /// space may surround the document; anything else after it is an error.
-public enum JSONReader {
+package enum JSONReader {
     /// The most input accepted: 64 KiB.
-    public static let maximumBytes = 64 * 1024
+    package static let maximumBytes = 64 * 1024
     /// The deepest nesting accepted.
-    public static let maximumDepth = 16
+    package static let maximumDepth = 16
     /// The most values (of any kind) in one document.
-    public static let maximumValues = 4096
+    package static let maximumValues = 4096
 
     /// Parses one JSON document.
     ///
     /// - Throws: ``JSONError`` with the byte offset of the fault.
-    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
         guard bytes.count <= maximumBytes else { throw JSONError("more than \(maximumBytes) bytes", offset: 0) }
         var scanner = Scanner(bytes: bytes)
         scanner.skipBlanks()
@@ -219,18 +219,18 @@ public enum JSONReader {
 }
 
 /// Why a JSON document was refused, with the byte offset where it went wrong.
-public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What is wrong.
-    public var message: String
+    package var message: String
     /// The byte offset.
-    public var offset: Int
+    package var offset: Int
     /// Creates an error.
-    public init(_ message: String, offset: Int) {
+    package init(_ message: String, offset: Int) {
         self.message = message
         self.offset = offset
     }
     /// "bad JSON at byte 12: expected ':'".
-    public var description: String { "bad JSON at byte \(offset): \(message)" }
+    package var description: String { "bad JSON at byte \(offset): \(message)" }
 }
 
 extension UInt8 {

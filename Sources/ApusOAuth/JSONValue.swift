@@ -2,7 +2,7 @@
 ///
 /// Numbers keep their text (`"3599"`, `"1e3"`): a token response needs only
 /// small integers, read with ``integer``.
-public enum JSONValue: Equatable, Sendable {
+package enum JSONValue: Equatable, Sendable {
     /// An object: its members in document order (a repeated name keeps every copy).
     case object([(String, JSONValue)])
     /// An array.
@@ -17,13 +17,13 @@ public enum JSONValue: Equatable, Sendable {
     case null
 
     /// The first member called `name` of an object, or `nil`.
-    public subscript(_ name: String) -> JSONValue? {
+    package subscript(_ name: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.0 == name }?.1
     }
 
     /// The string, or `nil` for any other kind.
-    public var string: String? {
+    package var string: String? {
         if case .string(let text) = self { return text }
         return nil
     }
@@ -31,7 +31,7 @@ public enum JSONValue: Equatable, Sendable {
     /// A whole number from a number (`3599`, `3599.0`) or a string of digits
     /// (`"3599"`, as some endpoints send `expires_in`); `nil` otherwise or
     /// beyond ±10^15.
-    public var integer: Int64? {
+    package var integer: Int64? {
         let text: String
         switch self {
         case .number(let raw): text = raw
@@ -47,7 +47,7 @@ public enum JSONValue: Equatable, Sendable {
         return nil
     }
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    package static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.object(let x), .object(let y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }

@@ -4,33 +4,33 @@ import ApusTransport
 import Glibc
 
 /// An access token and when it expires. Its ``description`` never shows the token.
-public struct OAuth2Token: Sendable, CustomStringConvertible {
+package struct OAuth2Token: Sendable, CustomStringConvertible {
     /// The bearer token.
-    public var accessToken: String
+    package var accessToken: String
     /// Unix seconds at which the endpoint said it expires.
-    public var expiresAt: Int64
+    package var expiresAt: Int64
     /// Whether it came from the cache rather than the endpoint.
-    public var fromCache: Bool
+    package var fromCache: Bool
 
     /// "token (expires at 1796000000, cached)".
-    public var description: String { "token (expires at \(expiresAt)\(fromCache ? ", cached" : ""))" }
+    package var description: String { "token (expires at \(expiresAt)\(fromCache ? ", cached" : ""))" }
 }
 
 /// Why no token could be had. ``message`` names the endpoint and what it said
 /// (the OAuth error code and description, an HTTP status, a connection
 /// failure) and never holds a secret, token or assertion.
-public struct OAuth2Failure: Error, Sendable, CustomStringConvertible {
+package struct OAuth2Failure: Error, Sendable, CustomStringConvertible {
     /// One line.
-    public var message: String
+    package var message: String
     /// Whether the fault is on this host (a secret, refresh token or key file
     /// that cannot be read): exit 71 like an unreadable `password_file`.
     /// Otherwise it is temporary: the message is queued.
-    public var isLocal: Bool
+    package var isLocal: Bool
     /// The OAuth `error` code, when the endpoint sent one (`invalid_grant`).
-    public var oauthError: String?
+    package var oauthError: String?
 
     /// ``message``.
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Gets an account's bearer token from its token endpoint (config.md "OAuth2"),
@@ -42,32 +42,32 @@ public struct OAuth2Failure: Error, Sendable, CustomStringConvertible {
 /// and `refresh_token` or `assertion`. A rotated refresh token replaces
 /// `oauth2_refresh_token_file` atomically with its owner and mode. The trace
 /// (`note`) gets one line per step, never a secret.
-public struct OAuth2Client {
+package struct OAuth2Client {
     /// Seconds before expiry at which a cached token is no longer used.
-    public static let expiryMargin: Int64 = 60
+    package static let expiryMargin: Int64 = 60
 
     /// The settings.
-    public var settings: OAuth2Settings
+    package var settings: OAuth2Settings
     /// The mailbox (`user`), part of the cache key.
-    public var user: String
+    package var user: String
     /// The account's `tls_trust_file`, or `nil` for the system store.
-    public var trustFile: String?
+    package var trustFile: String?
     /// The account's `timeout`.
-    public var timeout: Double
+    package var timeout: Double
     /// The queue directory holding the cache, or `nil` for no cache.
-    public var cacheDirectory: String?
+    package var cacheDirectory: String?
     /// The group cache files get, or `nil`.
-    public var cacheGroup: gid_t?
+    package var cacheGroup: gid_t?
     /// Where progress notes go (`-v`, `-X`), or `nil`.
-    public var note: (@Sendable (String) -> Void)?
+    package var note: (@Sendable (String) -> Void)?
     /// Fetches the client secret (`oauth2_client_secret`, `_file`; `nil` when
     /// none is set) when a token is fetched, not when the cache serves one.
-    public var readClientSecret: () throws -> String?
+    package var readClientSecret: () throws -> String?
     /// The clock (Unix seconds).
-    public var now: @Sendable () -> Int64 = { Int64(time(nil)) }
+    package var now: @Sendable () -> Int64 = { Int64(time(nil)) }
 
     /// A client for one account.
-    public init(
+    package init(
         settings: OAuth2Settings, user: String, trustFile: String?, timeout: Double, cacheDirectory: String?,
         cacheGroup: gid_t?, note: (@Sendable (String) -> Void)?, readClientSecret: @escaping () throws -> String?
     ) {
@@ -82,7 +82,7 @@ public struct OAuth2Client {
     }
 
     /// "OAuth2 token endpoint https://login.example.com/token".
-    public var endpointName: String { "OAuth2 token endpoint \(settings.tokenURL)" }
+    package var endpointName: String { "OAuth2 token endpoint \(settings.tokenURL)" }
 
     /// The cache key (see ``TokenCache``).
     var cacheKey: String {
@@ -113,7 +113,7 @@ public struct OAuth2Client {
     /// the lock, as the `-v` trace says.
     ///
     /// - Throws: ``OAuth2Failure``.
-    public func token(refresh: Bool = false, refused: String? = nil) throws(OAuth2Failure) -> OAuth2Token {
+    package func token(refresh: Bool = false, refused: String? = nil) throws(OAuth2Failure) -> OAuth2Token {
         guard let cache = self.cache() else { return try fetch() }
         if !refresh, let cached = usableToken(in: cache, refused: nil) { return cached }
         let lockPath = cache.lockPath
@@ -167,7 +167,7 @@ public struct OAuth2Client {
     /// Asks the endpoint for a new token (no cache).
     ///
     /// - Throws: ``OAuth2Failure``.
-    public func fetch() throws(OAuth2Failure) -> OAuth2Token {
+    package func fetch() throws(OAuth2Failure) -> OAuth2Token {
         var secrets: [String] = []
         var fields: [(String, String)] = []
         switch settings.grant {

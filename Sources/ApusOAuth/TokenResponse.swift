@@ -1,7 +1,7 @@
 import ApusBase
 
 /// What the token endpoint answered (RFC 6749 §5.1 and §5.2).
-public enum TokenResponse: Equatable, Sendable {
+package enum TokenResponse: Equatable, Sendable {
     /// A token: `access_token`, `expires_in` seconds (3600 when absent), and a
     /// new `refresh_token` when the endpoint rotates it.
     case token(accessToken: String, expiresIn: Int64, refreshToken: String?)
@@ -13,7 +13,7 @@ public enum TokenResponse: Equatable, Sendable {
     /// - Throws: ``TokenResponseError`` for anything that is neither a usable
     ///   token nor an OAuth error: a 5xx, a body that is not JSON, a token that
     ///   is not a Bearer token or holds characters SASL cannot send.
-    public static func read(_ response: HTTPResponse) throws(TokenResponseError) -> TokenResponse {
+    package static func read(_ response: HTTPResponse) throws(TokenResponseError) -> TokenResponse {
         let json: JSONValue?
         do { json = try JSONReader.parse(response.body) } catch { json = nil }
         if let json, let code = json["error"]?.string {
@@ -60,11 +60,11 @@ public enum TokenResponse: Equatable, Sendable {
 }
 
 /// A token endpoint answer that is neither a token nor an OAuth error.
-public struct TokenResponseError: Error, Equatable, Sendable, CustomStringConvertible {
+package struct TokenResponseError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What the endpoint did ("answered HTTP 503 Service Unavailable").
-    public var message: String
+    package var message: String
     /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
     /// ``message``.
-    public var description: String { message }
+    package var description: String { message }
 }

@@ -40,32 +40,32 @@ import ApusBase
 // before sending (``Envelope/fitsInFile``).
 
 /// A queue envelope file that does not follow the format.
-public struct EnvelopeFormatError: Error, Equatable, CustomStringConvertible, Sendable {
+package struct EnvelopeFormatError: Error, Equatable, CustomStringConvertible, Sendable {
     /// The file (or a name for the input when it came from elsewhere).
-    public var path: String
+    package var path: String
     /// The 1-based line, or 0 when the problem concerns the whole file.
-    public var line: Int
+    package var line: Int
     /// What is wrong, for example "missing end line".
-    public var reason: String
+    package var reason: String
 
     /// An error at `line` of `path`.
-    public init(path: String, line: Int, reason: String) {
+    package init(path: String, line: Int, reason: String) {
         self.path = path
         self.line = line
         self.reason = reason
     }
 
     /// "queue file /var/spool/apus/X.env: line 3: bad number".
-    public var description: String {
+    package var description: String {
         line > 0 ? "queue file \(path): line \(line): \(reason)" : "queue file \(path): \(reason)"
     }
 }
 
 extension Envelope {
     /// The largest envelope file the reader accepts (and the writer makes).
-    public static let maximumFileSize = 16 << 20
+    package static let maximumFileSize = 16 << 20
     /// The longest `last-error` kept, in octets (a longer one is cut).
-    public static let maximumErrorLength = 4096
+    package static let maximumErrorLength = 4096
 
     /// The envelope as file bytes, in the format described at the top of
     /// `Envelope+Codec.swift`. Always parses back (with ``decode(_:path:)``) to an
@@ -73,7 +73,7 @@ extension Envelope {
     /// `lastError` is at most ``maximumErrorLength`` octets and the result fits in
     /// ``maximumFileSize`` with every reply whole; otherwise replies are cut so it
     /// fits, as long as the other fields allow (see ``fitsInFile``).
-    public func encode() -> [UInt8] {
+    package func encode() -> [UInt8] {
         let whole = encode(replyLimit: nil)
         if whole.count <= Envelope.maximumFileSize { return whole }
         let withoutReplies = encode(replyLimit: 0)
@@ -86,7 +86,7 @@ extension Envelope {
 
     /// Whether the envelope, replies aside, fits in ``maximumFileSize`` with room
     /// for a last error: what a submission checks before it promises to queue.
-    public var fitsInFile: Bool {
+    package var fitsInFile: Bool {
         encode(replyLimit: 0).count + 3 * Envelope.maximumErrorLength <= Envelope.maximumFileSize
     }
 
@@ -148,7 +148,7 @@ extension Envelope {
     ///   - path: names the file in errors.
     /// - Throws: ``EnvelopeFormatError`` for anything but a complete, well-formed
     ///   version-1 or version-2 envelope (a file without its `end` line is incomplete).
-    public static func decode(_ bytes: [UInt8], path: String) throws(EnvelopeFormatError) -> Envelope {
+    package static func decode(_ bytes: [UInt8], path: String) throws(EnvelopeFormatError) -> Envelope {
         var parser = EnvelopeParser(path: path)
         return try parser.parse(bytes)
     }

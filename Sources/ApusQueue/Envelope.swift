@@ -1,5 +1,5 @@
 /// Where a recipient stands: not yet delivered, accepted by the relay, or refused for good.
-public enum RecipientState: String, Sendable, CaseIterable {
+package enum RecipientState: String, Sendable, CaseIterable {
     /// Not delivered yet: it is tried at the next due run.
     case pending
     /// The relay accepted the message for it; it is never sent again.
@@ -9,25 +9,25 @@ public enum RecipientState: String, Sendable, CaseIterable {
 }
 
 /// One recipient of a queued message, with its state and the relay's last word on it.
-public struct QueueRecipient: Equatable, Sendable {
+package struct QueueRecipient: Equatable, Sendable {
     /// The address as given to RCPT TO, without angle brackets.
-    public var address: String
+    package var address: String
     /// Pending, sent or failed.
-    public var state: RecipientState
+    package var state: RecipientState
     /// The last reply or error for this recipient (empty when none yet).
-    public var lastReply: String
+    package var lastReply: String
     /// DSN NOTIFY value (`NEVER` or a comma list), nil when not asked for.
-    public var notify: String?
+    package var notify: String?
     /// DSN ORCPT value (`rfc822;addr`), nil when not asked for.
-    public var originalRecipient: String?
+    package var originalRecipient: String?
     /// The code of the relay's last reply for this recipient (550), nil when
     /// the last word was not a reply (a lost connection, expiry).
-    public var replyCode: Int?
+    package var replyCode: Int?
     /// The RFC 3463 status of that reply (`5.1.1`), when it had one.
-    public var status: String?
+    package var status: String?
 
     /// A recipient; by default pending with no reply and no DSN parameters.
-    public init(
+    package init(
         address: String, state: RecipientState = .pending, lastReply: String = "",
         notify: String? = nil, originalRecipient: String? = nil, replyCode: Int? = nil, status: String? = nil
     ) {
@@ -43,14 +43,14 @@ public struct QueueRecipient: Equatable, Sendable {
 
 /// A key and value kept from an envelope line this version does not know, so a
 /// file written by a newer apus survives an update by an older one.
-public struct EnvelopeExtraField: Equatable, Sendable {
+package struct EnvelopeExtraField: Equatable, Sendable {
     /// The key: lower-case letters, digits and `-`.
-    public var key: String
+    package var key: String
     /// The value, any text.
-    public var value: String
+    package var value: String
 
     /// An extra field.
-    public init(key: String, value: String) {
+    package init(key: String, value: String) {
         self.key = key
         self.value = value
     }
@@ -58,45 +58,45 @@ public struct EnvelopeExtraField: Equatable, Sendable {
 
 /// Everything apus knows about a queued message except its content: the
 /// envelope file's contents (the format is described on ``Envelope/encode()``).
-public struct Envelope: Equatable, Sendable {
+package struct Envelope: Equatable, Sendable {
     /// The newest envelope format this code reads and writes. Version 2 adds
     /// the `config` key; an envelope without it is still written as version 1,
     /// so only a message queued with `-C` needs a reader that knows the key.
-    public static let currentVersion = 3
+    package static let currentVersion = 3
     /// The oldest envelope format this code reads.
-    public static let oldestVersion = 1
+    package static let oldestVersion = 1
 
     /// MAIL FROM address without angle brackets; empty is the null sender `<>`.
-    public var sender: String
+    package var sender: String
     /// The recipients, in submission order.
-    public var recipients: [QueueRecipient]
+    package var recipients: [QueueRecipient]
     /// The account (apus.conf section) the message goes through; empty for the default.
-    public var account: String
+    package var account: String
     /// When the message was queued, Unix seconds.
-    public var arrivalTime: Int64
+    package var arrivalTime: Int64
     /// The message size in bytes (the data file's length; set by ``QueueFileWriter/commit(_:)``).
-    public var size: Int64
+    package var size: Int64
     /// How many delivery attempts have been made.
-    public var attempts: Int
+    package var attempts: Int
     /// When the next attempt is due, Unix seconds (≤ now means due).
-    public var nextAttempt: Int64
+    package var nextAttempt: Int64
     /// The last error for the message as a whole (empty when none yet).
-    public var lastError: String
+    package var lastError: String
     /// DSN RET (`FULL` or `HDRS`), nil when not asked for.
-    public var dsnReturn: String?
+    package var dsnReturn: String?
     /// DSN ENVID, nil when not asked for.
-    public var dsnEnvelopeID: String?
+    package var dsnEnvelopeID: String?
     /// BODY type (`7BIT`, `8BITMIME`), nil when not set.
-    public var bodyType: String?
+    package var bodyType: String?
     /// The configuration file the message was queued with (`-C FILE` given by
     /// root), absolute; nil for the system configuration. A run retries the
     /// message with it (delivery.md "Queue").
-    public var configurationFile: String?
+    package var configurationFile: String?
     /// Fields from a newer format, kept and written back unchanged.
-    public var extraFields: [EnvelopeExtraField]
+    package var extraFields: [EnvelopeExtraField]
 
     /// An envelope for a new message: no attempts yet, due at once.
-    public init(
+    package init(
         sender: String, recipients: [QueueRecipient], account: String = "", arrivalTime: Int64,
         size: Int64 = 0, attempts: Int = 0, nextAttempt: Int64? = nil, lastError: String = "",
         dsnReturn: String? = nil, dsnEnvelopeID: String? = nil, bodyType: String? = nil,
@@ -118,12 +118,12 @@ public struct Envelope: Equatable, Sendable {
     }
 
     /// The recipients still waiting for delivery.
-    public var pendingRecipients: [QueueRecipient] { recipients.filter { $0.state == .pending } }
+    package var pendingRecipients: [QueueRecipient] { recipients.filter { $0.state == .pending } }
 
     /// Each recipient address and its index in ``recipients`` (the first when an
     /// address appears twice): built once, so matching per-recipient replies
     /// back to the envelope is linear, not quadratic, in the recipient count.
-    public var recipientIndex: [String: Int] {
+    package var recipientIndex: [String: Int] {
         var index: [String: Int] = [:]
         index.reserveCapacity(recipients.count)
         for (i, recipient) in recipients.enumerated() where index[recipient.address] == nil {
@@ -133,11 +133,11 @@ public struct Envelope: Equatable, Sendable {
     }
 
     /// Whether no recipient is pending any more (the message can be removed).
-    public var isFinished: Bool { !recipients.contains { $0.state == .pending } }
+    package var isFinished: Bool { !recipients.contains { $0.state == .pending } }
 
     /// Records a failed attempt: counts it, keeps `error` as the last error
     /// and schedules the next try with `policy`.
-    public mutating func recordDeferral(error: String, now: Int64, policy: RetryPolicy) {
+    package mutating func recordDeferral(error: String, now: Int64, policy: RetryPolicy) {
         attempts += 1
         lastError = error
         nextAttempt = policy.nextAttempt(afterAttempts: attempts, now: now)

@@ -22,7 +22,7 @@ import Glibc
 /// `APUS_FAULT=queue.message.synced` kills the process with `SIGKILL` at that point;
 /// `APUS_FAULT=queue.data.write:ENOSPC` (or `EIO`, `EDQUOT`, `EACCES`, or a number)
 /// makes the step fail with that errno instead.
-public enum FaultPoint: String, Sendable, CaseIterable {
+package enum FaultPoint: String, Sendable, CaseIterable {
     /// Each write to the temporary file.
     case dataWrite = "queue.data.write"
     /// Content and first record written, before the fsync.
@@ -46,9 +46,9 @@ public enum FaultPoint: String, Sendable, CaseIterable {
 }
 
 /// Which fault, if any, to trigger: test-only, off in production.
-public struct FaultInjection: Sendable, Equatable {
+package struct FaultInjection: Sendable, Equatable {
     /// What happens at the chosen point.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// `kill(getpid(), SIGKILL)`: the process dies on the spot.
         case kill
         /// The step throws ``Errno`` with this code (for example `ENOSPC`).
@@ -56,22 +56,22 @@ public struct FaultInjection: Sendable, Equatable {
     }
 
     /// The point that triggers, or nil for none.
-    public var point: FaultPoint?
+    package var point: FaultPoint?
     /// What it does.
-    public var action: Action
+    package var action: Action
 
     /// No fault anywhere.
-    public static let none = FaultInjection(point: nil, action: .kill)
+    package static let none = FaultInjection(point: nil, action: .kill)
 
     /// A fault at `point`.
-    public init(point: FaultPoint?, action: Action) {
+    package init(point: FaultPoint?, action: Action) {
         self.point = point
         self.action = action
     }
 
     /// Parses `point` or `point:ERRNO` (`ENOSPC`, `EIO`, `EDQUOT`, `EACCES`, `EROFS` or
     /// a decimal number). Unknown text gives ``none``.
-    public init(specification: String) {
+    package init(specification: String) {
         let parts = specification.split(separator: ":", maxSplits: 1).map(String.init)
         guard let first = parts.first, let point = FaultPoint(rawValue: first) else {
             self = .none
@@ -92,14 +92,14 @@ public struct FaultInjection: Sendable, Equatable {
     /// `APUS_FAULT` from the environment, read once per process; ignored (``none``)
     /// when the process runs set-id (real and effective ids differ), so a user
     /// cannot steer the setgid binary with it.
-    public static let fromEnvironment: FaultInjection = {
+    package static let fromEnvironment: FaultInjection = {
         guard getuid() == geteuid(), getgid() == getegid(), let text = getenv("APUS_FAULT") else { return .none }
         return FaultInjection(specification: String(cString: text))
     }()
 
     /// Triggers the fault if `reached` is the chosen point.
     /// - Throws: ``Errno`` for a `.fail` action (operation "fault", object the point name).
-    public func check(_ reached: FaultPoint) throws(Errno) {
+    package func check(_ reached: FaultPoint) throws(Errno) {
         guard reached == point else { return }
         switch action {
         case .kill:

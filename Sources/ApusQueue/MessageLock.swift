@@ -2,7 +2,7 @@ import ApusPOSIX
 import Glibc
 
 /// The on-disk format of one queued message (QueueStore.swift, QueueFile.swift).
-public enum QueueMessageFormat: Sendable {
+package enum QueueMessageFormat: Sendable {
     /// `<id>.env` and `<id>.data` (apus before queue format 2): read, updated, removed.
     case version1
     /// One `<id>.msg` file: what every new message is.
@@ -14,11 +14,11 @@ public enum QueueMessageFormat: Sendable {
 /// Owns the descriptor that carries the `flock` (the `.msg` file, opened for
 /// reading and writing; version 1: the data file); released by ``release()``,
 /// on deinit, or when the process dies.
-public final class MessageLock {
+package final class MessageLock {
     /// The locked message.
-    public let id: QueueID
+    package let id: QueueID
     /// Its format.
-    public let format: QueueMessageFormat
+    package let format: QueueMessageFormat
     private var file: FileDescriptor?
 
     init(id: QueueID, file: FileDescriptor, format: QueueMessageFormat) {
@@ -37,10 +37,10 @@ public final class MessageLock {
     }
 
     /// Whether the lock is still held.
-    public var isHeld: Bool { file != nil }
+    package var isHeld: Bool { file != nil }
 
     /// Releases the lock (closes the descriptor). Calling it again does nothing.
-    public func release() {
+    package func release() {
         guard let file else { return }
         try? file.unlock()  // close() below releases it anyway: nothing to decide on failure
         file.close()
@@ -64,11 +64,11 @@ public final class MessageLock {
 /// the submitter has reported success, after a failure until every file is
 /// removed. So a concurrent queue run never sends a message whose submitter
 /// is about to report that it failed.
-public final class QueueFileWriter {
+package final class QueueFileWriter {
     /// The id the message will have.
-    public let id: QueueID
+    package let id: QueueID
     /// Bytes written so far.
-    public private(set) var byteCount: Int64 = 0
+    package private(set) var byteCount: Int64 = 0
     private let store: QueueStore
     private var file: FileDescriptor?
     /// The descriptor carrying the lock (the data file's), open until ``release()``.
@@ -78,7 +78,7 @@ public final class QueueFileWriter {
     private var flushed = false
     private var finished = false
     /// Why ``abort()`` could not remove every file, if it could not.
-    public private(set) var removalFailure: Errno?
+    package private(set) var removalFailure: Errno?
     private static let blockSize = 65536
 
     init(store: QueueStore, id: QueueID, file: FileDescriptor) {
@@ -98,7 +98,7 @@ public final class QueueFileWriter {
 
     /// Releases the message's lock (closes the data file). Call it once the
     /// success is reported; calling it again does nothing.
-    public func release() {
+    package func release() {
         lockFile?.close()
         lockFile = nil
         file = nil
@@ -106,14 +106,14 @@ public final class QueueFileWriter {
 
     /// Appends message bytes.
     /// - Throws: ``Errno`` (for example `ENOSPC`); the message is then abandoned and removed.
-    public func write(_ bytes: [UInt8]) throws(Errno) {
+    package func write(_ bytes: [UInt8]) throws(Errno) {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(Errno) in try write(raw) } }
         try result.get()
     }
 
     /// Appends message bytes from a buffer.
     /// - Throws: ``Errno``; the message is then abandoned and removed.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
         precondition(!finished, "write after commit or failure")
         byteCount += Int64(bytes.count)
         if buffer.count + bytes.count < QueueFileWriter.blockSize {
@@ -137,7 +137,7 @@ public final class QueueFileWriter {
     /// - Returns: the message's id.
     /// - Throws: ``Errno``; nothing of the message is left in the queue then.
     @discardableResult
-    public func commit(_ envelope: Envelope) throws(Errno) -> QueueID {
+    package func commit(_ envelope: Envelope) throws(Errno) -> QueueID {
         precondition(!finished, "commit twice or after failure")
         var envelope = envelope
         envelope.size = byteCount
@@ -177,7 +177,7 @@ public final class QueueFileWriter {
     /// that still fails is kept in ``removalFailure`` for the caller's message;
     /// the lock is then released too (a leftover temporary file is swept
     /// after ``QueueStore/staleAge``; a visible `.msg` is a queued message).
-    public func abort() {
+    package func abort() {
         guard !finished else { return }
         finished = true
         let paths = [store.messagePath(id), store.tempPath(id)]

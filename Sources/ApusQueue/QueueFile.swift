@@ -28,18 +28,18 @@ import ApusBase
 
 /// The version-2 message file's container: header, content, envelope records.
 /// All of its format lives here and in Envelope+Codec.swift (the record bodies).
-public enum QueueFile {
+package enum QueueFile {
     /// The container version this code writes.
-    public static let version = 2
+    package static let version = 2
     /// The header's fixed text before the content length.
     static let magic = Array("apus-queue 2 ".utf8)
     /// The header's size: the content starts here.
-    public static let headerSize = 32
+    package static let headerSize = 32
     /// The record header's size ("envelope " + 10 digits + " " + 8 hex + "\n").
     static let recordHeaderSize = 29
     /// The most record bytes a reader takes (many updates of a large envelope
     /// before a compaction); a file with more is corrupt.
-    public static let recordsLimit = 5 * Envelope.maximumFileSize
+    package static let recordsLimit = 5 * Envelope.maximumFileSize
 
     /// The most bytes of records an update appends to before it compacts the
     /// file instead: 64 KiB, or four times the new record when larger.

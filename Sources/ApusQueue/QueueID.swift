@@ -5,16 +5,16 @@ import ApusPOSIX
 /// from the kernel's random source, so one id says nothing about another.
 ///
 /// It names the message's files under the queue directory (see ``QueueStore``).
-public struct QueueID: Hashable, Comparable, Sendable, CustomStringConvertible {
+package struct QueueID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The id text, for example `4F2A9C01E3B7`.
-    public let rawValue: String
+    package let rawValue: String
 
     /// How many hexadecimal characters ``random()`` produces.
-    public static let generatedLength = 12
+    package static let generatedLength = 12
 
     /// Validates an id read from a file name or typed by a user: 10 to 32
     /// characters `0-9A-F`. Returns nil for anything else.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let utf8 = text.utf8
         guard (10...32).contains(utf8.count), utf8.allSatisfy(QueueID.isHexDigit) else { return nil }
         rawValue = text
@@ -23,7 +23,7 @@ public struct QueueID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// A fresh random id (6 bytes from `getrandom`). The caller still creates its
     /// files with `O_EXCL`, so the rare clash is caught and retried.
     /// - Throws: ``Errno`` when the kernel's random source fails.
-    public static func random() throws(Errno) -> QueueID {
+    package static func random() throws(Errno) -> QueueID {
         let bytes = try FileSystem.randomBytes(generatedLength / 2)
         return QueueID(unchecked: Hex.string(bytes))
     }
@@ -35,8 +35,8 @@ public struct QueueID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// The id text.
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     /// Orders ids by their text.
-    public static func < (a: QueueID, b: QueueID) -> Bool { a.rawValue < b.rawValue }
+    package static func < (a: QueueID, b: QueueID) -> Bool { a.rawValue < b.rawValue }
 }

@@ -56,7 +56,7 @@ struct FileIdentity: Equatable {
 /// A queued message's content, open for reading (``QueueStore/openContent(_:)``):
 /// the part of a `.msg` file between its header and its records, or a whole
 /// version-1 data file.
-public final class QueueContent {
+package final class QueueContent {
     private var file: FileDescriptor?
     private var offset: Int64
     private let end: Int64?
@@ -74,7 +74,7 @@ public final class QueueContent {
 
     /// Reads the next bytes into `buffer`; 0 at the end of the content.
     /// - Throws: ``Errno``; `EIO` when a `.msg` file ends before its content does.
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         guard let file else { return 0 }
         var count = buffer.count
         if let end {
@@ -89,7 +89,7 @@ public final class QueueContent {
 
     /// Closes the file (a lock's descriptor stays open: its lock owns it).
     /// Calling it again does nothing.
-    public func close() {
+    package func close() {
         if owned { file?.close() }
         file = nil
     }

@@ -1,21 +1,21 @@
 /// The `-qI`, `-qR`, `-qS` filters: a message matches when it passes every one that is set.
-public struct QueueFilter: Equatable, Sendable {
+package struct QueueFilter: Equatable, Sendable {
     /// `-qI`: the queue id contains this (case-sensitive).
-    public var idContains: String?
+    package var idContains: String?
     /// `-qR`: a pending recipient's domain contains this (ASCII case-insensitive).
-    public var recipientDomainContains: String?
+    package var recipientDomainContains: String?
     /// `-qS`: the sender contains this (case-sensitive, as sendmail).
-    public var senderContains: String?
+    package var senderContains: String?
 
     /// A filter; nil parts match everything.
-    public init(idContains: String? = nil, recipientDomainContains: String? = nil, senderContains: String? = nil) {
+    package init(idContains: String? = nil, recipientDomainContains: String? = nil, senderContains: String? = nil) {
         self.idContains = idContains
         self.recipientDomainContains = recipientDomainContains
         self.senderContains = senderContains
     }
 
     /// Whether the message passes every filter that is set.
-    public func matches(_ entry: QueueEntry) -> Bool {
+    package func matches(_ entry: QueueEntry) -> Bool {
         if let idContains, !contains(entry.id.rawValue.utf8, idContains.utf8, ignoringCase: false) { return false }
         if let senderContains, !contains(entry.envelope.sender.utf8, senderContains.utf8, ignoringCase: false) {
             return false
@@ -50,7 +50,7 @@ public struct QueueFilter: Equatable, Sendable {
 }
 
 /// Which messages a queue run takes.
-public enum QueueSelection: Equatable, Sendable {
+package enum QueueSelection: Equatable, Sendable {
     /// `-q`: messages with a pending recipient whose next attempt is at or before `now`.
     case due(now: Int64)
     /// `-qf`: every message with a pending recipient.
@@ -59,7 +59,7 @@ public enum QueueSelection: Equatable, Sendable {
     case matching(QueueFilter)
 
     /// Whether `entry` is selected.
-    public func includes(_ entry: QueueEntry) -> Bool {
+    package func includes(_ entry: QueueEntry) -> Bool {
         guard !entry.envelope.isFinished else { return false }
         switch self {
         case .due(let now): return entry.envelope.nextAttempt <= now
@@ -71,7 +71,7 @@ public enum QueueSelection: Equatable, Sendable {
 
 extension QueueListing {
     /// The entries `selection` takes, in listing order (oldest first).
-    public func select(_ selection: QueueSelection) -> [QueueEntry] {
+    package func select(_ selection: QueueSelection) -> [QueueEntry] {
         entries.filter(selection.includes)
     }
 }
@@ -80,7 +80,7 @@ extension Sequence where Element == QueueEntry {
     /// Groups entries by a key the caller computes (the account or relay), so a
     /// run can send each group over one connection. Groups come in the order
     /// their first entry appears; entries keep their order within a group.
-    public func grouped<Key: Hashable>(by key: (QueueEntry) throws -> Key) rethrows -> [(
+    package func grouped<Key: Hashable>(by key: (QueueEntry) throws -> Key) rethrows -> [(
         key: Key, entries: [QueueEntry]
     )] {
         var index: [Key: Int] = [:]

@@ -57,16 +57,16 @@ import ApusPOSIX
 import Glibc
 
 /// One queued message as listed: its id, envelope and the envelope file's size.
-public struct QueueEntry: Equatable, Sendable {
+package struct QueueEntry: Equatable, Sendable {
     /// The message's id.
-    public var id: QueueID
+    package var id: QueueID
     /// Its parsed envelope.
-    public var envelope: Envelope
+    package var envelope: Envelope
     /// Bytes in the envelope file (with ``Envelope/size``, the message's disk use).
-    public var envelopeFileSize: Int
+    package var envelopeFileSize: Int
 
     /// An entry.
-    public init(id: QueueID, envelope: Envelope, envelopeFileSize: Int) {
+    package init(id: QueueID, envelope: Envelope, envelopeFileSize: Int) {
         self.id = id
         self.envelope = envelope
         self.envelopeFileSize = envelopeFileSize
@@ -74,18 +74,18 @@ public struct QueueEntry: Equatable, Sendable {
 }
 
 /// An envelope that could not be read while listing, and why.
-public struct QueueProblem: Equatable, Sendable, CustomStringConvertible {
+package struct QueueProblem: Equatable, Sendable, CustomStringConvertible {
     /// The message whose envelope failed.
-    public var id: QueueID
+    package var id: QueueID
     /// The error's text (an ``EnvelopeFormatError`` or ``Errno`` description).
-    public var description: String
+    package var description: String
     /// Whether the envelope itself is bad (does not parse, over-size, unknown
     /// version): a run moves it to `corrupt/`. False for a failure to read it
     /// (`EIO`, `EACCES`), which may pass: the message stays where it is.
-    public var isCorrupt: Bool
+    package var isCorrupt: Bool
 
     /// A problem.
-    public init(id: QueueID, description: String, isCorrupt: Bool = false) {
+    package init(id: QueueID, description: String, isCorrupt: Bool = false) {
         self.id = id
         self.description = description
         self.isCorrupt = isCorrupt
@@ -94,14 +94,14 @@ public struct QueueProblem: Equatable, Sendable, CustomStringConvertible {
 
 /// The result of ``QueueStore/list()``: readable entries, oldest first, and the
 /// envelopes that could not be read (a bad file never hides the others).
-public struct QueueListing: Equatable, Sendable {
+package struct QueueListing: Equatable, Sendable {
     /// Messages with a valid envelope, by arrival time then id.
-    public var entries: [QueueEntry]
+    package var entries: [QueueEntry]
     /// Envelopes that exist but are malformed or unreadable.
-    public var problems: [QueueProblem]
+    package var problems: [QueueProblem]
 
     /// A listing.
-    public init(entries: [QueueEntry], problems: [QueueProblem]) {
+    package init(entries: [QueueEntry], problems: [QueueProblem]) {
         self.entries = entries
         self.problems = problems
     }
@@ -114,24 +114,24 @@ public struct QueueListing: Equatable, Sendable {
 /// several processes at once (ids are reserved with `O_EXCL`, messages locked
 /// with `flock`). Methods throw ``Errno`` for system failures and
 /// ``EnvelopeFormatError`` for malformed envelopes.
-public struct QueueStore: Sendable {
+package struct QueueStore: Sendable {
     /// The queue directory (`queue_dir`).
-    public let directory: String
+    package let directory: String
     /// The group given to new files (the `apus` group), or nil to leave it.
-    public let groupID: gid_t?
+    package let groupID: gid_t?
     /// Test-only faults (``FaultInjection/fromEnvironment`` by default).
-    public let faults: FaultInjection
+    package let faults: FaultInjection
 
     /// Mode of every queue file.
-    public static let fileMode: mode_t = 0o660
+    package static let fileMode: mode_t = 0o660
     /// Name of the subdirectory corrupt messages are moved to.
-    public static let corruptDirectoryName = "corrupt"
+    package static let corruptDirectoryName = "corrupt"
     /// Age in seconds after which temporary files of dead processes are swept:
     /// one day, as Postfix's `postsuper` treats its temporary files.
-    public static let staleAge: Int64 = 86400
+    package static let staleAge: Int64 = 86400
     /// Largest envelope file read (a bigger one is corrupt); the writer never
     /// makes a larger one (``Envelope/maximumFileSize``).
-    public static let envelopeLimit = Envelope.maximumFileSize
+    package static let envelopeLimit = Envelope.maximumFileSize
 
     /// Opens the queue at `directory`, which must exist and be a directory.
     /// - Parameters:
@@ -139,7 +139,7 @@ public struct QueueStore: Sendable {
     ///   - groupID: the group for new files (`fchown`), or nil.
     ///   - faults: fault points for tests.
     /// - Throws: ``Errno`` (`ENOENT`, `ENOTDIR`, `EACCES`…) naming the directory.
-    public init(directory: String, groupID: gid_t? = nil, faults: FaultInjection = .fromEnvironment) throws(Errno) {
+    package init(directory: String, groupID: gid_t? = nil, faults: FaultInjection = .fromEnvironment) throws(Errno) {
         let status = try FileSystem.status(directory)
         guard status.isDirectory else { throw Errno(ENOTDIR, operation: "open queue", object: directory) }
         self.directory = directory
@@ -148,16 +148,16 @@ public struct QueueStore: Sendable {
     }
 
     /// Path of the message's file (format version 2).
-    public func messagePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).msg" }
+    package func messagePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).msg" }
     /// Path of a version-1 message's data file.
-    public func dataPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).data" }
+    package func dataPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).data" }
     /// Path of a version-1 message's envelope file.
-    public func envelopePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).env" }
+    package func envelopePath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).env" }
     /// Path of a message being written (or rewritten by a compaction).
     func tempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).tmp" }
     func envelopeTempPath(_ id: QueueID) -> String { "\(directory)/\(id.rawValue).envtmp" }
     /// The directory corrupt messages go to.
-    public var corruptDirectory: String { "\(directory)/\(QueueStore.corruptDirectoryName)" }
+    package var corruptDirectory: String { "\(directory)/\(QueueStore.corruptDirectoryName)" }
 
     // MARK: Writing
 
@@ -165,7 +165,7 @@ public struct QueueStore: Sendable {
     /// Stream the content with ``QueueFileWriter/write(_:)-([UInt8])``, then
     /// ``QueueFileWriter/commit(_:)``; dropping the writer without commit removes everything.
     /// - Throws: ``Errno`` when the file cannot be created.
-    public func beginMessage() throws(Errno) -> QueueFileWriter {
+    package func beginMessage() throws(Errno) -> QueueFileWriter {
         for _ in 0..<100 {
             let id = try QueueID.random()
             let fd: FileDescriptor
@@ -255,7 +255,7 @@ public struct QueueStore: Sendable {
     /// The ids of every visible message (a `.msg` file, or a version-1 `.env`
     /// file), unordered. Temporary and orphan files are skipped.
     /// - Throws: ``Errno`` when the directory cannot be read.
-    public func messageIDs() throws(Errno) -> [QueueID] {
+    package func messageIDs() throws(Errno) -> [QueueID] {
         var ids: [QueueID] = []
         var versionOne: [QueueID] = []
         for name in try FileSystem.contentsOfDirectory(directory) {
@@ -279,7 +279,7 @@ public struct QueueStore: Sendable {
     /// - Returns: the envelope and the bytes of envelope records (version 2) or
     ///   of the envelope file (version 1).
     /// - Throws: ``Errno`` (`ENOENT` when the message is gone) or ``EnvelopeFormatError``.
-    public func loadEnvelopeFile(_ id: QueueID) throws -> (envelope: Envelope, fileSize: Int) {
+    package func loadEnvelopeFile(_ id: QueueID) throws -> (envelope: Envelope, fileSize: Int) {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(messagePath(id), O_RDONLY | O_NOFOLLOW)
@@ -336,14 +336,14 @@ public struct QueueStore: Sendable {
 
     /// Reads and parses a message's envelope (never its data).
     /// - Throws: ``Errno`` (`ENOENT` when the message is gone) or ``EnvelopeFormatError``.
-    public func loadEnvelope(_ id: QueueID) throws -> Envelope {
+    package func loadEnvelope(_ id: QueueID) throws -> Envelope {
         try loadEnvelopeFile(id).envelope
     }
 
     /// Reads and parses a locked message's envelope through the lock's
     /// descriptor (version 2; no second `open`, and it is the locked file).
     /// - Throws: ``Errno`` or ``EnvelopeFormatError``, as ``loadEnvelope(_:)``.
-    public func loadEnvelope(for lock: MessageLock) throws -> Envelope {
+    package func loadEnvelope(for lock: MessageLock) throws -> Envelope {
         guard lock.format == .version2, let fd = lock.descriptor else { return try loadEnvelope(lock.id) }
         return try scanMessage(fd, path: messagePath(lock.id)).envelope
     }
@@ -352,7 +352,7 @@ public struct QueueStore: Sendable {
     /// A message removed while listing is skipped; a malformed or unreadable
     /// envelope goes to ``QueueListing/problems``.
     /// - Throws: ``Errno`` only when the directory itself cannot be read.
-    public func list() throws(Errno) -> QueueListing {
+    package func list() throws(Errno) -> QueueListing {
         var entries: [QueueEntry] = []
         var problems: [QueueProblem] = []
         for id in try messageIDs() {
@@ -408,7 +408,7 @@ public struct QueueStore: Sendable {
     /// Opens a message's content for reading (``QueueContent/close()`` it):
     /// the content part of its `.msg` file, or a version-1 data file.
     /// - Throws: ``Errno``, or ``EnvelopeFormatError`` for a broken `.msg` header.
-    public func openContent(_ id: QueueID) throws -> QueueContent {
+    package func openContent(_ id: QueueID) throws -> QueueContent {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.open(messagePath(id), O_RDONLY | O_NOFOLLOW)
@@ -432,7 +432,7 @@ public struct QueueStore: Sendable {
     /// Opens a locked message's content for reading through the lock's
     /// descriptor (version 2; ``QueueContent/close()`` leaves it to the lock).
     /// - Throws: as ``openContent(_:)``.
-    public func openContent(for lock: MessageLock) throws -> QueueContent {
+    package func openContent(for lock: MessageLock) throws -> QueueContent {
         guard lock.format == .version2, let fd = lock.descriptor else { return try openContent(lock.id) }
         let header = try fd.read(count: QueueFile.headerSize, at: 0)
         guard let length = QueueFile.contentLength(header: header[...]) else {
@@ -445,7 +445,7 @@ public struct QueueStore: Sendable {
     // MARK: Locking, update, removal
 
     /// What ``lock(_:)`` found.
-    public enum LockAttempt {
+    package enum LockAttempt {
         /// The message is ours until the lock is released.
         case locked(MessageLock)
         /// Another process holds it (a runner, or its submitter still at work).
@@ -466,7 +466,7 @@ public struct QueueStore: Sendable {
     /// data file that is missing while the envelope exists cannot be a removal
     /// in progress (removals take the envelope first): it is reported as such.
     /// - Throws: ``Errno`` for other failures (the message is left as it is).
-    public func lock(_ id: QueueID) throws(Errno) -> LockAttempt {
+    package func lock(_ id: QueueID) throws(Errno) -> LockAttempt {
         let path = messagePath(id)
         for _ in 0..<8 {
             let fd: FileDescriptor
@@ -525,7 +525,7 @@ public struct QueueStore: Sendable {
     }
 
     /// ``lock(_:)`` reduced to the lock or nil (busy, gone, or without data).
-    public func tryLock(_ id: QueueID) throws(Errno) -> MessageLock? {
+    package func tryLock(_ id: QueueID) throws(Errno) -> MessageLock? {
         if case .locked(let lock) = try lock(id) { return lock }
         return nil
     }
@@ -541,7 +541,7 @@ public struct QueueStore: Sendable {
     ///   envelope in `corrupt/`, data left as an orphan that the sweep does not
     ///   take while it is locked, and later removes as an orphan).
     @discardableResult
-    public func moveToCorrupt(_ id: QueueID) throws(Errno) -> String {
+    package func moveToCorrupt(_ id: QueueID) throws(Errno) -> String {
         let target = corruptDirectory
         do throws(Errno) {
             try FileSystem.makeDirectory(target, mode: 0o770)
@@ -575,7 +575,7 @@ public struct QueueStore: Sendable {
 
     /// How many messages wait in `corrupt/` (distinct ids); 0 when it does not exist.
     /// - Throws: ``Errno`` when it exists but cannot be read.
-    public func corruptCount() throws(Errno) -> Int {
+    package func corruptCount() throws(Errno) -> Int {
         let names: [String]
         do throws(Errno) {
             names = try FileSystem.contentsOfDirectory(corruptDirectory)
@@ -601,7 +601,7 @@ public struct QueueStore: Sendable {
     /// rename, directory fsync.
     /// - Throws: ``Errno``; the last valid record (or old envelope) stays the
     ///   current one when it fails.
-    public func update(_ envelope: Envelope, for lock: MessageLock) throws(Errno) {
+    package func update(_ envelope: Envelope, for lock: MessageLock) throws(Errno) {
         precondition(lock.isHeld, "update without the message lock")
         guard lock.format == .version2, let fd = lock.descriptor else {
             try writeEnvelope(envelope, id: lock.id, temp: .updateTemp, renamed: .updateRenamed)
@@ -677,7 +677,7 @@ public struct QueueStore: Sendable {
     /// releases the lock.
     /// - Throws: ``Errno``; the lock is then still held, so the caller can try
     ///   again (every step is idempotent) before it lets the message go.
-    public func remove(_ lock: MessageLock, syncDirectory: Bool = true) throws(Errno) {
+    package func remove(_ lock: MessageLock, syncDirectory: Bool = true) throws(Errno) {
         precondition(lock.isHeld, "remove without the message lock")
         if lock.format == .version2 {
             try FileSystem.unlinkIfPresent(messagePath(lock.id))
@@ -696,16 +696,16 @@ public struct QueueStore: Sendable {
     /// run removes finished messages with `syncDirectory: false` and calls
     /// this once at the end: a removal lost in a crash leaves the whole
     /// message, which is then sent once more (at least once, never zero).
-    public func syncRemovals() throws(Errno) {
+    package func syncRemovals() throws(Errno) {
         try FileSystem.syncDirectory(directory)
     }
 
     /// What ``sweep(olderThan:now:)`` did.
-    public struct Sweep: Sendable {
+    package struct Sweep: Sendable {
         /// The names removed.
-        public var removed: [String] = []
+        package var removed: [String] = []
         /// Removals that failed (the file stays; the next run tries again).
-        public var failures: [Errno] = []
+        package var failures: [Errno] = []
     }
 
     /// Sweeps what killed processes leave: `.tmp` and `.envtmp` files,
@@ -714,7 +714,7 @@ public struct QueueStore: Sendable {
     /// seconds before `now` (runs use ``staleAge``). Locked `.tmp` and `.data`
     /// files are left alone (their process is still at work); `corrupt/` is never touched.
     /// - Throws: ``Errno`` when the directory cannot be read.
-    public func sweep(olderThan age: Int64, now: Int64) throws(Errno) -> Sweep {
+    package func sweep(olderThan age: Int64, now: Int64) throws(Errno) -> Sweep {
         let names = try FileSystem.contentsOfDirectory(directory)
         let envelopes = Set(names.filter { $0.hasSuffix(".env") }.map { $0.dropLast(4) })
         var result = Sweep()
@@ -767,7 +767,7 @@ public struct QueueStore: Sendable {
 
     /// ``sweep(olderThan:now:)`` counting the files removed; throws the first failure.
     @discardableResult
-    public func removeStaleFiles(olderThan age: Int64, now: Int64) throws(Errno) -> Int {
+    package func removeStaleFiles(olderThan age: Int64, now: Int64) throws(Errno) -> Int {
         let result = try sweep(olderThan: age, now: now)
         if let failure = result.failures.first { throw failure }
         return result.removed.count

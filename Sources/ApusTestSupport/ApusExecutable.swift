@@ -5,13 +5,13 @@ import Foundation
 /// `swift test` runs the test binary from the products directory
 /// (`.build/<triple>/<config>/apusPackageTests.xctest`), where the `apus`
 /// product is built too because `ApusEndToEndTests` depends on it.
-public enum ApusExecutable {
+package enum ApusExecutable {
     /// Why the executable was not found: the places looked at.
-    public struct NotFound: Error, CustomStringConvertible {
+    package struct NotFound: Error, CustomStringConvertible {
         /// The paths tried, in order.
-        public var tried: [String]
+        package var tried: [String]
         /// One paragraph for the test log.
-        public var description: String {
+        package var description: String {
             "the apus executable was not found (build it with `swift build --product apus`, or set APUS_EXECUTABLE); "
                 + "tried: " + tried.joined(separator: ", ")
         }
@@ -24,7 +24,7 @@ public enum ApusExecutable {
     /// each loaded bundle.
     ///
     /// - Throws: ``NotFound`` listing the places tried.
-    public static func path() throws -> String {
+    package static func path() throws -> String {
         var candidates: [String] = []
         if let explicit = ProcessInfo.processInfo.environment["APUS_EXECUTABLE"], !explicit.isEmpty {
             candidates.append(explicit)
@@ -56,7 +56,7 @@ public enum ApusExecutable {
     /// in `directory`, for running it under another program name.
     ///
     /// - Returns: the link's path.
-    public static func link(named name: String, in directory: TemporaryDirectory) throws -> String {
+    package static func link(named name: String, in directory: TemporaryDirectory) throws -> String {
         try directory.symlink(name, to: path())
     }
 

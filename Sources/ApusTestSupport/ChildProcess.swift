@@ -115,9 +115,9 @@ final class Once: @unchecked Sendable {
 }
 
 /// A program could not be started.
-public struct SpawnError: Error, CustomStringConvertible {
+package struct SpawnError: Error, CustomStringConvertible {
     /// What failed and why.
-    public var description: String
+    package var description: String
 }
 
 /// Decodes a raw wait status: (exit status or signal number, whether signalled).

@@ -9,7 +9,7 @@ import ApusTransport
 ///
 /// - Parameter host: `127.0.0.1` (default) or `::1`.
 /// - Throws: ``TransportError`` when no socket can be bound.
-public func freeLoopbackPort(host: String = "127.0.0.1") throws -> UInt16 {
+package func freeLoopbackPort(host: String = "127.0.0.1") throws -> UInt16 {
     let listener = try TCPListener(host: host, port: 0)
     defer { listener.close() }
     return listener.port

@@ -26,53 +26,53 @@ import Foundation
 /// Needs root (Postfix's master binds and changes user), and the Debian
 /// packages `postfix`, `sasl2-bin`, `libsasl2-modules`, `libsasl2-modules-db`;
 /// ``start(_:)`` fails with a message naming what is missing — never a skip.
-public final class PostfixServer: @unchecked Sendable {
+package final class PostfixServer: @unchecked Sendable {
     /// How the instance is set up.
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// SASL users as (name, password); the first is the conventional test account.
-        public var users: [(name: String, password: String)] = [("alice", "correct horse battery")]
+        package var users: [(name: String, password: String)] = [("alice", "correct horse battery")]
         /// The SASL mechanisms Cyrus offers (its `mech_list`).
-        public var mechanisms: [String] = ["PLAIN", "LOGIN", "CRAM-MD5"]
+        package var mechanisms: [String] = ["PLAIN", "LOGIN", "CRAM-MD5"]
         /// Whether the submission port offers STARTTLS (`smtpd_tls_security_level = may`);
         /// false gives a plain-text-only port, to test that `tls starttls` fails closed.
-        public var offerSTARTTLS = true
+        package var offerSTARTTLS = true
         /// Whether AUTH is offered only after STARTTLS (`smtpd_tls_auth_only`).
-        public var authOnlyAfterTLS = false
+        package var authOnlyAfterTLS = false
         /// The domains delivered into the Maildir.
-        public var domains: [String] = ["example.com", "example.net"]
+        package var domains: [String] = ["example.com", "example.net"]
         /// The certificate and key served; nil uses ``TestCertificates``' server identity.
-        public var identity: TestCertificates.Identity? = nil
+        package var identity: TestCertificates.Identity? = nil
         /// The highest TLS version offered, or nil for TLS 1.3.
-        public var maximumTLSVersion: TLSVersion? = nil
+        package var maximumTLSVersion: TLSVersion? = nil
         /// Lines appended to main.cf (`name = value`), to try other settings.
-        public var extraMainSettings: [String] = []
+        package var extraMainSettings: [String] = []
         /// The certificate set whose CA signs the served certificate; nil uses ``TestCertificates/shared()``.
-        public var certificates: TestCertificates? = nil
+        package var certificates: TestCertificates? = nil
 
         /// The defaults: STARTTLS and AUTH (PLAIN LOGIN CRAM-MD5) for `alice`.
-        public init() {}
+        package init() {}
     }
 
     /// Why Postfix could not be set up or started.
-    public struct StartError: Error, CustomStringConvertible, Sendable {
+    package struct StartError: Error, CustomStringConvertible, Sendable {
         /// One sentence naming the cause, with the tool's output or the log's end.
-        public var description: String
+        package var description: String
     }
 
     /// The host both ports listen on, `127.0.0.1`.
-    public let host = "127.0.0.1"
+    package let host = "127.0.0.1"
     /// The plain-text port that offers STARTTLS (unless ``Options/offerSTARTTLS`` is false) and AUTH.
-    public let submissionPort: UInt16
+    package let submissionPort: UInt16
     /// The implicit-TLS port (`smtpd_tls_wrappermode = yes`, RFC 8314) with AUTH.
-    public let implicitTLSPort: UInt16
+    package let implicitTLSPort: UInt16
     /// The instance's directory (removed on release).
-    public let directory: TemporaryDirectory
+    package let directory: TemporaryDirectory
     /// The SASL users.
-    public let users: [(name: String, password: String)]
+    package let users: [(name: String, password: String)]
     /// The certificates the instance was given (the CA file verifies its certificate).
-    public let certificates: TestCertificates
+    package let certificates: TestCertificates
     /// The name Postfix greets with (`myhostname`), also the SASL realm.
-    public let hostname = "postfix.test"
+    package let hostname = "postfix.test"
 
     private let masterProcess: ChildProcess
     private let lock = NSLock()
@@ -87,7 +87,7 @@ public final class PostfixServer: @unchecked Sendable {
     ///
     /// - Throws: ``StartError`` when a package is missing, a step fails, or
     ///   master does not come up (the message ends with the mail log).
-    public static func start(_ options: Options = Options()) throws -> PostfixServer {
+    package static func start(_ options: Options = Options()) throws -> PostfixServer {
         try checkInstalled()
         let certificates = try options.certificates ?? TestCertificates.shared()
         var lastError: (any Error)?
@@ -300,13 +300,13 @@ public final class PostfixServer: @unchecked Sendable {
     }
 
     /// The PID of the running master, or nil after ``stop()``.
-    public var masterPID: Int32? {
+    package var masterPID: Int32? {
         lock.withLock { stopped ? nil : masterProcess.pid }
     }
 
     /// Stops master with SIGTERM (it stops its children) and waits up to 10 s
     /// for it to exit, then SIGKILLs it. Idempotent.
-    public func stop() {
+    package func stop() {
         let alreadyStopped = lock.withLock {
             defer { stopped = true }
             return stopped
@@ -350,22 +350,22 @@ public final class PostfixServer: @unchecked Sendable {
     }
 
     /// One delivered message: its Maildir file name and bytes.
-    public struct DeliveredMessage: Sendable {
+    package struct DeliveredMessage: Sendable {
         /// The file's path in the Maildir.
-        public var path: String
+        package var path: String
         /// The message as stored: `Return-Path:`, `Delivered-To:`, `Received:` lines first.
-        public var bytes: [UInt8]
+        package var bytes: [UInt8]
         /// The message as text (UTF-8, invalid bytes replaced).
-        public var text: String { String(decoding: bytes, as: UTF8.self) }
+        package var text: String { String(decoding: bytes, as: UTF8.self) }
 
         /// Whether the header section has a field `name:` whose value contains `needle`
         /// (folded lines joined, case-sensitive on the value).
-        public func header(_ name: String, contains needle: String) -> Bool {
+        package func header(_ name: String, contains needle: String) -> Bool {
             headerValues(name).contains { $0.contains(needle) }
         }
 
         /// The unfolded values of every header field called `name` (case-insensitive).
-        public func headerValues(_ name: String) -> [String] {
+        package func headerValues(_ name: String) -> [String] {
             let head = text.components(separatedBy: "\n\n").first ?? text
             var fields: [String] = []
             for line in head.components(separatedBy: "\n") {
@@ -383,7 +383,7 @@ public final class PostfixServer: @unchecked Sendable {
     }
 
     /// The messages delivered so far to the test Maildir, oldest first.
-    public func deliveredMessages() throws -> [DeliveredMessage] {
+    package func deliveredMessages() throws -> [DeliveredMessage] {
         var found: [(Date, DeliveredMessage)] = []
         for sub in ["new", "cur"] {
             let folder = directory.file("mail/inbox/\(sub)")
@@ -403,7 +403,7 @@ public final class PostfixServer: @unchecked Sendable {
     /// a moment after it accepted them), polling every 50 ms.
     ///
     /// - Throws: ``StartError`` with the mail log's end after `timeout` seconds.
-    public func waitForMessages(count: Int, timeout: Double = 15) throws -> [DeliveredMessage] {
+    package func waitForMessages(count: Int, timeout: Double = 15) throws -> [DeliveredMessage] {
         let deadline = Date(timeIntervalSinceNow: timeout)
         while true {
             let messages = try deliveredMessages()
@@ -424,7 +424,7 @@ public final class PostfixServer: @unchecked Sendable {
     /// sign that a session is over and what it did.
     ///
     /// - Throws: ``StartError`` with the mail log's end after `timeout` seconds.
-    public func waitForLogLine(timeout: Double = 15, where matches: (Substring) -> Bool) throws -> String {
+    package func waitForLogLine(timeout: Double = 15, where matches: (Substring) -> Bool) throws -> String {
         let deadline = Date(timeIntervalSinceNow: timeout)
         while true {
             let text = (try? String(contentsOfFile: directory.file("log/maillog"), encoding: .utf8)) ?? ""
@@ -439,7 +439,7 @@ public final class PostfixServer: @unchecked Sendable {
     }
 
     /// The instance's mail log (`maillog_file`) so far, for diagnostics.
-    public func log() -> String {
+    package func log() -> String {
         let maillog = (try? String(contentsOfFile: directory.file("log/maillog"), encoding: .utf8)) ?? ""
         let master = (try? String(contentsOfFile: directory.file("log/master.out"), encoding: .utf8)) ?? ""
         return master.isEmpty ? maillog : maillog + master

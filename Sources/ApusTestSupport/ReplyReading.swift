@@ -2,7 +2,7 @@ import ApusTransport
 
 /// Reads one line from `stream`, without its LF or CRLF (byte by byte: for
 /// tests that talk SMTP by hand); nil at the end of the stream with nothing read.
-public func readLine(_ stream: any ByteStream) throws -> String? {
+package func readLine(_ stream: any ByteStream) throws -> String? {
     var line: [UInt8] = []
     var byte = [UInt8](repeating: 0, count: 1)
     while true {
@@ -18,7 +18,7 @@ public func readLine(_ stream: any ByteStream) throws -> String? {
 
 /// Reads one SMTP reply (all its lines, up to the one whose fourth character is
 /// not `-`), returning the lines.
-public func readReply(_ stream: any ByteStream) throws -> [String] {
+package func readReply(_ stream: any ByteStream) throws -> [String] {
     var lines: [String] = []
     while let line = try readLine(stream) {
         lines.append(line)

@@ -11,24 +11,24 @@ import Foundation
 /// Runs `/usr/sbin/smtp-sink` (Debian package `postfix`); as root it adds
 /// `-u nobody` and makes the dump directory writable for `nobody`. The process
 /// is stopped by its PID in ``stop()`` or on release.
-public final class SMTPSink: @unchecked Sendable {
+package final class SMTPSink: @unchecked Sendable {
     /// Where the program is expected.
-    public static let executable = "/usr/sbin/smtp-sink"
+    package static let executable = "/usr/sbin/smtp-sink"
 
     /// Why the sink could not start.
-    public struct StartError: Error, CustomStringConvertible {
+    package struct StartError: Error, CustomStringConvertible {
         /// One sentence naming the cause.
-        public var description: String
+        package var description: String
     }
 
     /// The loopback host it listens on, `127.0.0.1`.
-    public let host = "127.0.0.1"
+    package let host = "127.0.0.1"
     /// The port it listens on.
-    public let port: UInt16
+    package let port: UInt16
     /// Host and port to connect to.
-    public let address: ServerAddress
+    package let address: ServerAddress
     /// The directory messages are dumped into, when saving.
-    public let directory: TemporaryDirectory?
+    package let directory: TemporaryDirectory?
     private let child: ChildProcess
     private let log: TemporaryDirectory
     private let stopping = Once()
@@ -43,7 +43,7 @@ public final class SMTPSink: @unchecked Sendable {
     ///     `["-W", "RCPT:1"]`, `["-a"]` (no AUTH), `["-p"]` (no PIPELINING).
     /// - Throws: ``StartError`` when smtp-sink is missing (install the
     ///   `postfix` package) or does not come up.
-    public init(saveMessages: Bool = true, hostname: String = "smtp-sink", arguments: [String] = []) throws {
+    package init(saveMessages: Bool = true, hostname: String = "smtp-sink", arguments: [String] = []) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             throw StartError(
                 description: "\(Self.executable) not found: install the postfix package "
@@ -97,38 +97,38 @@ public final class SMTPSink: @unchecked Sendable {
     }
 
     /// The process id of the running smtp-sink.
-    public var processIdentifier: Int32 { child.pid }
+    package var processIdentifier: Int32 { child.pid }
 
     /// Stops smtp-sink (SIGTERM, then SIGKILL after 2 s) and reaps it. Idempotent.
-    public func stop() {
+    package func stop() {
         stopping.run { child.terminate() }
     }
 
     /// A message smtp-sink dumped: its generated headers and what the client sent.
-    public struct SavedMessage: Sendable {
+    package struct SavedMessage: Sendable {
         /// The client's address (`X-Client-Addr`).
-        public var clientAddress: String
+        package var clientAddress: String
         /// The HELO/EHLO argument (`X-Helo-Args`), if sent.
-        public var heloArguments: String?
+        package var heloArguments: String?
         /// The MAIL FROM arguments (`X-Mail-Args`): `FROM:<a@example.com> BODY=8BITMIME`.
-        public var mailArguments: String
+        package var mailArguments: String
         /// One per RCPT (`X-Rcpt-Args`): `TO:<b@example.com>`.
-        public var recipientArguments: [String]
+        package var recipientArguments: [String]
         /// The message as received (header and body), lines ending in LF as
         /// smtp-sink writes them, without the dump's final empty line.
-        public var content: [UInt8]
+        package var content: [UInt8]
         /// The dump file's path.
-        public var path: String
+        package var path: String
 
         /// The content as text.
-        public var text: String { String(decoding: content, as: UTF8.self) }
+        package var text: String { String(decoding: content, as: UTF8.self) }
     }
 
     /// The messages dumped so far, oldest first (by file modification time, then name).
     ///
     /// - Throws: when the sink was started without `saveMessages`, or a dump
     ///   cannot be read or parsed.
-    public func savedMessages() throws -> [SavedMessage] {
+    package func savedMessages() throws -> [SavedMessage] {
         guard let directory else { throw StartError(description: "smtp-sink was started without saveMessages") }
         let names = try directory.contents()
         var dated: [(Date, String)] = []
@@ -141,7 +141,7 @@ public final class SMTPSink: @unchecked Sendable {
     }
 
     /// Waits (polling) until `count` messages are saved; returns what is there after `timeout`.
-    public func waitForMessages(_ count: Int, timeout: Double = 5) throws -> [SavedMessage] {
+    package func waitForMessages(_ count: Int, timeout: Double = 5) throws -> [SavedMessage] {
         let end = Date(timeIntervalSinceNow: timeout)
         while Date() < end {
             let saved = try savedMessages()

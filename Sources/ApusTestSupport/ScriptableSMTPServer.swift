@@ -26,35 +26,35 @@ import Foundation
 /// TLS plugs in through ``Configuration/startTLS`` (used for STARTTLS, and
 /// right after accept with ``Configuration/implicitTLS``); AUTH through
 /// ``Configuration/authenticate``.
-public final class ScriptableSMTPServer: Sendable {
+package final class ScriptableSMTPServer: Sendable {
     /// How the server behaves.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The name in the banner, EHLO and HELO replies.
-        public var hostname = "mx.test.example"
+        package var hostname = "mx.test.example"
         /// The EHLO keywords, in order. `STARTTLS` is left out once TLS is on.
-        public var extensions = [
+        package var extensions = [
             "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "SMTPUTF8", "DSN",
         ]
         /// Scripted responses; see ``on(_:occurrence:connection:_:)``.
-        public var rules: [ScriptRule] = []
+        package var rules: [ScriptRule] = []
         /// Wraps a connection's stream in server-side TLS (performing the
         /// handshake) when the client sends STARTTLS (after the 220 reply), or
         /// at once with ``implicitTLS``. Nil: STARTTLS gets `454 4.7.0`.
-        public var startTLS: (@Sendable (any ByteStream) throws -> any ByteStream)?
+        package var startTLS: (@Sendable (any ByteStream) throws -> any ByteStream)?
         /// Start TLS right after accepting, before the banner (port 465 style).
-        public var implicitTLS = false
+        package var implicitTLS = false
         /// Handles AUTH: gets the exchange (the AUTH line, and a way to send
         /// 334 challenges and read answers), returns the final response
         /// (`"235 2.7.0 Authentication successful"`). Nil: AUTH gets `502 5.5.1`.
-        public var authenticate: (@Sendable (AuthExchange) throws -> ScriptedResponse)?
+        package var authenticate: (@Sendable (AuthExchange) throws -> ScriptedResponse)?
         /// Seconds the server waits for the client's next bytes before it
         /// drops the connection.
-        public var readTimeout: Double = 10
+        package var readTimeout: Double = 10
         /// The numeric address to listen on: `127.0.0.1` or `::1`.
-        public var listenHost = "127.0.0.1"
+        package var listenHost = "127.0.0.1"
 
         /// The default configuration (all commands succeed, no TLS, no AUTH).
-        public init() {}
+        package init() {}
 
         /// Scripts `response` for `verb` (upper or lower case; `CONNECT` is the
         /// banner, `.` the reply after DATA's message).
@@ -65,7 +65,7 @@ public final class ScriptableSMTPServer: Sendable {
         ///
         /// More specific rules win (occurrence over none, connection over none);
         /// among equals the one added last.
-        public mutating func on(
+        package mutating func on(
             _ verb: String, occurrence: Int? = nil, connection: Int? = nil, _ response: ScriptedResponse
         ) {
             rules.append(ScriptRule(verb: verb, occurrence: occurrence, connection: connection, response: response))
@@ -84,13 +84,13 @@ public final class ScriptableSMTPServer: Sendable {
     private let core: ServerCore
 
     /// Host and port to connect to (`127.0.0.1:PORT`).
-    public let address: ServerAddress
+    package let address: ServerAddress
 
     /// Starts listening on a free port of ``Configuration/listenHost`` and
     /// accepting connections on a background thread.
     ///
     /// - Throws: ``TransportError`` when the port cannot be bound.
-    public init(_ configuration: Configuration = Configuration()) throws {
+    package init(_ configuration: Configuration = Configuration()) throws {
         let listener = try TCPListener(host: configuration.listenHost, port: 0)
         address = try ServerAddress(host: configuration.listenHost, port: listener.port)
         core = ServerCore(configuration: configuration, listener: listener)
@@ -100,24 +100,24 @@ public final class ScriptableSMTPServer: Sendable {
     deinit { core.stop() }
 
     /// The port listened on.
-    public var port: UInt16 { core.port }
+    package var port: UInt16 { core.port }
 
     /// The numeric host listened on (`127.0.0.1`).
-    public var host: String { core.configuration.listenHost }
+    package var host: String { core.configuration.listenHost }
 
     /// A snapshot of every connection so far, in accept order.
-    public var connections: [ConnectionRecord] { core.snapshot() }
+    package var connections: [ConnectionRecord] { core.snapshot() }
 
     /// Every message received, all connections, in order.
-    public var messages: [ReceivedMessage] { connections.flatMap(\.messages) }
+    package var messages: [ReceivedMessage] { connections.flatMap(\.messages) }
 
     /// Every command line received, all connections, in order.
-    public var commandLines: [String] { connections.flatMap(\.commandLines) }
+    package var commandLines: [String] { connections.flatMap(\.commandLines) }
 
     /// Waits until `condition` holds for the connection records, polling
     /// every 10 ms; returns whether it did within `timeout` seconds.
     @discardableResult
-    public func wait(timeout: Double = 5, until condition: ([ConnectionRecord]) -> Bool) -> Bool {
+    package func wait(timeout: Double = 5, until condition: ([ConnectionRecord]) -> Bool) -> Bool {
         let end = Date(timeIntervalSinceNow: timeout)
         while Date() < end {
             if condition(connections) { return true }
@@ -129,32 +129,32 @@ public final class ScriptableSMTPServer: Sendable {
     /// Waits until `count` connections have ended (the client closed or the
     /// server dropped them); returns whether they did within `timeout`.
     @discardableResult
-    public func waitForClosedConnections(_ count: Int, timeout: Double = 5) -> Bool {
+    package func waitForClosedConnections(_ count: Int, timeout: Double = 5) -> Bool {
         wait(timeout: timeout) { records in records.filter(\.isClosed).count >= count }
     }
 
     /// Waits until `count` messages have been received; returns them (maybe fewer after `timeout`).
     @discardableResult
-    public func waitForMessages(_ count: Int, timeout: Double = 5) -> [ReceivedMessage] {
+    package func waitForMessages(_ count: Int, timeout: Double = 5) -> [ReceivedMessage] {
         wait(timeout: timeout) { records in records.reduce(0) { $0 + $1.messages.count } >= count }
         return messages
     }
 
     /// Stops accepting, closes every connection (waking hung or delayed
     /// sessions) and joins all threads. Idempotent; also done on release.
-    public func stop() { core.stop() }
+    package func stop() { core.stop() }
 }
 
 /// One AUTH exchange, handed to ``ScriptableSMTPServer/Configuration/authenticate``.
-public final class AuthExchange: @unchecked Sendable {
+package final class AuthExchange: @unchecked Sendable {
     /// The whole AUTH command line: `AUTH PLAIN AGFsaWNlAHNlY3JldA==`.
-    public let line: String
+    package let line: String
     /// The mechanism, upper case: `PLAIN`.
-    public let mechanism: String
+    package let mechanism: String
     /// The initial response on the AUTH line, if any (`=` stays `=`).
-    public let initialResponse: String?
+    package let initialResponse: String?
     /// The connection number (1-based).
-    public let connection: Int
+    package let connection: Int
     private let exchange: (String) throws -> String?
 
     init(line: String, connection: Int, exchange: @escaping (String) throws -> String?) {
@@ -169,14 +169,14 @@ public final class AuthExchange: @unchecked Sendable {
     /// Sends `334 text` and returns the client's answer line (without CRLF).
     ///
     /// - Throws: ``AuthExchangeError/connectionClosed`` when the client goes away.
-    public func challenge(_ text: String) throws -> String {
+    package func challenge(_ text: String) throws -> String {
         guard let answer = try exchange(text) else { throw AuthExchangeError.connectionClosed }
         return answer
     }
 
     /// The PLAIN credentials in `response` (base64 of `authzid\0user\0password`),
     /// or nil when it does not decode.
-    public static func decodePlain(_ response: String) -> (user: String, password: String)? {
+    package static func decodePlain(_ response: String) -> (user: String, password: String)? {
         guard let data = Data(base64Encoded: response) else { return nil }
         let parts = data.split(separator: 0, omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
@@ -185,7 +185,7 @@ public final class AuthExchange: @unchecked Sendable {
 
     /// An authenticator for PLAIN and LOGIN that accepts `user` with `password`
     /// (`235 2.7.0`) and refuses anything else (`535 5.7.8`).
-    public static func accepting(
+    package static func accepting(
         user: String, password: String
     ) -> @Sendable (AuthExchange) throws -> ScriptedResponse {
         { exchange in
@@ -211,7 +211,7 @@ public final class AuthExchange: @unchecked Sendable {
 }
 
 /// Why an ``AuthExchange`` could not go on.
-public enum AuthExchangeError: Error, Sendable {
+package enum AuthExchangeError: Error, Sendable {
     /// The client closed the connection during the exchange.
     case connectionClosed
 }

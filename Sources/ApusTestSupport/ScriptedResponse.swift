@@ -1,6 +1,6 @@
 /// What the ``ScriptableSMTPServer`` does in answer to a command (or to the
 /// connection itself, for the banner).
-public indirect enum ScriptedResponse: Sendable, ExpressibleByStringInterpolation {
+package indirect enum ScriptedResponse: Sendable, ExpressibleByStringInterpolation {
     /// Sends a reply: one or more lines separated by `\n` (`"250-a\n250 b"`),
     /// each sent with CRLF.
     case reply(String)
@@ -17,43 +17,43 @@ public indirect enum ScriptedResponse: Sendable, ExpressibleByStringInterpolatio
     case hang
 
     /// `"250 ok"` as a ``reply(_:)``.
-    public init(stringLiteral value: String) { self = .reply(value) }
+    package init(stringLiteral value: String) { self = .reply(value) }
 
     /// A reply line longer than RFC 5321 allows: `code`, a space, then
     /// `length` letters.
-    public static func overlongLine(code: Int = 250, length: Int = 5000) -> ScriptedResponse {
+    package static func overlongLine(code: Int = 250, length: Int = 5000) -> ScriptedResponse {
         .raw(Array("\(code) ".utf8) + Array(repeating: UInt8(ascii: "x"), count: length) + [13, 10])
     }
 
     /// A reply with `count` lines (`250-line` … `250 last`).
-    public static func manyLines(code: Int = 250, count: Int) -> ScriptedResponse {
+    package static func manyLines(code: Int = 250, count: Int) -> ScriptedResponse {
         let lines = (1..<max(1, count)).map { "\(code)-line \($0)" } + ["\(code) last"]
         return .reply(lines.joined(separator: "\n"))
     }
 
     /// Bytes that are no SMTP reply at all (control characters, no code).
-    public static let garbage: ScriptedResponse = .raw([0x01, 0x02, 0xff] + Array("garbage here\r\n".utf8))
+    package static let garbage: ScriptedResponse = .raw([0x01, 0x02, 0xff] + Array("garbage here\r\n".utf8))
 
     /// A reply, then the connection closed (`421 …` and gone).
-    public static func replyThenDisconnect(_ text: String) -> ScriptedResponse {
+    package static func replyThenDisconnect(_ text: String) -> ScriptedResponse {
         .sequence([.reply(text), .disconnect])
     }
 }
 
 /// One scripted answer: which command (and which occurrence of it) gets which response.
-public struct ScriptRule: Sendable {
+package struct ScriptRule: Sendable {
     /// The verb, upper case: `MAIL`, `RCPT`, `DATA`, `BDAT`, `EHLO`, …; `CONNECT`
     /// for the banner, `.` for the reply after the message data.
-    public var verb: String
+    package var verb: String
     /// Which occurrence of the verb on a connection (1-based), or nil for every one.
-    public var occurrence: Int?
+    package var occurrence: Int?
     /// Which connection (1-based, in accept order), or nil for every one.
-    public var connection: Int?
+    package var connection: Int?
     /// What to do.
-    public var response: ScriptedResponse
+    package var response: ScriptedResponse
 
     /// Creates a rule.
-    public init(verb: String, occurrence: Int? = nil, connection: Int? = nil, response: ScriptedResponse) {
+    package init(verb: String, occurrence: Int? = nil, connection: Int? = nil, response: ScriptedResponse) {
         self.verb = verb.uppercased()
         self.occurrence = occurrence
         self.connection = connection

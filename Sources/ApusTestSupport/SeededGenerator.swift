@@ -5,19 +5,19 @@ import Glibc
 /// Each test that draws random input starts one with ``fromEnvironment()``: the
 /// seed is `APUS_TEST_SEED` when set, else a fresh one; ``note`` names it, so a
 /// failure message tells how to replay exactly that input.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
+package struct SeededGenerator: RandomNumberGenerator, Sendable {
     /// The seed this generator started from.
-    public let seed: UInt64
+    package let seed: UInt64
     private var state: UInt64
 
     /// Starts from `seed`.
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         self.seed = seed
         state = seed
     }
 
     /// Starts from `APUS_TEST_SEED` (decimal or 0x-hex) when it is set, else a random seed.
-    public static func fromEnvironment() -> SeededGenerator {
+    package static func fromEnvironment() -> SeededGenerator {
         if let text = getenv("APUS_TEST_SEED").map({ String(cString: $0) }) {
             let parsed = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
             if let parsed { return SeededGenerator(seed: parsed) }
@@ -26,13 +26,13 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// "seed 0x…; replay with APUS_TEST_SEED=0x…", for failure messages.
-    public var note: String {
+    package var note: String {
         let hex = "0x" + String(seed, radix: 16)
         return "seed \(hex); replay with APUS_TEST_SEED=\(hex)"
     }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

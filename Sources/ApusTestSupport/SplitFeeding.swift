@@ -1,5 +1,5 @@
 /// How a test cuts its input before feeding it to a streaming parser or encoder.
-public enum Feeding: Sendable, Hashable, CustomStringConvertible {
+package enum Feeding: Sendable, Hashable, CustomStringConvertible {
     /// All of it in one piece.
     case whole
     /// One byte at a time.
@@ -10,7 +10,7 @@ public enum Feeding: Sendable, Hashable, CustomStringConvertible {
     case chunks([Int])
 
     /// The pieces of `input`, in order; none is empty unless the input is.
-    public func pieces(of input: [UInt8]) -> [ArraySlice<UInt8>] {
+    package func pieces(of input: [UInt8]) -> [ArraySlice<UInt8>] {
         let sizes: [Int]
         switch self {
         case .whole: return [input[...]]
@@ -32,7 +32,7 @@ public enum Feeding: Sendable, Hashable, CustomStringConvertible {
         return pieces.isEmpty ? [input[...]] : pieces
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .whole: "whole"
         case .byteByByte: "byte by byte"
@@ -43,11 +43,11 @@ public enum Feeding: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Two feedings of one input that gave different results.
-public struct FeedingDisagreement: Error, CustomStringConvertible {
+package struct FeedingDisagreement: Error, CustomStringConvertible {
     /// Which feeding, what each gave, and the seed of the random cuts.
-    public var description: String
+    package var description: String
 
-    public init(description: String) { self.description = description }
+    package init(description: String) { self.description = description }
 }
 
 /// Feeds `input` to `parse` whole, byte by byte, cut in two at every offset
@@ -66,7 +66,7 @@ public struct FeedingDisagreement: Error, CustomStringConvertible {
 /// ```
 ///
 /// - Returns: the result of the whole feeding.
-public func feedEveryWay<Output>(
+package func feedEveryWay<Output>(
     _ input: [UInt8], everySplitUpTo: Int = 256, sampledSplits: Int = 32, randomChunkings: Int = 20,
     maximumChunk: Int = 64, generator: SeededGenerator = .fromEnvironment(),
     agree: (Output, Output) -> Bool, _ parse: ([ArraySlice<UInt8>]) throws -> Output
@@ -101,7 +101,7 @@ public func feedEveryWay<Output>(
 
 /// ``feedEveryWay(_:everySplitUpTo:sampledSplits:randomChunkings:maximumChunk:generator:agree:_:)``
 /// with results compared by `==`.
-public func feedEveryWay<Output: Equatable>(
+package func feedEveryWay<Output: Equatable>(
     _ input: [UInt8], everySplitUpTo: Int = 256, sampledSplits: Int = 32, randomChunkings: Int = 20,
     maximumChunk: Int = 64, generator: SeededGenerator = .fromEnvironment(),
     _ parse: ([ArraySlice<UInt8>]) throws -> Output

@@ -3,27 +3,27 @@ import Glibc
 
 /// What a finished subprocess left: exit status, captured output, and whether
 /// it had to be killed.
-public struct SubprocessResult: Sendable {
+package struct SubprocessResult: Sendable {
     /// The exit status (0–255), or the signal number when ``signaled``.
-    public var status: Int32
+    package var status: Int32
     /// Whether the process ended by a signal (then ``status`` is the signal).
-    public var signaled: Bool
+    package var signaled: Bool
     /// Whether it outran the timeout and was killed (`SIGKILL`).
-    public var timedOut: Bool
+    package var timedOut: Bool
     /// Everything written to standard output.
-    public var standardOutput: [UInt8]
+    package var standardOutput: [UInt8]
     /// Everything written to standard error.
-    public var standardError: [UInt8]
+    package var standardError: [UInt8]
 
     /// Standard output as UTF-8 text (invalid bytes replaced).
-    public var stdout: String { String(decoding: standardOutput, as: UTF8.self) }
+    package var stdout: String { String(decoding: standardOutput, as: UTF8.self) }
     /// Standard error as UTF-8 text (invalid bytes replaced).
-    public var stderr: String { String(decoding: standardError, as: UTF8.self) }
+    package var stderr: String { String(decoding: standardError, as: UTF8.self) }
     /// Whether it exited normally with status 0.
-    public var succeeded: Bool { !signaled && !timedOut && status == 0 }
+    package var succeeded: Bool { !signaled && !timedOut && status == 0 }
 
     /// Creates a result.
-    public init(
+    package init(
         status: Int32, signaled: Bool, timedOut: Bool, standardOutput: [UInt8], standardError: [UInt8]
     ) {
         self.status = status
@@ -41,7 +41,7 @@ public struct SubprocessResult: Sendable {
 /// `poll` loop, so a program that writes much before reading all its input
 /// cannot deadlock the test. `SIGPIPE` is ignored in the test process (a
 /// program that exits without reading its input must not kill the tests).
-public enum Subprocess {
+package enum Subprocess {
     /// Runs `executable` to completion.
     ///
     /// - Parameters:
@@ -54,7 +54,7 @@ public enum Subprocess {
     ///   - timeout: seconds before it is killed with `SIGKILL` (``SubprocessResult/timedOut``).
     /// - Returns: the status and output.
     /// - Throws: when the program cannot be started (missing, not executable).
-    public static func run(
+    package static func run(
         _ executable: String, arguments: [String] = [], environment: [String: String]? = nil,
         standardInput: [UInt8] = [], workingDirectory: String? = nil, timeout: Double = 30
     ) throws -> SubprocessResult {

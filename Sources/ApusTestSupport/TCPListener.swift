@@ -8,15 +8,15 @@ import Glibc
 ///
 /// Owns its descriptor, closed by ``close()`` or on release. ``accept(timeout:)``
 /// never waits longer than asked.
-public final class TCPListener: @unchecked Sendable {
+package final class TCPListener: @unchecked Sendable {
     /// The listening socket.
-    public let descriptor: FileDescriptor
+    package let descriptor: FileDescriptor
     /// The bound address, with the port the kernel chose.
-    public let address: SocketAddress
+    package let address: SocketAddress
     private var closed = false
 
     /// The bound port.
-    public var port: UInt16 { address.port }
+    package var port: UInt16 { address.port }
 
     /// Binds and listens.
     ///
@@ -26,7 +26,7 @@ public final class TCPListener: @unchecked Sendable {
     ///   - backlog: the `listen` queue length.
     /// - Throws: ``TransportError/io(_:)`` naming the failing call and address;
     ///   ``TransportError/resolutionFailed(host:reason:)`` when `host` is not numeric.
-    public init(host: String = "127.0.0.1", port: UInt16 = 0, backlog: Int32 = 64) throws {
+    package init(host: String = "127.0.0.1", port: UInt16 = 0, backlog: Int32 = 64) throws {
         guard let wanted = SocketAddress(numeric: host, port: port) else {
             throw TransportError.resolutionFailed(host: host, reason: "not a numeric address")
         }
@@ -57,7 +57,7 @@ public final class TCPListener: @unchecked Sendable {
     /// - Returns: the connection, or nil when no client came in time (or the
     ///   listener was shut down).
     /// - Throws: ``TransportError/io(_:)`` when `accept` or `poll` fails.
-    public func accept(timeout: Double, streamTimeout: Double = 30) throws -> TCPStream? {
+    package func accept(timeout: Double, streamTimeout: Double = 30) throws -> TCPStream? {
         let deadline = Deadline.after(seconds: timeout)
         while true {
             var accepted: FileDescriptor?
@@ -80,7 +80,7 @@ public final class TCPListener: @unchecked Sendable {
     }
 
     /// Closes the socket: new connections are refused. Idempotent.
-    public func close() {
+    package func close() {
         if closed { return }
         closed = true
         descriptor.close()

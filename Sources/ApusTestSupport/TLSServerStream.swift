@@ -15,7 +15,7 @@ import ApusTransport
 /// `tlsSession`, reading and writing are written once), made with the server
 /// initialisers below; `requestedServerName` is the SNI the client sent, and
 /// `tlsSession`'s peer fields describe the client certificate if one was required.
-public typealias TLSServerStream = TLSStream
+package typealias TLSServerStream = TLSStream
 
 extension TLSStream {
     /// Accepts a TLS client over `inner` and completes the handshake.
@@ -31,7 +31,7 @@ extension TLSStream {
     ///     file is required.
     /// - Throws: ``TransportError`` (`.tls` with the handshake's failure, or the
     ///   inner stream's errors).
-    public convenience init(
+    package convenience init(
         wrapping inner: any ByteStream, certificateFile: String, keyFile: String,
         minimumVersion: TLSVersion = .tls12, maximumVersion: TLSVersion? = nil, clientCAFile: String? = nil
     ) throws {
@@ -48,7 +48,7 @@ extension TLSStream {
     /// ```
     /// configuration.startTLS = TLSServerStream.wrapper(certificates.server)
     /// ```
-    public static func wrapper(
+    package static func wrapper(
         _ identity: TestCertificates.Identity, maximumVersion: TLSVersion? = nil, clientCAFile: String? = nil
     ) -> @Sendable (any ByteStream) throws -> any ByteStream {
         { stream in

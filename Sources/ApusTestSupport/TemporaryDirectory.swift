@@ -7,14 +7,14 @@ import Foundation
 /// let dir = try TemporaryDirectory()
 /// try dir.write("apus.conf", "host 127.0.0.1\n")
 /// ```
-public final class TemporaryDirectory: @unchecked Sendable {
+package final class TemporaryDirectory: @unchecked Sendable {
     /// The absolute path of the directory.
-    public let path: String
+    package let path: String
 
     /// Creates `<parent>/<prefix>.XXXXXX` (parent `/tmp` by default) with mode 0700.
     ///
     /// - Throws: `CocoaError` / POSIX error when `mkdtemp` fails.
-    public init(prefix: String = "apus-test", in parent: String = "/tmp") throws {
+    package init(prefix: String = "apus-test", in parent: String = "/tmp") throws {
         var template = Array("\(parent)/\(prefix).XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
             guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
@@ -27,14 +27,14 @@ public final class TemporaryDirectory: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     /// The directory as a file URL.
-    public var url: URL { URL(fileURLWithPath: path, isDirectory: true) }
+    package var url: URL { URL(fileURLWithPath: path, isDirectory: true) }
 
     /// The path of `name` inside the directory (nothing is created).
-    public func file(_ name: String) -> String { path + "/" + name }
+    package func file(_ name: String) -> String { path + "/" + name }
 
     /// Writes `contents` to `name` (parent directories must exist), replacing it.
     @discardableResult
-    public func write(_ name: String, _ contents: String, mode: Int = 0o644) throws -> String {
+    package func write(_ name: String, _ contents: String, mode: Int = 0o644) throws -> String {
         try write(name, Array(contents.utf8), mode: mode)
     }
 
@@ -45,7 +45,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
     /// write descriptor, or executing the file (a `sendmail` wrapper) fails
     /// with "Text file busy" for as long as that process lives.
     @discardableResult
-    public func write(_ name: String, _ contents: [UInt8], mode: Int = 0o644) throws -> String {
+    package func write(_ name: String, _ contents: [UInt8], mode: Int = 0o644) throws -> String {
         let target = file(name)
         let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
@@ -64,13 +64,13 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     /// Reads the bytes of `name`.
-    public func read(_ name: String) throws -> [UInt8] {
+    package func read(_ name: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: file(name))))
     }
 
     /// Creates the subdirectory `name` (and missing parents); returns its path.
     @discardableResult
-    public func makeDirectory(_ name: String, mode: Int = 0o700) throws -> String {
+    package func makeDirectory(_ name: String, mode: Int = 0o700) throws -> String {
         let target = file(name)
         try FileManager.default.createDirectory(
             atPath: target, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
@@ -78,13 +78,13 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     /// The names in the directory (or in its subdirectory `name`), sorted.
-    public func contents(of name: String? = nil) throws -> [String] {
+    package func contents(of name: String? = nil) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: name.map(file) ?? path).sorted()
     }
 
     /// Makes the symbolic link `name` pointing at `target`; returns its path.
     @discardableResult
-    public func symlink(_ name: String, to target: String) throws -> String {
+    package func symlink(_ name: String, to target: String) throws -> String {
         let link = file(name)
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
         return link

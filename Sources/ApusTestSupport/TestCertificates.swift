@@ -13,38 +13,38 @@ import Foundation
 ///
 /// All leaves are EC P-256; ``caFile`` is the CA certificate to trust.
 /// ``shared()`` makes one set per test process.
-public struct TestCertificates: Sendable {
+package struct TestCertificates: Sendable {
     /// A certificate with its key, and the certificate's SHA-256 fingerprint.
-    public struct Identity: Sendable {
+    package struct Identity: Sendable {
         /// The certificate (PEM).
-        public var certificateFile: String
+        package var certificateFile: String
         /// Its key (PEM, unencrypted).
-        public var keyFile: String
+        package var keyFile: String
         /// SHA-256 of the certificate's DER form (what `tls_fingerprint` pins).
-        public var fingerprint: [UInt8]
+        package var fingerprint: [UInt8]
     }
 
     /// The directory holding every file.
-    public let directory: String
+    package let directory: String
     /// The CA certificate (PEM): pass as `trustFile` to trust the leaves it signed.
-    public let caFile: String
+    package let caFile: String
     /// The CA's key.
-    public let caKeyFile: String
+    package let caKeyFile: String
     /// A valid certificate for `localhost` and `127.0.0.1`, signed by the CA.
-    public let server: Identity
+    package let server: Identity
     /// The same names, signed by the CA, expired since 2020.
-    public let expired: Identity
+    package let expired: Identity
     /// A valid certificate for `other.example` only, signed by the CA.
-    public let otherName: Identity
+    package let otherName: Identity
     /// A certificate for `localhost`/`127.0.0.1` signed by its own key (no CA).
-    public let selfSigned: Identity
+    package let selfSigned: Identity
     /// A client certificate signed by the CA.
-    public let client: Identity
+    package let client: Identity
 
     /// Makes a full set in a fresh subdirectory of `parent` (default: the system temporary directory).
     ///
     /// - Throws: ``TestCertificatesError`` when `openssl` is missing or fails (the message has its stderr).
-    public static func generate(in parent: String = NSTemporaryDirectory()) throws -> TestCertificates {
+    package static func generate(in parent: String = NSTemporaryDirectory()) throws -> TestCertificates {
         let directory = (parent as NSString).appendingPathComponent("apus-certs-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
@@ -121,7 +121,7 @@ public struct TestCertificates: Sendable {
     private static let cacheLock = NSLock()
 
     /// One set per test process, made on first use (about a second) and reused.
-    public static func shared() throws -> TestCertificates {
+    package static func shared() throws -> TestCertificates {
         cacheLock.lock()
         defer { cacheLock.unlock() }
         if let cached { return cached }
@@ -131,7 +131,7 @@ public struct TestCertificates: Sendable {
     }
 
     /// The SHA-256 of a PEM certificate's DER form, computed by `openssl x509`.
-    public static func fingerprint(ofCertificate file: String) throws -> [UInt8] {
+    package static func fingerprint(ofCertificate file: String) throws -> [UInt8] {
         let output = try run(["x509", "-in", file, "-noout", "-fingerprint", "-sha256"])
         // "sha256 Fingerprint=AB:CD:…"
         guard let hex = output.split(separator: "=").last else {
@@ -165,9 +165,9 @@ public struct TestCertificates: Sendable {
 }
 
 /// Making test certificates failed.
-public struct TestCertificatesError: Error, CustomStringConvertible, Sendable {
+package struct TestCertificatesError: Error, CustomStringConvertible, Sendable {
     /// What failed, with openssl's stderr.
-    public var description: String
+    package var description: String
     /// Creates an error.
-    public init(_ description: String) { self.description = description }
+    package init(_ description: String) { self.description = description }
 }

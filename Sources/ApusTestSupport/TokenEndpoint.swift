@@ -22,24 +22,24 @@ import Foundation
 /// Each request is appended to ``requestsFile`` as one JSON line: the form
 /// fields, `host` and `content_type` headers, and for an assertion its
 /// decoded header and claims and `signature_ok`.
-public final class TokenEndpoint: @unchecked Sendable {
+package final class TokenEndpoint: @unchecked Sendable {
     /// The port it listens on (127.0.0.1).
-    public let port: UInt16
+    package let port: UInt16
     /// `https://127.0.0.1:PORT/oauth2/token`.
-    public var url: String { "https://127.0.0.1:\(port)/oauth2/token" }
+    package var url: String { "https://127.0.0.1:\(port)/oauth2/token" }
     /// The behaviour file.
-    public let behaviourFile: String
+    package let behaviourFile: String
     /// The request log.
-    public let requestsFile: String
+    package let requestsFile: String
     /// The file whose creation (``release()``) lets held answers go (`hold`).
-    public let releaseFile: String
+    package let releaseFile: String
     private let child: ChildProcess
     private let directory: TemporaryDirectory
     private let stopping = Once()
 
     /// Starts the endpoint on `port` (a free one when nil) with `behaviour`,
     /// serving `certificates.server`; waits up to 10 s until it listens.
-    public init(certificates: TestCertificates, port: UInt16? = nil, behaviour: [String: Any] = [:]) throws {
+    package init(certificates: TestCertificates, port: UInt16? = nil, behaviour: [String: Any] = [:]) throws {
         directory = try TemporaryDirectory(prefix: "apus-token-endpoint")
         behaviourFile = directory.file("behaviour.json")
         requestsFile = directory.file("requests.jsonl")
@@ -70,12 +70,12 @@ public final class TokenEndpoint: @unchecked Sendable {
     deinit { stop() }
 
     /// Replaces the behaviour (see the table above).
-    public func setBehaviour(_ behaviour: [String: Any]) throws {
+    package func setBehaviour(_ behaviour: [String: Any]) throws {
         try Self.writeBehaviour(behaviour, to: behaviourFile)
     }
 
     /// Lets the answers held by `hold` go (and every later one at once).
-    public func release() throws {
+    package func release() throws {
         try Data().write(to: URL(fileURLWithPath: releaseFile))
     }
 
@@ -87,7 +87,7 @@ public final class TokenEndpoint: @unchecked Sendable {
     }
 
     /// The requests so far, one dictionary each.
-    public func requests() -> [[String: Any]] {
+    package func requests() -> [[String: Any]] {
         guard let text = try? String(contentsOfFile: requestsFile, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
@@ -95,12 +95,12 @@ public final class TokenEndpoint: @unchecked Sendable {
     }
 
     /// The form fields of the requests so far.
-    public func forms() -> [[String: String]] {
+    package func forms() -> [[String: String]] {
         requests().map { ($0["form"] as? [String: String]) ?? [:] }
     }
 
     /// Stops the endpoint (SIGTERM, then SIGKILL) and reaps it. Idempotent.
-    public func stop() {
+    package func stop() {
         stopping.run { child.terminate() }
     }
 
