@@ -114,7 +114,7 @@ import Testing
         // Run it in the background of a shell that records its pid, and wait for it.
         let pidFile = harness.directory.file("runner.pid")
         let script = "\"$0\" -C \"$1\" -q1s & echo $! > \"$2\"; wait $!"
-        let box = ResultBox()
+        let box = ResultBox<SubprocessResult>()
         let thread = Thread {
             box.set(
                 Result {
@@ -264,23 +264,32 @@ import Testing
     }
 }
 
-/// A result handed from a thread.
-final class ResultBox: @unchecked Sendable {
+/// A result handed from a thread to the test.
+final class ResultBox<Value>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var value: Result<SubprocessResult, any Error>?
-    func set(_ result: Result<SubprocessResult, any Error>) {
+    private var value: Result<Value, any Error>?
+    func set(_ result: Result<Value, any Error>) {
         condition.withLock {
             value = result
             condition.broadcast()
         }
     }
-    func get() -> Result<SubprocessResult, any Error>? { condition.withLock { value } }
+    func get() -> Result<Value, any Error>? { condition.withLock { value } }
     /// Waits until a result is set (woken by ``set(_:)``, no polling), up to `seconds`.
-    func wait(seconds: Double) -> Result<SubprocessResult, any Error>? {
+    func wait(seconds: Double) -> Result<Value, any Error>? {
         let deadline = Date(timeIntervalSinceNow: seconds)
         return condition.withLock {
             while value == nil && condition.wait(until: deadline) {}
             return value
+        }
+    }
+    /// Waits until a result is set, however long that takes.
+    func wait() -> Result<Value, any Error> {
+        condition.withLock {
+            while true {
+                if let value { return value }
+                condition.wait()
+            }
         }
     }
 }

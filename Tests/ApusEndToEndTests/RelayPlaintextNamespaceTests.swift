@@ -160,7 +160,7 @@ final class PrivateNetwork: @unchecked Sendable {
         script(&configuration)
         let made = configuration
         let path = namespacePath
-        let box = ServerHandoff()
+        let box = ResultBox<ScriptableSMTPServer>()
         // A thread of its own enters the namespace and ends after making the
         // listener, so no other work of the test process ever runs inside it.
         let thread = Thread {
@@ -201,26 +201,4 @@ private func enterNamespace(_ fd: Int32) -> Int32 {
     }
     let cloneNewNet: Int32 = 0x4000_0000
     return unsafeBitCast(symbol, to: SetNS.self)(fd, cloneNewNet)
-}
-
-/// One result handed from a thread to the test.
-private final class ServerHandoff: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var result: Result<ScriptableSMTPServer, any Error>?
-
-    func set(_ value: Result<ScriptableSMTPServer, any Error>) {
-        condition.withLock {
-            result = value
-            condition.signal()
-        }
-    }
-
-    func wait() -> Result<ScriptableSMTPServer, any Error> {
-        condition.withLock {
-            while true {
-                if let result { return result }
-                condition.wait()
-            }
-        }
-    }
 }
