@@ -117,7 +117,10 @@ package enum ApusCommand {
         case .ignored:
             return .ok
         case .listQueue(let json):
-            let configuration = try loadConfiguration(invocation)
+            // mailq reads only queue_dir: the host's fully qualified name (an
+            // NSS and resolver lookup: nsswitch.conf, host.conf, resolv.conf,
+            // hosts, ~25 system calls) is not looked up for accounts it never uses.
+            let configuration = try loadConfiguration(invocation, localDomain: { "localhost" })
             return try listQueue(configuration, json: json)
         case .newAliases:
             let configuration = try loadConfiguration(invocation)
@@ -155,13 +158,17 @@ package enum ApusCommand {
     /// the caller is root), else /etc/apus.conf, or the built-in defaults when
     /// it does not exist. The system file is refused when it holds a password
     /// that every user could read.
-    static func loadConfiguration(_ invocation: Invocation) throws(CommandFailure) -> Configuration {
+    /// `localDomain` gives the domain of accounts without `domain` (default:
+    /// the host's, from /etc/mailname or its fully qualified name).
+    static func loadConfiguration(
+        _ invocation: Invocation, localDomain: () -> String = { LocalHost.domain() }
+    ) throws(CommandFailure) -> Configuration {
         do {
             if let file = invocation.configFile {
                 if !Privileges.callerIsRoot { try Privileges.dropGroupForGood() }
-                return try Configuration.load(path: file)
+                return try Configuration.load(path: file, localDomain: localDomain)
             }
-            let configuration = try Configuration.loadIfPresent(path: systemConfiguration)
+            let configuration = try Configuration.loadIfPresent(path: systemConfiguration, localDomain: localDomain)
             if Privileges.isSetgid { try configuration.checkPasswordNotExposed() }
             return configuration
         } catch let failure as CommandFailure {
