@@ -73,8 +73,7 @@ def build_hello(bench):
     out = os.path.join(d, "hello")
     bench.log("building the static Swift hello baseline (swiftc -O -static-stdlib, apus's linker flags)")
     # The same linker flags install.sh builds apus with (packaging/release-link-flags).
-    # swift build's `-Xswiftc X` is swiftc's own `X` here (the linker choice).
-    flags = [f for f in release_link_flags() if f != "-Xswiftc"]
+    flags = release_link_flags()
     # swiftc (unlike swift build) puts `-Xlinker -L…` after the toolchain's own
     # library directories, so libstdc++.so would be found before the linker
     # script that points at libstdc++.a and the hello would load libstdc++.so
